@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Options shared by every module that runs xl.
+    DOCUMENTATION = r'''
+options:
+  xl_path:
+    description:
+      - Path of the C(xl) command on the Xen host.
+      - When not set, C(xl) is looked up in E(PATH), C(/usr/sbin) and C(/usr/local/sbin).
+      - Set it once for all modules of this collection with C(module_defaults) and the
+        C(group/xenfleet.xen.xen) action group.
+    type: path
+  command_timeout:
+    description:
+      - Upper bound in seconds for each C(xl) call. C(xl) can block indefinitely (for example
+        on C(/var/lock/xl) or a guest that ignores a shutdown request); a call that exceeds it
+        is stopped and the module fails with RV(error=timeout).
+    type: int
+    default: 120
+requirements:
+  - A Xen host (dom0) with the C(xl) toolstack of Xen 4.x (tested with Xen 4.17 and 4.20).
+  - Run as root (C(become=true)) on the dom0.
+notes:
+  - Before any C(xl) call the module checks that it runs on a Xen dom0 (C(/sys/hypervisor/type)
+    is C(xen) and C(/proc/xen/capabilities) contains C(control_d)). Elsewhere it fails with
+    RV(error=not_xen_host) and a message saying what the host is and what to do.
+  - Xen 3's C(xm)/C(xend) toolstack no longer exists; this collection uses its successor C(xl).
+'''
+
+    # Attributes of read-only modules.
+    INFO_MODULE = r'''
+attributes:
+  check_mode:
+    support: full
+    details: This module only reads; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+'''
+
+    ATTRIBUTES = r'''
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+'''

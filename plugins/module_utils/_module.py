@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# What every module of the collection does the same way: the shared argument spec, building
+# the xl client, and turning our typed errors into fail_json (never a traceback).
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import traceback
+
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
+    XL_COMMON_ARGUMENT_SPEC,
+    XenError,
+    XlClient,
+)
+
+
+def xl_argument_spec(**options):
+    """The module's own options plus xl_path and command_timeout."""
+    spec = dict(XL_COMMON_ARGUMENT_SPEC)
+    spec.update(options)
+    return spec
+
+
+def run_module(module, worker):
+    """Run `worker(module, client)` -> dict of results, then exit_json / fail_json.
+
+    Typed errors become fail_json with cmd/rc/stdout/stderr and an `error` kind; anything
+    unexpected is reported with its message and the traceback in the `exception` field
+    (shown only with -vvv), never as a raw module crash.
+    """
+    client = XlClient(module)
+    try:
+        result = worker(module, client)
+    except XenError as exc:
+        module.fail_json(xl_calls=len(client.calls), **exc.fail_kwargs())
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='Unexpected error in %s: %s: %s' % (module._name, type(exc).__name__, exc),
+                         error='internal', exception=traceback.format_exc())
+    result.setdefault('changed', False)
+    result['xl_calls'] = len(client.calls)
+    module.exit_json(**result)

@@ -1,0 +1,397 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# The one place that runs `xl`. Every call is an argv list through module.run_command, with
+# LC_ALL=C, under a timeout; mutating calls are serialised per host by a lock file; failures
+# become typed exceptions that carry cmd, rc, stdout and stderr.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import time
+
+try:
+    import fcntl
+    HAS_FCNTL = True
+except ImportError:  # pragma: no cover - non-POSIX controllers never run modules
+    HAS_FCNTL = False
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+
+DEFAULT_TIMEOUT = 120
+DEFAULT_LOCK_PATH = '/run/lock/xenfleet-xen.lock'
+TIMEOUT_KILL_AFTER = 10
+
+# Options every module that talks to xl accepts (documented in doc_fragments/xl.py).
+XL_COMMON_ARGUMENT_SPEC = dict(
+    xl_path=dict(type='path'),
+    command_timeout=dict(type='int', default=DEFAULT_TIMEOUT),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+class XenError(Exception):
+    """Base of every error this collection reports. `kind` names it for users and tests."""
+
+    kind = 'xl_error'
+
+    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
+        super(XenError, self).__init__(msg)
+        self.msg = msg
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def fail_kwargs(self):
+        kwargs = dict(msg=self.msg, error=self.kind)
+        if self.cmd is not None:
+            kwargs.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout or '', stderr=self.stderr or '')
+        return kwargs
+
+
+class NotXenHostError(XenError):
+    kind = 'not_xen_host'
+
+
+class XlNotFoundError(XenError):
+    kind = 'xl_not_found'
+
+
+class XlCommandError(XenError):
+    kind = 'xl_failed'
+
+
+class DomainNotFoundError(XlCommandError):
+    kind = 'domain_not_found'
+
+
+class DomainExistsError(XlCommandError):
+    kind = 'domain_exists'
+
+
+class ConfigRejectedError(XlCommandError):
+    kind = 'config_rejected'
+
+
+class NotEnoughMemoryError(XlCommandError):
+    kind = 'not_enough_memory'
+
+
+class ToolstackUnavailableError(XlCommandError):
+    kind = 'toolstack_unavailable'
+
+
+class XlTimeoutError(XlCommandError):
+    kind = 'timeout'
+
+
+class XlOutputError(XlCommandError):
+    kind = 'unparsable_output'
+
+
+class LockTimeoutError(XenError):
+    kind = 'lock_timeout'
+
+
+# (substring of stderr/stdout, error class, hint) -- first match wins.
+_CLASSIFIERS = (
+    ("Can't find hypervisor information in sysfs", NotXenHostError,
+     'This host is not running under the Xen hypervisor.'),
+    ('Hypervisor is not xen', NotXenHostError, 'This host runs under another hypervisor, not Xen.'),
+    ('cannot open libxc handle', NotXenHostError,
+     'xl cannot open the hypervisor interface (/dev/xen/privcmd): not dom0 of a Xen host, or not root.'),
+    ('cannot connect to xenstore', ToolstackUnavailableError,
+     'xenstored is not running: start the Xen services (systemctl start xen or xencommons).'),
+    ('cannot init xl context', ToolstackUnavailableError,
+     'xl could not initialise: are the Xen services (xencommons/xenstored) running?'),
+    ('is an invalid domain identifier', DomainNotFoundError, 'No such domain.'),
+    ("Error: Domain '", DomainNotFoundError, 'No such domain.'),
+    ("Can't get domid of domain name", DomainNotFoundError, 'No such domain.'),
+    ('already exists', DomainExistsError, 'A domain with that name already exists.'),
+    ('config parsing error', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Failed to parse config', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Domain name must be specified', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Failed to read config file', ConfigRejectedError, 'xl could not read the configuration file.'),
+    ('failed to free memory for the domain', NotEnoughMemoryError,
+     'The host does not have enough free memory for this domain.'),
+    ('not enough memory', NotEnoughMemoryError, 'The host does not have enough free memory.'),
+)
+
+
+def classify_failure(cmd, rc, stdout, stderr):
+    """Return the typed error for a failed xl call (pure: used by the client and by tests)."""
+    text = '%s\n%s' % (stderr or '', stdout or '')
+    last_line = ''
+    for line in (stderr or stdout or '').splitlines():
+        if line.strip():
+            last_line = line.strip()
+    for needle, cls, hint in _CLASSIFIERS:
+        if needle in text:
+            detail = _first_line_with(text, needle) or last_line
+            return cls('%s xl said: %s' % (hint, detail), cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+    return XlCommandError('`%s` failed with exit code %s: %s' % (' '.join(cmd), rc, last_line or '(no output)'),
+                          cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+
+
+def _first_line_with(text, needle):
+    for line in text.splitlines():
+        if needle in line:
+            return line.strip()
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Host detection (before xl is ever called)
+# --------------------------------------------------------------------------------------------
+
+NEXT_STEP = ('Make it a Xen host first: install Xen and reboot into it (the xenfleet.xen.hypervisor '
+             'role does both), then run this module on its dom0.')
+
+
+def describe_host(read_file):
+    """Decide whether this is a usable Xen dom0, from file contents only.
+
+    `read_file(path)` returns the file's text, or None when it does not exist / cannot be read.
+    Returns None when the host is a Xen dom0, else a message saying what the host is and what
+    to do. Pure, so it is tested with fake file contents.
+    """
+    hv_type = read_file('/sys/hypervisor/type')
+    hv_type = hv_type.strip() if hv_type is not None else None
+    if hv_type != 'xen':
+        if hv_type:
+            what = "it runs under the '%s' hypervisor, not Xen (/sys/hypervisor/type is '%s')" % (hv_type, hv_type)
+        else:
+            cpuinfo = read_file('/proc/cpuinfo') or ''
+            if _cpu_flag(cpuinfo, 'hypervisor'):
+                what = ('it is a virtual machine under a hypervisor that is not Xen '
+                        '(/sys/hypervisor/type does not exist)')
+            else:
+                what = 'the kernel is not running under the Xen hypervisor (/sys/hypervisor/type does not exist)'
+        return 'This is not a Xen host: %s. %s' % (what, NEXT_STEP)
+    caps = read_file('/proc/xen/capabilities')
+    if caps is None:
+        return ('This is not a Xen host usable by xl: the kernel runs under Xen but /proc/xen/capabilities '
+                'is missing (xenfs is not mounted). Start the Xen services (systemctl start xen, which '
+                'mounts xenfs) or mount it with `mount -t xenfs xenfs /proc/xen`.')
+    if 'control_d' not in caps:
+        return ('This is not a Xen host: it is a Xen guest (domU), not dom0 (/proc/xen/capabilities lacks '
+                'control_d). Run this module on the dom0 of the Xen host instead, e.g. with delegate_to.')
+    return None
+
+
+def _cpu_flag(cpuinfo, flag):
+    for line in cpuinfo.splitlines():
+        if line.startswith('flags'):
+            return flag in line.split(':', 1)[-1].split()
+    return False
+
+
+def _read_file(path):
+    try:
+        with open(path, 'r') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------
+
+class XlResult(object):
+    def __init__(self, cmd, rc, stdout, stderr):
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class XlClient(object):
+    """Runs xl for one module invocation.
+
+    `module` is an AnsibleModule (only run_command, get_bin_path and params are used).
+    `calls` records every argv run, so modules can report (and benchmarks count) xl calls.
+    """
+
+    def __init__(self, module, xl_path=None, timeout=None, lock_path=None, read_file=None):
+        self.module = module
+        self.timeout = timeout or module.params.get('command_timeout') or DEFAULT_TIMEOUT
+        self.lock_path = lock_path or DEFAULT_LOCK_PATH
+        self.read_file = read_file or _read_file
+        self.calls = []
+        self._xl = xl_path if xl_path is not None else module.params.get('xl_path')
+        self._xl_checked = False
+        self._timeout_bin = None
+        self._checked_host = False
+        self._lock_fd = None
+        self._lock_depth = 0
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def ensure_xen_host(self):
+        """Fail with NotXenHostError before any xl call when this host cannot run xl."""
+        if self._checked_host:
+            return
+        problem = describe_host(self.read_file)
+        if problem:
+            raise NotXenHostError(problem)
+        self._checked_host = True
+
+    @property
+    def xl(self):
+        if self._xl_checked:
+            return self._xl
+        if self._xl is None:
+            path = self.module.get_bin_path('xl', opt_dirs=['/usr/sbin', '/usr/local/sbin', '/sbin'])
+            if not path:
+                raise XlNotFoundError(
+                    'The xl command was not found (looked in PATH, /usr/sbin, /usr/local/sbin). '
+                    'Install the Xen tools (Debian: xen-utils-common and xen-utils-<version>, '
+                    'pulled in by xen-system-amd64) or set xl_path.')
+            self._xl = path
+        elif not os.path.exists(self._xl):
+            raise XlNotFoundError('xl_path %s does not exist on this host.' % self._xl)
+        self._xl_checked = True
+        return self._xl
+
+    def _timeout_prefix(self, timeout):
+        if self._timeout_bin is None:
+            self._timeout_bin = self.module.get_bin_path('timeout') or ''
+        if not self._timeout_bin or not timeout:
+            return []
+        return [self._timeout_bin, '--kill-after=%d' % TIMEOUT_KILL_AFTER, '%d' % timeout]
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, args, mutating=False, timeout=None, check=True, data=None):
+        """Run `xl ARGS...`. Returns XlResult; raises a typed XenError when check and rc != 0.
+
+        The argv is always a list (no shell); LC_ALL=C; the whole call is bounded by
+        `timeout` seconds (coreutils timeout, then KILL after a grace period).
+        """
+        self.ensure_xen_host()
+        timeout = timeout or self.timeout
+        cmd = [self.xl] + [str(a) for a in args]
+        argv = self._timeout_prefix(timeout) + cmd
+        if mutating:
+            self.acquire_lock()
+        try:
+            rc, out, err = self.module.run_command(
+                argv, check_rc=False, data=data, binary_data=False,
+                environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'},
+                expand_user_and_vars=False)
+        finally:
+            if mutating:
+                self.release_lock()
+        self.calls.append(cmd)
+        result = XlResult(cmd, rc, out, err)
+        if argv[0] != cmd[0] and rc in (124, 137):
+            raise XlTimeoutError(
+                '`%s` did not finish within %d seconds and was stopped. Raise command_timeout if the '
+                'host is just slow; otherwise check `xl list` and /var/log/xen on the host.'
+                % (' '.join(cmd), timeout), cmd=cmd, rc=rc, stdout=out, stderr=err)
+        if check and rc != 0:
+            raise classify_failure(cmd, rc, out, err)
+        return result
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def info(self):
+        res = self.run(['info'])
+        try:
+            return parse.parse_info(res.stdout)
+        except parse.XlParseError as exc:
+            raise XlOutputError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+
+    def list_rows(self, domain=None):
+        res = self.run(['list'] + ([domain] if domain is not None else []))
+        try:
+            return parse.parse_list(res.stdout)
+        except parse.XlParseError as exc:
+            raise XlOutputError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+
+    def list_long(self):
+        res = self.run(['list', '-l'])
+        try:
+            return parse.parse_list_long(res.stdout)
+        except parse.XlParseError as exc:
+            raise XlOutputError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+
+    def domains(self, names=None, include_dom0=False, include_stubs=False, include_dying=False,
+                include_transient=False):
+        """All domains (or only `names`, silently skipping missing ones) from one `xl list -l`
+        plus one `xl list` for live state."""
+        long_entries = self.list_long()
+        rows = self.list_rows()
+        doms = parse.merge_domains(long_entries, rows, include_dom0=include_dom0,
+                                   include_stubs=include_stubs, include_dying=include_dying,
+                                   include_transient=include_transient)
+        if names:
+            wanted = set(names)
+            doms = [d for d in doms if d['name'] in wanted]
+        return doms
+
+    # -- locking -----------------------------------------------------------------------------
+
+    def acquire_lock(self, timeout=None):
+        """Take the per-host lock that serialises this collection's mutating xl calls.
+
+        Re-entrant within one client. Waits up to `timeout` (default: command_timeout) seconds.
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            return
+        if not HAS_FCNTL:
+            self._lock_depth = 1
+            return
+        timeout = self.timeout if timeout is None else timeout
+        lock_dir = os.path.dirname(self.lock_path)
+        if lock_dir and not os.path.isdir(lock_dir):
+            os.makedirs(lock_dir)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.time() >= deadline:
+                    os.close(fd)
+                    raise LockTimeoutError(
+                        'Another xenfleet.xen task has held %s for more than %d seconds; not running '
+                        'xl concurrently with it. Retry when it has finished.' % (self.lock_path, timeout))
+                time.sleep(0.2)
+        self._lock_fd = fd
+        self._lock_depth = 1
+
+    def release_lock(self):
+        if not self._lock_depth:
+            return
+        self._lock_depth -= 1
+        if self._lock_depth == 0 and self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def __enter__(self):
+        self.acquire_lock()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release_lock()
+        return False

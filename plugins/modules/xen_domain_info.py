@@ -1,0 +1,273 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: xen_domain_info
+short_description: Facts about the domains (guests) of a Xen host
+version_added: 0.1.0
+description:
+  - Lists the domains of a Xen host, or only the named ones, from one C(xl list -l) (the
+    domains' configuration as JSON) and one C(xl list) (their live state).
+  - Domain-0, stub domains (C(NAME-dm)), dying domains and the transient copies that exist
+    during a live migration (C(NAME--incoming), C(NAME--migratedaway)) are left out unless asked for.
+  - When the collection's configuration file of a domain exists (C(<config_dir>/<name>.cfg)), its
+    path is returned, with whether the domain starts with the host (a link in O(autostart_dir)).
+  - A name that matches no domain is not an error; it is simply absent from RV(domains).
+author:
+  - xenfleet.xen contributors
+extends_documentation_fragment:
+  - xenfleet.xen.xl
+  - xenfleet.xen.xl.attributes
+  - xenfleet.xen.xl.info_module
+options:
+  name:
+    description:
+      - Only return the domains with these names. All domains when omitted.
+    type: list
+    elements: str
+    aliases: [names]
+  include_dom0:
+    description: Also return Domain-0.
+    type: bool
+    default: false
+  include_stub_domains:
+    description: Also return device-model stub domains (named C(NAME-dm)).
+    type: bool
+    default: false
+  include_dying:
+    description:
+      - Also return dying domains. Xen shows them as C((null)) with state C(--p--d) while their
+        memory is being released, for example after a failed C(xl create).
+    type: bool
+    default: false
+  include_migrating:
+    description: Also return the transient C(NAME--incoming) and C(NAME--migratedaway) domains of a live migration in progress.
+    type: bool
+    default: false
+  config_dir:
+    description: Directory holding the domains' xl configuration files.
+    type: path
+    default: /etc/xen
+  autostart_dir:
+    description: Directory whose links make domains start with the host (read by the C(xendomains) service).
+    type: path
+    default: /etc/xen/auto
+seealso:
+  - module: xenfleet.xen.xen_host_info
+'''
+
+EXAMPLES = r'''
+- name: All guests of the host
+  xenfleet.xen.xen_domain_info:
+  register: guests
+
+- name: Print each guest's state
+  ansible.builtin.debug:
+    msg: "{{ item.name }} ({{ item.type }}): {{ item.state }}, {{ item.vcpus.online }}/{{ item.vcpus.max }} vCPUs, {{ item.memory_mb.current }} MiB"
+  loop: "{{ guests.domains }}"
+  loop_control:
+    label: "{{ item.name }}"
+
+- name: One guest; an empty list when it does not exist
+  xenfleet.xen.xen_domain_info:
+    name: web1
+  register: web1
+
+- name: Fail when web1 is not running
+  ansible.builtin.assert:
+    that: web1.domains | length == 1 and web1.domains[0].state in ['running', 'blocked']
+
+- name: Include Domain-0, e.g. to see dom0's memory
+  xenfleet.xen.xen_domain_info:
+    name: Domain-0
+    include_dom0: true
+  register: dom0
+'''
+
+RETURN = r'''
+domains:
+  description: The domains, ordered by domain id.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Domain name.
+      type: str
+      sample: web1
+    domid:
+      description: Current domain id (changes on every start).
+      type: int
+      sample: 3
+    uuid:
+      description: Domain UUID.
+      type: str
+      sample: 7201e40a-aa64-469f-9b39-f65aeded2c0b
+    type:
+      description: Guest type, V(pv), V(pvh) or V(hvm). V(null) for a domain that xl has no stored configuration for.
+      type: str
+      sample: pv
+    state:
+      description:
+        - Live state. V(running) (on a CPU or runnable), V(blocked) (idle, waiting for an event),
+          V(paused), V(shutdown) (shut down but not yet destroyed), V(crashed), V(dying).
+      type: str
+      sample: blocked
+    shutdown_reason:
+      description: When shut down, why (V(poweroff), V(reboot), V(suspend), V(crash), V(watchdog), V(soft_reset)).
+      type: str
+      sample: null
+    flags:
+      description: The six state characters of C(xl list).
+      type: str
+      sample: -b----
+    vcpus:
+      description: vCPUs.
+      type: dict
+      contains:
+        online:
+          description: vCPUs currently online.
+          type: int
+          sample: 2
+        max:
+          description: Highest number of vCPUs the domain can have (fixed at creation).
+          type: int
+          sample: 4
+    memory_mb:
+      description: Memory in MiB.
+      type: dict
+      contains:
+        current:
+          description: Memory the domain holds now.
+          type: int
+          sample: 96
+        target:
+          description: Balloon target.
+          type: int
+          sample: 96
+        max:
+          description: Static maximum (C(maxmem)).
+          type: int
+          sample: 256
+    kernel:
+      description: Kernel the domain was booted with (direct boot).
+      type: str
+      sample: /var/lib/xen/images/vmlinuz
+    ramdisk:
+      description: Initial ramdisk.
+      type: str
+      sample: /var/lib/xen/images/initrd.img
+    cmdline:
+      description: Kernel command line.
+      type: str
+      sample: console=hvc0 root=/dev/xvda
+    bootloader:
+      description: Bootloader (for example C(pygrub)), when used instead of a kernel.
+      type: str
+      sample: null
+    scheduler:
+      description: Scheduler parameters (C(sched), C(weight), C(cap)).
+      type: dict
+      sample: {sched: credit2, weight: 256, cap: 0}
+    disks:
+      description: Virtual disks.
+      type: list
+      elements: dict
+      sample: [{target: /var/lib/xen/images/web1.img, vdev: xvda, format: raw, backend: qdisk, access: rw, cdrom: false}]
+    nics:
+      description: Virtual network interfaces.
+      type: list
+      elements: dict
+      sample: [{devid: 0, mac: '00:16:3e:5a:01:02', bridge: xenbr0, ip: null, script: vif-bridge, ifname: null, model: null, type: vif}]
+    on_poweroff:
+      description: Action when the guest powers off.
+      type: str
+      sample: destroy
+    on_reboot:
+      description: Action when the guest reboots.
+      type: str
+      sample: restart
+    on_crash:
+      description: Action when the guest crashes.
+      type: str
+      sample: destroy
+    config_file:
+      description: Path of the domain's configuration file when it exists in O(config_dir), else V(null).
+      type: str
+      sample: /etc/xen/web1.cfg
+    autostart:
+      description: Whether a link in O(autostart_dir) starts the domain with the host.
+      type: bool
+      sample: false
+xl_calls:
+  description: Number of C(xl) commands the module ran (always 2 on success).
+  returned: always
+  type: int
+  sample: 2
+error:
+  description: On failure, what went wrong, as a word (see M(xenfleet.xen.xen_host_info)).
+  returned: failure
+  type: str
+  sample: not_xen_host
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
+
+
+def config_facts(name, config_dir, autostart_dir):
+    """Path of NAME's config file (or None) and whether a link in autostart_dir points at it."""
+    if not name:
+        return None, False
+    path = os.path.join(config_dir, '%s.cfg' % name)
+    if not os.path.isfile(path):
+        return None, False
+    real = os.path.realpath(path)
+    autostart = False
+    if os.path.isdir(autostart_dir):
+        for entry in sorted(os.listdir(autostart_dir)):
+            link = os.path.join(autostart_dir, entry)
+            if entry == '%s.cfg' % name or os.path.realpath(link) == real:
+                autostart = os.path.exists(link)
+                if autostart:
+                    break
+    return path, autostart
+
+
+def gather(module, client):
+    p = module.params
+    domains = client.domains(
+        names=p['name'], include_dom0=p['include_dom0'], include_stubs=p['include_stub_domains'],
+        include_dying=p['include_dying'], include_transient=p['include_migrating'])
+    for dom in domains:
+        dom['config_file'], dom['autostart'] = config_facts(dom['name'], p['config_dir'], p['autostart_dir'])
+    return {'domains': domains}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=xl_argument_spec(
+            name=dict(type='list', elements='str', aliases=['names']),
+            include_dom0=dict(type='bool', default=False),
+            include_stub_domains=dict(type='bool', default=False),
+            include_dying=dict(type='bool', default=False),
+            include_migrating=dict(type='bool', default=False),
+            config_dir=dict(type='path', default='/etc/xen'),
+            autostart_dir=dict(type='path', default='/etc/xen/auto'),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, gather)
+
+
+if __name__ == '__main__':
+    main()

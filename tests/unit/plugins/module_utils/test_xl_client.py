@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as xl
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fake_files
+
+
+class FakeModule(object):
+    """Records run_command calls; answers from a queue of (rc, out, err)."""
+
+    def __init__(self, answers=(), params=None, bins=None):
+        self.answers = list(answers)
+        self.params = params or {}
+        self.bins = bins if bins is not None else {'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}
+        self.calls = []
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return self.bins.get(name)
+
+    def run_command(self, args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.answers.pop(0)
+
+
+def client(module, tmp_path=None, files=None):
+    lock = str(tmp_path / 'xl.lock') if tmp_path is not None else None
+    return xl.XlClient(module, lock_path=lock, read_file=fake_files(files or XEN_DOM0_FILES))
+
+
+def answer(name):
+    cap = Capture(name)
+    return (cap.rc, cap.stdout, cap.stderr)
+
+
+# -- classification of real failures --------------------------------------------------------
+
+@pytest.mark.parametrize('name,cls', [
+    ('err_destroy_unknown', xl.DomainNotFoundError),
+    ('err_domid_unknown', xl.DomainNotFoundError),
+    ('err_list_unknown_domid', xl.DomainNotFoundError),
+    ('err_list_unknown_name', xl.DomainNotFoundError),
+    ('err_create_same_name', xl.DomainExistsError),
+    ('err_create_syntax', xl.ConfigRejectedError),
+    ('err_create_no_name', xl.ConfigRejectedError),
+    ('err_create_missing_file', xl.ConfigRejectedError),
+    ('err_vcpu_set_overcommit', xl.XlCommandError),
+    ('err_mem_set_over_max', xl.XlCommandError),
+    ('err_cd_insert_pv', xl.XlCommandError),
+    ('xl_create_hvm', xl.XlCommandError),
+])
+def test_classify_real_failures(name, cls):
+    cap = Capture(name)
+    assert cap.rc != 0
+    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    assert type(err) is cls
+    kwargs = err.fail_kwargs()
+    assert kwargs['rc'] == cap.rc and kwargs['stderr'] == cap.stderr and kwargs['cmd'][0] == '/usr/sbin/xl'
+    assert kwargs['error'] == cls.kind
+
+
+def test_classify_message_quotes_xl():
+    cap = Capture('err_create_same_name')
+    err = xl.classify_failure(['xl', 'create', 'x.cfg'], cap.rc, cap.stdout, cap.stderr)
+    assert 'Domain with name "pv1" already exists.' in err.msg
+
+
+def test_classify_device_model_crash_quotes_last_line():
+    cap = Capture('xl_create_hvm')
+    err = xl.classify_failure(['xl', 'create', 'hvm.cfg'], cap.rc, cap.stdout, cap.stderr)
+    assert 'exit code 3' in err.msg and 'assuming HVM' in err.msg
+
+
+@pytest.mark.parametrize('stderr,cls', [
+    ("ERROR:  Can't find hypervisor information in sysfs!", xl.NotXenHostError),
+    ("cannot connect to xenstore\ncannot init xl context", xl.ToolstackUnavailableError),
+])
+def test_classify_wrapper_errors(stderr, cls):
+    assert type(xl.classify_failure(['xl', 'info'], 1, '', stderr)) is cls
+
+
+# -- host detection -------------------------------------------------------------------------
+
+def test_describe_host_dom0():
+    assert xl.describe_host(fake_files(XEN_DOM0_FILES)) is None
+
+
+def test_describe_host_bare_metal():
+    msg = xl.describe_host(fake_files({'/proc/cpuinfo': 'flags\t\t: fpu vme sse2\n'}))
+    assert msg.startswith('This is not a Xen host: the kernel is not running under the Xen hypervisor')
+    assert 'xenfleet.xen.hypervisor' in msg
+
+
+def test_describe_host_other_vm():
+    msg = xl.describe_host(fake_files({'/proc/cpuinfo': 'flags\t\t: fpu hypervisor sse2\n'}))
+    assert 'virtual machine under a hypervisor that is not Xen' in msg
+
+
+def test_describe_host_kvm_sysfs():
+    msg = xl.describe_host(fake_files({'/sys/hypervisor/type': 'kvm\n'}))
+    assert "'kvm' hypervisor" in msg
+
+
+def test_describe_host_domu():
+    msg = xl.describe_host(fake_files({'/sys/hypervisor/type': 'xen\n', '/proc/xen/capabilities': '\n'}))
+    assert 'domU' in msg and 'not dom0' in msg
+
+
+def test_describe_host_no_xenfs():
+    msg = xl.describe_host(fake_files({'/sys/hypervisor/type': 'xen\n'}))
+    assert 'xenfs' in msg
+
+
+def test_not_xen_host_raises_before_any_xl_call():
+    module = FakeModule()
+    c = xl.XlClient(module, read_file=fake_files({}))
+    with pytest.raises(xl.NotXenHostError) as exc:
+        c.info()
+    assert 'not a Xen host' in exc.value.msg
+    assert module.calls == []
+
+
+# -- running xl -----------------------------------------------------------------------------
+
+def test_run_argv_env_and_timeout_prefix():
+    module = FakeModule([answer('xl_info')], params={'command_timeout': 30})
+    info = client(module).info()
+    assert info['xen_major'] == '4'
+    args, kwargs = module.calls[0]
+    assert args == ['/usr/bin/timeout', '--kill-after=10', '30', '/usr/sbin/xl', 'info']
+    assert kwargs['environ_update']['LC_ALL'] == 'C'
+    assert kwargs['check_rc'] is False and kwargs['expand_user_and_vars'] is False
+
+
+def test_run_without_timeout_binary():
+    module = FakeModule([answer('xl_list_dom0_only')], bins={'xl': '/usr/sbin/xl'})
+    rows = client(module).list_rows()
+    assert rows[0]['name'] == 'Domain-0'
+    assert module.calls[0][0] == ['/usr/sbin/xl', 'list']
+
+
+def test_run_timeout_is_typed():
+    module = FakeModule([(124, '', '')], params={'command_timeout': 5})
+    with pytest.raises(xl.XlTimeoutError) as exc:
+        client(module).run(['shutdown', '-w', 'pv1'])
+    assert 'within 5 seconds' in exc.value.msg and exc.value.cmd == ['/usr/sbin/xl', 'shutdown', '-w', 'pv1']
+
+
+def test_run_failure_is_classified():
+    module = FakeModule([answer('err_list_unknown_name')])
+    with pytest.raises(xl.DomainNotFoundError):
+        client(module).list_rows('nosuchdomain')
+    assert module.calls[0][0][-3:] == ['/usr/sbin/xl', 'list', 'nosuchdomain']
+
+
+def test_xl_missing():
+    module = FakeModule(bins={'timeout': '/usr/bin/timeout'})
+    with pytest.raises(xl.XlNotFoundError) as exc:
+        client(module).info()
+    assert 'xl_path' in exc.value.msg
+
+
+def test_xl_path_option_must_exist():
+    module = FakeModule(params={'xl_path': '/nonexistent/xl'})
+    with pytest.raises(xl.XlNotFoundError):
+        client(module).info()
+
+
+def test_unparsable_output_is_typed():
+    module = FakeModule([(0, '(domain (domid 0))', '')])
+    with pytest.raises(xl.XlOutputError) as exc:
+        client(module).list_long()
+    assert exc.value.stdout == '(domain (domid 0))'
+
+
+def test_domains_uses_one_list_l_and_one_list():
+    module = FakeModule([answer('xl_list_l_three_guests'), answer('xl_list_three_guests')])
+    doms = client(module).domains(names=['pvh1', 'nosuch'])
+    assert [d['name'] for d in doms] == ['pvh1']
+    assert [c[0][3:] for c in module.calls] == [['/usr/sbin/xl', 'list', '-l'], ['/usr/sbin/xl', 'list']]
+
+
+# -- the per-host lock ----------------------------------------------------------------------
+
+def test_mutating_call_holds_lock(tmp_path):
+    module = FakeModule([(0, '', '')])
+    c = client(module, tmp_path)
+    seen = {}
+
+    def run_command(args, **kwargs):
+        other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
+        with pytest.raises(xl.LockTimeoutError):
+            other.acquire_lock(timeout=0.3)
+        seen['checked'] = True
+        return (0, '', '')
+
+    module.run_command = run_command
+    c.run(['pause', 'pv1'], mutating=True)
+    assert seen['checked']
+    # released afterwards: another client can take it at once
+    other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
+    other.acquire_lock(timeout=0)
+    other.release_lock()
+
+
+def test_lock_is_reentrant(tmp_path):
+    c = client(FakeModule(), tmp_path)
+    with c:
+        with c:
+            assert c._lock_depth == 2
+        assert c._lock_depth == 1
+    assert c._lock_depth == 0 and c._lock_fd is None
+    assert os.path.exists(c.lock_path)

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run a module's main() in-process with xl mocked at the argv level."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES
+
+
+class ModuleExit(Exception):
+    def __init__(self, result, failed):
+        super(ModuleExit, self).__init__(result)
+        self.result = result
+        self.failed = failed
+
+
+class XlScript(object):
+    """The exact xl argv sequence a module must run, each with a captured answer."""
+
+    def __init__(self, steps):
+        # steps: list of (xl args list, Capture name or (rc, out, err))
+        self.steps = list(steps)
+        self.seen = []
+
+    def run_command(self, args, **kwargs):
+        assert kwargs.get('environ_update', {}).get('LC_ALL') == 'C'
+        assert isinstance(args, list)
+        # strip the timeout prefix: /usr/bin/timeout --kill-after=10 N
+        if args[0].endswith('/timeout'):
+            args = args[3:]
+        assert args[0] == '/usr/sbin/xl', args
+        self.seen.append(args[1:])
+        assert self.steps, 'unexpected extra xl call: %r' % (args,)
+        want, reply = self.steps.pop(0)
+        assert args[1:] == want
+        if isinstance(reply, tuple):
+            return reply
+        cap = Capture(reply)
+        return cap.rc, cap.stdout, cap.stderr
+
+
+def run_module(monkeypatch, module_main, args, script, files=None):
+    """Run module_main with `args`; returns (result dict, failed bool)."""
+    def exit_json(self, **kwargs):
+        raise ModuleExit(kwargs, False)
+
+    def fail_json(self, **kwargs):
+        raise ModuleExit(kwargs, True)
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        return {'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}.get(arg)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, a, **kw: script.run_command(a, **kw))
+    file_map = XEN_DOM0_FILES if files is None else files
+    monkeypatch.setattr(_xl, '_read_file', lambda path: file_map.get(path))
+    with patch_module_args(args):
+        try:
+            module_main()
+        except ModuleExit as exc:
+            assert not script.steps, 'xl calls expected but not made: %r' % (script.steps,)
+            return exc.result, exc.failed
+    raise AssertionError('module returned without exit_json/fail_json')
