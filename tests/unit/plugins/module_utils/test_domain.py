@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+
+BASE = {'name': 'pv1', 'type': 'pv', 'memory': 96, 'maxmem': 256, 'vcpus': 2, 'maxvcpus': 4,
+        'kernel': '/vmlinuz', 'ramdisk': '/root/guests/guest-initrd.img', 'cmdline': 'console=hvc0 quiet'}
+
+
+def live_pv1():
+    entries = parse.parse_list_long(Capture('xl_list_l_three_guests').stdout)
+    rows = parse.parse_list(Capture('xl_list_three_guests').stdout)
+    return [d for d in parse.merge_domains(entries, rows) if d['name'] == 'pv1'][0]
+
+
+def test_render_is_deterministic_and_parses_back():
+    text = dom.render_config(BASE)
+    assert text == dom.render_config(dict(BASE))
+    data = xlcfg.parse(text)
+    assert data == {'name': 'pv1', 'type': 'pv', 'memory': 96, 'maxmem': 256, 'vcpus': 2, 'maxvcpus': 4,
+                    'kernel': '/vmlinuz', 'ramdisk': '/root/guests/guest-initrd.img', 'cmdline': 'console=hvc0 quiet'}
+    assert text.startswith('# Managed by Ansible')
+
+
+def test_extra_keys_sorted_after_modelled():
+    text = dom.render_config(dict(BASE, extra={'zz': 1, 'cpu_weight': 512, 'tags': ['a', 'b']}))
+    keys = [line.split(' = ')[0] for line in text.splitlines() if ' = ' in line]
+    assert keys[-3:] == ['cpu_weight', 'tags', 'zz']
+
+
+def test_compare_no_change():
+    assert dom.compare_live(BASE, live_pv1()) == []
+
+
+def test_compare_classifies_live_and_restart():
+    spec = dict(BASE, memory=200, vcpus=3, maxvcpus=6, cmdline='console=hvc0')
+    changes = dict((c.key, c) for c in dom.compare_live(spec, live_pv1()))
+    assert changes['memory'].how == 'live' and changes['memory'].action == ['mem-set', 'pv1', '200m']
+    assert changes['vcpus'].how == 'live' and changes['vcpus'].action == ['vcpu-set', '--ignore-host', 'pv1', '3']
+    assert changes['maxvcpus'].how == 'restart' and changes['maxvcpus'].before == 4
+    assert changes['cmdline'].how == 'restart'
+
+
+def test_compare_beyond_static_limits_needs_restart():
+    spec = dict(BASE, memory=512, maxmem=None, vcpus=4)
+    changes = dict((c.key, c) for c in dom.compare_live(spec, live_pv1()))
+    assert changes['memory'].how == 'restart' and changes['maxmem'].how == 'restart'
+    assert changes['vcpus'].how == 'live'
+
+
+def test_compare_disks_and_vifs_live_for_pv():
+    spec = dict(BASE, disks=[{'target': '/srv/d.img', 'vdev': 'xvdb'}], vifs=[{'bridge': 'xenbr0'}])
+    changes = dom.compare_live(spec, live_pv1())
+    assert [(c.key, c.how, c.action) for c in changes] == [
+        ('disks', 'live', ['block-attach', 'pv1', 'format=raw, vdev=xvdb, access=rw, target=/srv/d.img']),
+        ('vifs', 'live', ['network-attach', 'pv1', 'bridge=xenbr0']),
+    ]
+
+
+def test_compare_file_only_keys():
+    spec = dict(BASE)
+    before = dom.render_config(dict(BASE, extra={'cpu_weight': 256}))
+    after = dom.render_config(dict(BASE, extra={'cpu_weight': 512}))
+    changes = dom.compare_live(spec, live_pv1(), before, after)
+    assert [(c.key, c.before, c.after, c.how) for c in changes] == [('cpu_weight', 256, 512, 'restart')]
+
+
+def test_redact():
+    text = dom.render_config({'name': 'h', 'type': 'hvm', 'vnc': True, 'vncpasswd': 'pw', 'vnclisten': '127.0.0.1'})
+    assert 'pw' in text and '"pw"' not in dom.redact(text) and 'vncpasswd = "********"' in dom.redact(text)
+
+
+@pytest.mark.parametrize('host,fragment', [
+    ({'total_memory_mb': 64}, 'more than this host has'),
+    ({'total_memory_mb': 4096, 'hvm': False, 'virt_caps': ['pv']}, 'need hardware virtualization'),
+])
+def test_host_checks(host, fragment):
+    spec = dict(BASE, type='pvh') if 'hvm' in host else dict(BASE)
+    with pytest.raises(dom.InvalidSpec) as exc:
+        dom.validate(spec, host=host)
+    assert fragment in exc.value.msg

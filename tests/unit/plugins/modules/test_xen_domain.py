@@ -1,0 +1,314 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
+from ansible_collections.xenfleet.xen.plugins.modules import xen_domain
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+
+# pv1 as it runs in the captured xl list -l (after `xl mem-set pv1 96m` and `xl vcpu-set pv1 2`)
+PV1 = {
+    'name': 'pv1', 'type': 'pv', 'memory': 96, 'maxmem': 256, 'vcpus': 2, 'maxvcpus': 4,
+    'kernel': '/vmlinuz', 'ramdisk': '/root/guests/guest-initrd.img', 'cmdline': 'console=hvc0 quiet',
+}
+READ_PV1 = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
+READ_NONE = [(['list', '-l'], 'xl_list_l_dom0_only'), (['list'], 'xl_list_dom0_only')]
+OK = (0, '', '')
+
+
+def is_dry_run(args):
+    return args[:2] == ['-N', 'create'] and args[2].endswith('.cfg')
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    etc = tmp_path / 'xen'
+    etc.mkdir()
+
+    def run(args, steps):
+        full = dict(config_dir=str(etc), autostart_dir=str(etc / 'auto'))
+        full.update(args)
+        script = XlScript(steps)
+        result, failed = run_module(monkeypatch, xen_domain.main, full, script)
+        return result, failed, script
+
+    run.etc = etc
+    return run
+
+
+def cfg_path(env, name='pv1'):
+    return str(env.etc / ('%s.cfg' % name))
+
+
+def write_rendered(env, spec):
+    with open(cfg_path(env, spec['name']), 'w') as handle:
+        handle.write(_domain.render_config(dict(spec)))
+
+
+# -- idempotence: a guest that already matches is one read, no writes -----------------------
+
+def test_matching_running_guest_is_unchanged(env):
+    write_rendered(env, PV1)
+    result, failed, script = env(dict(PV1, state='running'), READ_PV1)
+    assert not failed, result
+    assert result['changed'] is False and result['applied'] == [] and result['pending'] == []
+    assert result['xl_calls'] == 2
+    assert result['domain']['name'] == 'pv1' and result['domain']['config_file'] == cfg_path(env)
+
+
+def test_matching_guest_check_mode_diff(env):
+    write_rendered(env, PV1)
+    result, failed, script = env(dict(PV1, state='running', _ansible_check_mode=True, _ansible_diff=True), READ_PV1)
+    assert result['changed'] is False
+    assert result['diff'][0]['before'] == result['diff'][0]['after']
+    assert result['diff'][1]['before'] == {'state': 'running'} == result['diff'][1]['after']
+
+
+# -- creating ------------------------------------------------------------------------------
+
+def test_create_check_mode_predicts_and_changes_nothing(env):
+    spec = dict(PV1, name='pvnew', state='running', _ansible_check_mode=True, _ansible_diff=True)
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    assert result['changed'] is True
+    assert result['applied'] == ['config file created', 'create']
+    assert not os.path.exists(cfg_path(env, 'pvnew'))
+    assert result['diff'][0]['before'] == '' and 'name = "pvnew"' in result['diff'][0]['after']
+    assert result['diff'][1]['before'] == {'state': 'undefined'} and result['diff'][1]['after'] == {'state': 'running'}
+    assert result['domain'] is None
+
+
+def test_create_runs_create_and_waits(env):
+    spec = dict(PV1, state='running', autostart=True)
+    steps = READ_NONE + [
+        (['info'], 'xl_info'),
+        (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env)], 'xl_create_pv'),
+        (['list', 'pv1'], 'xl_list_three_guests'),
+    ] + READ_PV1
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    assert result['applied'] == ['config file created', 'autostart link created', 'create']
+    text = open(cfg_path(env)).read()
+    assert text == _domain.render_config(dict(PV1))
+    assert stat.S_IMODE(os.stat(cfg_path(env)).st_mode) == 0o644
+    link = str(env.etc / 'auto' / 'pv1.cfg')
+    assert os.readlink(link) == cfg_path(env)
+    assert result['domain']['autostart'] is True and result['domain']['state'] == 'running'
+
+
+def test_create_present_only_writes_file(env):
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(dict(PV1, state='present'), steps)
+    assert not failed and result['applied'] == ['config file created']
+    assert os.path.exists(cfg_path(env))
+
+
+def test_failed_create_restores_and_reports(env):
+    # the real failed HVM create (device model crashed), left only a dying (null) domain
+    spec = {'name': 'hvm1', 'type': 'hvm', 'memory': 256, 'vcpus': 1, 'kernel': '/vmlinuz',
+            'ramdisk': '/root/guests/guest-initrd.img', 'cmdline': 'console=ttyS0', 'state': 'running'}
+    steps = READ_NONE + [
+        (['info'], 'xl_info'),
+        (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env, 'hvm1')], 'xl_create_hvm'),
+        (['list', 'hvm1'], 'err_list_unknown_name'),
+    ]
+    result, failed, script = env(spec, steps)
+    assert failed and result['error'] == 'xl_failed' and result['rc'] == 3
+    assert 'malloc(): unsorted double linked list corrupted' in result['stderr']
+    assert not os.path.exists(cfg_path(env, 'hvm1'))  # the new file was taken back
+
+
+def test_dry_run_rejection_changes_nothing(env):
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'err_create_syntax')]
+    result, failed, script = env(dict(PV1, state='running'), steps)
+    assert failed and result['error'] == 'config_rejected'
+    assert 'rejected by `xl -N create`' in result['msg']
+    assert not os.path.exists(cfg_path(env))
+
+
+def test_existing_name_from_create(env):
+    steps = READ_NONE + [
+        (['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env)], 'err_create_same_name'),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+    ]
+    result, failed, script = env(dict(PV1, state='running'), steps)
+    assert failed and result['error'] == 'domain_exists' and 'already exists' in result['msg']
+
+
+# -- live changes and restarts ----------------------------------------------------------------
+
+def test_live_memory_change_predicted_in_check_mode(env):
+    write_rendered(env, PV1)
+    spec = dict(PV1, memory=200, state='running', _ansible_check_mode=True, _ansible_diff=True)
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    assert result['applied'] == ['mem-set pv1 200m', 'config file updated']
+    assert result['pending'] == []
+    assert result['diff'][1]['before'] == {'state': 'running', 'memory': 96}
+    assert result['diff'][1]['after'] == {'state': 'running', 'memory': 200}
+    assert open(cfg_path(env)).read() == _domain.render_config(dict(PV1))
+
+
+def test_live_memory_change_is_verified(env):
+    # mem-set exits 0, but the re-read still shows the old target: fail, file untouched
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+                        (['mem-set', 'pv1', '200m'], 'xl_mem_set_pv')] + READ_PV1
+    result, failed, script = env(dict(PV1, memory=200, state='running'), steps)
+    assert failed and result['error'] == 'guest_error' and 'did not take effect' in result['msg']
+    assert open(cfg_path(env)).read() == _domain.render_config(dict(PV1))
+
+
+def test_restart_changes_are_pending_with_apply_live(env):
+    write_rendered(env, PV1)
+    spec = dict(PV1, maxvcpus=3, cmdline='console=hvc0', state='running')
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    assert result['applied'] == ['config file updated']
+    assert sorted(p['key'] for p in result['pending']) == ['cmdline', 'maxvcpus']
+    assert 'maxvcpus = 3' in open(cfg_path(env)).read()
+
+
+def test_next_boot_reports_live_changes_as_pending(env):
+    write_rendered(env, PV1)
+    spec = dict(PV1, memory=128, state='running', apply='next_boot')
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert result['applied'] == ['config file updated']
+    assert result['pending'] == [{'key': 'memory', 'before': 96, 'after': 128, 'how': 'live'}]
+
+
+def test_restart_check_mode(env):
+    write_rendered(env, PV1)
+    spec = dict(PV1, maxvcpus=3, state='running', apply='restart', _ansible_check_mode=True)
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert result['changed'] and result['applied'] == ['shutdown', 'config file updated', 'restart (maxvcpus)']
+
+
+# -- pause, shutdown, absent -------------------------------------------------------------------
+
+def test_pause_is_verified_by_reading_state(env):
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [(['pause', 'pv1'], 'xl_pause_pv'), (['list', 'pv1'], 'xl_list_paused')] + READ_PV1
+    result, failed, script = env(dict(PV1, state='paused'), steps)
+    assert not failed, result
+    assert result['applied'] == ['pause']
+
+
+def test_pause_that_did_not_happen_fails(env):
+    # xl pause exits 0 even on failure: the re-read shows it still running
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [(['pause', 'pv1'], 'err_pause_unknown_domid'), (['list', 'pv1'], 'xl_list_three_guests')]
+    result, failed, script = env(dict(PV1, state='paused'), steps)
+    assert failed and '`xl pause pv1` exited 0 but the domain is running' in result['msg']
+
+
+def test_shutdown_waits_and_keeps_definition(env):
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [
+        (['list', 'pv1'], 'xl_list_three_guests'),
+        (['shutdown', '-w', 'pv1'], 'xl_shutdown_pv'),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+    ]
+    result, failed, script = env(dict(PV1, state='shutdown', shutdown_timeout=30), steps)
+    assert not failed, result
+    assert result['applied'] == ['shutdown (shutdown -w)']
+    assert os.path.exists(cfg_path(env)) and result['domain'] is None
+    # the shutdown ran under our timeout, not xl's (which has none)
+    assert script.seen[3] == ['shutdown', '-w', 'pv1']
+
+
+def test_shutdown_timeout_without_force_fails(env):
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [(['list', 'pv1'], 'xl_list_three_guests'), (['shutdown', '-w', 'pv1'], (124, '', ''))]
+    result, failed, script = env(dict(PV1, state='shutdown', shutdown_timeout=5), steps)
+    assert failed and result['error'] == 'timeout' and 'force: true' in result['msg']
+
+
+def test_absent_removes_file_and_link_never_disks(env):
+    write_rendered(env, PV1)
+    os.mkdir(str(env.etc / 'auto'))
+    os.symlink(cfg_path(env), str(env.etc / 'auto' / 'pv1.cfg'))
+    steps = READ_PV1 + [
+        (['list', 'pv1'], 'xl_list_three_guests'),
+        (['shutdown', '-w', 'pv1'], 'xl_shutdown_pv'),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+    ]
+    result, failed, script = env({'name': 'pv1', 'state': 'absent'}, steps)
+    assert not failed, result
+    assert result['applied'] == ['shutdown (shutdown -w)', 'autostart link removed', 'config file removed']
+    assert not os.path.exists(cfg_path(env)) and not os.path.lexists(str(env.etc / 'auto' / 'pv1.cfg'))
+
+
+def test_absent_when_already_absent(env):
+    result, failed, script = env({'name': 'pv1', 'state': 'absent'}, READ_NONE)
+    assert not failed and result['changed'] is False
+
+
+# -- bad input fails before anything changes ----------------------------------------------------
+
+@pytest.mark.parametrize('change,param,fragment', [
+    ({'vcpus': 5, 'maxvcpus': 4}, 'vcpus', 'more than maxvcpus'),
+    ({'memory': 512, 'maxmem': 256}, 'memory', 'more than maxmem'),
+    ({'name': '1234'}, 'name', 'all digits'),
+    ({'name': 'Domain-0'}, 'name', 'reserved'),
+    ({'kernel': None}, 'kernel', 'needs kernel'),
+    ({'vnc': True}, 'vnc', 'HVM option'),
+    ({'disks': [{'target': '/a.img', 'vdev': 'xvda'}, {'target': '/b.img', 'vdev': 'xvda'}]}, 'disks[1]', 'used twice'),
+    ({'vifs': [{'mac': 'nonsense'}]}, 'vifs[0]', 'MAC address'),
+    ({'extra': {'memory': 5}}, 'extra', 'option of this module'),
+    ({'extra': {'bad key': 5}}, 'extra', 'not an xl.cfg key'),
+    ({'extra': {'x': {'nested': 1}}}, 'extra', 'must be a string'),
+])
+def test_bad_input_before_any_xl_call(env, change, param, fragment):
+    spec = dict(PV1, state='running')
+    spec.update(change)
+    result, failed, script = env(spec, [])
+    assert failed and result['error'] == 'invalid_parameter'
+    assert result['msg'].startswith(param + ':') and fragment in result['msg']
+    assert script.seen == []
+
+
+def test_memory_larger_than_host(env):
+    result, failed, script = env(dict(PV1, memory=8192, maxmem=8192, state='running'), READ_NONE + [(['info'], 'xl_info')])
+    assert failed and result['msg'] == 'memory: 8192 MiB is more than this host has in total (4095 MiB)'
+    assert not os.path.exists(cfg_path(env))
+
+
+def test_missing_kernel_path(env, monkeypatch):
+    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: path != '/vmlinuz'))
+    result, failed, script = env(dict(PV1, state='running'), READ_NONE + [(['info'], 'xl_info')])
+    assert failed and result['msg'] == 'kernel: /vmlinuz does not exist on the Xen host'
+
+
+def test_vnc_password_is_secret(env):
+    spec = {'name': 'hvmx', 'type': 'hvm', 'memory': 256, 'vcpus': 1, 'vnc': True, 'vncpasswd': 's3cret',
+            'state': 'present', '_ansible_diff': True}
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    path = cfg_path(env, 'hvmx')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = open(path).read()
+    assert 'vncpasswd = "s3cret"' in text and 'vnclisten = "127.0.0.1"' in text
+    assert 's3cret' not in str(result)
