@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# xenfleet.xen test pipeline: what `make test` and CI (`bash .ci/run`) run.
+#
+# Stages (in this order; select a subset with XENFLEET_CI_STAGES, e.g. "lint units"):
+#   lint      yamllint, ansible-lint (production profile, offline), antsibull-changelog lint
+#   docs      antsibull-docs lint-collection-docs --plugin-docs (newest stack)
+#   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
+#             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
+#   units     ansible-test units --venv --python X.Y, per controller stack
+#   build     ansible-galaxy collection build, install the tarball offline into a temp path,
+#             ansible-doc both modules, run tests/integration/not_a_xen_host.yml (per stack)
+#   molecule  the nested Xen lab scenarios (see run_molecule below)
+#
+# Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.21" = ansible-core 2.21.x on
+# Python 3.12 (select with XENFLEET_CI_STACKS). With CI=true every stage and stack runs, whatever the
+# selection variables say.
+#
+# Venvs and pip's download cache live under ${XDG_CACHE_HOME:-~/.cache}/xenfleet-ci (outside the repo);
+# a venv is rebuilt only when its requirements change. The collection is copied (tracked and
+# untracked-not-ignored files) to a temporary .../ansible_collections/xenfleet/xen outside the git tree,
+# because ansible-test refuses symlinks and skips everything inside a git work tree.
+#
+# Other knobs: XENFLEET_CI_KEEP=1 keeps the temporary tree; XENFLEET_CI_CACHE moves the cache;
+# XENFLEET_CI_REBUILD=1 recreates the venvs; XENFLEET_CI_KEEP_GOING=1 runs the remaining stages after
+# a failure and fails at the end (local runs only: CI stops at the first failing stage).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CI_DIR="$REPO/.ci"
+CACHE=${XENFLEET_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenfleet-ci}
+ALL_STAGES="lint docs sanity units build molecule"
+ALL_STACKS="2.19 2.21"
+NEWEST_STACK=2.21
+
+if [ "${CI:-}" = "true" ]; then
+  STAGES=$ALL_STAGES
+  STACKS=$ALL_STACKS
+  KEEP_GOING=0
+else
+  STAGES=${XENFLEET_CI_STAGES:-$ALL_STAGES}
+  STACKS=${XENFLEET_CI_STACKS:-$ALL_STACKS}
+  KEEP_GOING=${XENFLEET_CI_KEEP_GOING:-0}
+fi
+FAILED_STAGES=()
+
+for s in $STAGES; do
+  case " $ALL_STAGES " in *" $s "*) ;; *) echo "pipeline: unknown stage '$s' (known: $ALL_STAGES)" >&2; exit 2 ;; esac
+done
+for s in $STACKS; do
+  case " $ALL_STACKS " in *" $s "*) ;; *) echo "pipeline: unknown stack '$s' (known: $ALL_STACKS)" >&2; exit 2 ;; esac
+done
+
+# Per-stack facts.
+stack_python() { case $1 in 2.19) echo 3.11 ;; 2.21) echo 3.12 ;; esac; }
+stack_core_spec() { case $1 in 2.19) echo 'ansible-core>=2.19,<2.20' ;; 2.21) echo 'ansible-core>=2.21,<2.22' ;; esac; }
+
+export PIP_CACHE_DIR="$CACHE/pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
+export ANSIBLE_FORCE_COLOR=0
+export PY_COLORS=0
+
+# ----------------------------------------------------------------------------------------------
+# Reporting: banners, per-stage timings, a summary table and one plain final line.
+# ----------------------------------------------------------------------------------------------
+PIPELINE_START=$(date +%s)
+RESULTS=()          # "name|status|seconds"
+CURRENT_STAGE=""
+CURRENT_START=0
+
+stage_begin() {
+  CURRENT_STAGE=$1
+  CURRENT_START=$(date +%s)
+  printf '\n==================== %s ====================\n' "$CURRENT_STAGE"
+}
+stage_end() {
+  local status=${1:-passed} secs=$(( $(date +%s) - CURRENT_START ))
+  RESULTS+=("$CURRENT_STAGE|$status|$secs")
+  printf -- '-------------------- %s: %s in %ss --------------------\n' "$CURRENT_STAGE" "$status" "$secs"
+  CURRENT_STAGE=""
+}
+stage_skip() {
+  RESULTS+=("$1|skipped ($2)|0")
+  printf '\n==================== %s: skipped (%s) ====================\n' "$1" "$2"
+}
+print_summary() {
+  local r name status secs
+  printf '\n==================== summary ====================\n'
+  for r in "${RESULTS[@]}"; do
+    IFS='|' read -r name status secs <<<"$r"
+    printf '  %-34s %-28s %5ss\n' "$name" "$status" "$secs"
+  done
+  if [ -n "${WORK:-}" ] && [ -s "$WORK/unit-counts" ]; then
+    printf '  unit tests: %s\n' "$(paste -s -d ';' "$WORK/unit-counts" | sed 's/;/; /g')"
+  fi
+}
+on_exit() {
+  local rc=$?
+  set +e
+  if [ -n "$CURRENT_STAGE" ]; then
+    RESULTS+=("$CURRENT_STAGE|FAILED (exit $rc)|$(( $(date +%s) - CURRENT_START ))")
+  fi
+  print_summary
+  if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+    if [ "${XENFLEET_CI_KEEP:-0}" = "1" ] || [ "$rc" -ne 0 ]; then
+      echo "  work tree kept: $WORK"
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  local total=$(( $(date +%s) - PIPELINE_START ))
+  if [ "$rc" -eq 0 ]; then
+    echo "xenfleet-ci: PASSED, stages [$STAGES] on stacks [$STACKS] in ${total}s"
+  else
+    if [ ${#FAILED_STAGES[@]} -gt 0 ]; then
+      echo "xenfleet-ci: FAILED in stage(s): ${FAILED_STAGES[*]} after ${total}s"
+    else
+      echo "xenfleet-ci: FAILED in stage '${CURRENT_STAGE:-setup}' (exit $rc) after ${total}s"
+    fi
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+
+want_stage() { case " $STAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+want_stack() { case " $STACKS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# Mark the running stage as skipped (stages run in a subshell, so this goes through a file).
+skip() { printf '%s' "$1" >"$WORK/.skip-reason"; }
+
+# Run a command quietly, showing its output only when it fails.
+quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    echo "command failed: $*" >&2
+    tail -n 80 "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Interpreters: ansible-test cannot use pyenv shims (they drop PYENV_VERSION and exit 127), so a
+# directory of symlinks to the real interpreters goes first on PATH.
+# ----------------------------------------------------------------------------------------------
+PYBIN="$CACHE/pybin"
+
+find_python() {
+  local v=$1 root cand best=""
+  root=${PYENV_ROOT:-$HOME/.pyenv}
+  if command -v pyenv >/dev/null 2>&1; then root=$(pyenv root); fi
+  for cand in "$root"/versions/"$v".*/bin/python"$v"; do
+    [ -x "$cand" ] && best=$cand
+  done
+  if [ -n "$best" ]; then
+    # highest patch release
+    best=$(printf '%s\n' "$root"/versions/"$v".*/bin/python"$v" | sort -V | tail -n 1)
+  else
+    for cand in /usr/local/bin/python"$v" /usr/bin/python"$v"; do
+      if [ -x "$cand" ]; then best=$cand; break; fi
+    done
+  fi
+  [ -n "$best" ] || return 1
+  echo "$best"
+}
+
+setup_pybin() {
+  local v p
+  mkdir -p "$PYBIN"
+  for v in 3.9 3.10 3.11 3.12 3.13 3.14; do
+    if p=$(find_python "$v"); then
+      ln -sfn "$p" "$PYBIN/python$v"
+    fi
+  done
+  export PATH="$PYBIN:$PATH"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Venvs, cached under $CACHE/venvs and rebuilt when their requirement set changes.
+# ----------------------------------------------------------------------------------------------
+ensure_venv() {   # name python-version requirement-args...
+  local name=$1 pyver=$2
+  shift 2
+  local dir="$CACHE/venvs/$name" py key
+  py=$(find_python "$pyver") || { echo "Python $pyver not found (pyenv or /usr/bin)" >&2; return 1; }
+  key=$( { echo "$py"; "$py" -c 'import sys; print(sys.version)'; printf '%s\n' "$@";
+           for a in "$@"; do [ -f "$a" ] && cat "$a"; done; } | sha256sum | cut -c1-16)
+  if [ "${XENFLEET_CI_REBUILD:-0}" != "1" ] && [ -f "$dir/.xenfleet-stamp" ] \
+     && [ "$(cat "$dir/.xenfleet-stamp")" = "$key" ] && [ -x "$dir/bin/python" ]; then
+    echo "venv $name: up to date ($dir)"
+    return 0
+  fi
+  echo "venv $name: creating with $py ..."
+  rm -rf "$dir"
+  mkdir -p "$CACHE/venvs"
+  "$py" -m venv "$dir"
+  quiet "$dir/bin/python" -m pip install --upgrade pip
+  local args=() a
+  for a in "$@"; do
+    if [ -f "$a" ]; then args+=(-r "$a"); else args+=("$a"); fi
+  done
+  quiet "$dir/bin/python" -m pip install "${args[@]}"
+  echo "$key" >"$dir/.xenfleet-stamp"
+  "$dir/bin/python" -m pip list --format=freeze 2>/dev/null \
+    | grep -i -E '^(ansible-core|ansible-lint|antsibull-docs|antsibull-changelog|yamllint|pytest|molecule|pytest-testinfra)==' \
+    | sed "s/^/  $name: /"
+}
+
+stack_venv() { echo "$CACHE/venvs/stack-$1"; }
+
+ensure_stack_venv() {
+  local stack=$1 reqs=("$CI_DIR/requirements-stack.txt")
+  if [ "$stack" = "$NEWEST_STACK" ]; then reqs+=("$CI_DIR/requirements-lint.txt"); fi
+  ensure_venv "stack-$stack" "$(stack_python "$stack")" "$(stack_core_spec "$stack")" "${reqs[@]}"
+  install_get_pip_standin "$(stack_venv "$stack")"
+}
+
+# ansible-test bootstraps pip in its venvs with get-pip.py from an unreachable host; it looks first in
+# ~/.ansible/test/cache/get_pip_<ver>.py. Install our stand-in under the version this ansible-test wants.
+install_get_pip_standin() {
+  local venv=$1 src ver
+  src=$("$venv/bin/python" -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')
+  mkdir -p "$HOME/.ansible/test/cache"
+  for ver in $(grep -o -E "pip=['\"][0-9][0-9.]*['\"]" "$src" | grep -o -E '[0-9][0-9.]*[0-9]' | sort -u); do
+    install -m 0644 "$CI_DIR/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_${ver//./_}.py"
+  done
+}
+
+# Activate a venv for the commands that follow (PATH only; the pybin dir stays first).
+use_venv() {
+  export VIRTUAL_ENV=$1
+  export PATH="$PYBIN:$1/bin:${BASE_PATH}"
+  hash -r
+}
+
+# ----------------------------------------------------------------------------------------------
+# The collection tree ansible-test, ansible-lint and the build work on.
+# ----------------------------------------------------------------------------------------------
+WORK=""
+COLL=""
+
+make_tree() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/xenfleet-ci.XXXXXX")
+  COLL="$WORK/ansible_collections/xenfleet/xen"
+  mkdir -p "$COLL"
+  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard --deduplicate \
+     | while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done \
+     | tar -c --null -T - -f -) | tar -x -C "$COLL" -f -
+  echo "collection copied to $COLL ($(find "$COLL" -type f | wc -l) files)"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Stages.
+# ----------------------------------------------------------------------------------------------
+run_lint() {
+  local venv
+  venv=$(stack_venv "$NEWEST_STACK")
+  use_venv "$venv"
+  cd "$COLL"
+  echo "+ yamllint --strict ."
+  yamllint --strict .
+  echo "+ ansible-lint (production profile, offline)"
+  ANSIBLE_COLLECTIONS_PATH="$WORK" ansible-lint --profile production --offline
+  echo "+ antsibull-changelog lint"
+  antsibull-changelog lint
+  rm -rf "$COLL/.ansible"
+}
+
+run_docs() {
+  use_venv "$(stack_venv "$NEWEST_STACK")"
+  cd "$COLL"
+  echo "+ antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all ."
+  ANSIBLE_COLLECTIONS_PATH="$WORK" antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
+}
+
+run_sanity() {   # stack
+  local stack=$1 py
+  py=$(stack_python "$stack")
+  use_venv "$(stack_venv "$stack")"
+  cd "$COLL"
+  for f in tests/sanity/ignore-*.txt; do
+    if [ -s "$f" ]; then
+      echo "ERROR: $f has entries; this collection keeps every sanity ignore file empty" >&2
+      cat "$f" >&2
+      return 1
+    fi
+  done
+  echo "+ ansible-test sanity --venv --python $py"
+  ansible-test sanity --venv --python "$py" --color no
+  # Modules run on the Xen hosts, whose Python may be older or newer than the controller's: on the
+  # newest stack, also compile and import the plugins on the other target Pythons.
+  if [ "$stack" = "$NEWEST_STACK" ]; then
+    local tpy
+    for tpy in ${XENFLEET_TARGET_PYTHONS:-3.9 3.10 3.13}; do
+      if [ ! -x "$PYBIN/python$tpy" ]; then
+        echo "WARNING: Python $tpy not found: skipping target-Python sanity on it"
+        continue
+      fi
+      echo "+ ansible-test sanity --venv --python $tpy --test compile --test import"
+      ansible-test sanity --venv --python "$tpy" --test compile --test import --color no
+    done
+  fi
+}
+
+run_units() {   # stack
+  local stack=$1 py log rc n
+  py=$(stack_python "$stack")
+  use_venv "$(stack_venv "$stack")"
+  cd "$COLL"
+  if [ -z "$(find tests/unit -name 'test_*.py' -print -quit 2>/dev/null)" ]; then
+    echo "WARNING: no tests/unit/**/test_*.py files: nothing to run"
+    skip "no unit tests"
+    return 0
+  fi
+  log="$WORK/units-$stack.log"
+  echo "+ ansible-test units --venv --python $py"
+  set +e
+  ansible-test units --venv --python "$py" --color no 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # pytest exits 5 when it collected nothing; ansible-test passes that through as a failure, and a
+  # green run that executed no test would hide it: both are errors here.
+  if grep -q -E 'no tests ran|collected 0 items' "$log"; then
+    echo "ERROR: ansible-test units on $stack collected no tests" >&2
+    return 1
+  fi
+  [ "$rc" -eq 0 ] || return "$rc"
+  n=$(grep -o -E '[0-9]+ passed' "$log" | tail -n 1 || true)
+  echo "core $stack/py$py: ${n:-?}" >>"$WORK/unit-counts"
+}
+
+run_build() {   # stack
+  local stack=$1 py venv tarball dest out
+  py=$(stack_python "$stack")
+  venv=$(stack_venv "$stack")
+  use_venv "$venv"
+  dest="$WORK/build-$stack"
+  rm -rf "$dest"
+  mkdir -p "$dest/dist" "$dest/collections"
+  cd "$COLL"
+  echo "+ ansible-galaxy collection build"
+  ansible-galaxy collection build --force --output-path "$dest/dist" .
+  tarball=$(ls "$dest"/dist/xenfleet-xen-*.tar.gz)
+  echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB, $(tar -tzf "$tarball" | wc -l) entries)"
+  if tar -tzf "$tarball" | grep -E '(^|/)(tests/output|\.ansible|\.venv[^/]*|venv|\.cache|molecule|__pycache__|\.git)(/|$)'; then
+    echo "ERROR: the tarball carries files that galaxy.yml build_ignore should exclude (listed above)" >&2
+    return 1
+  fi
+  echo "+ ansible-galaxy collection install --offline --force -p $dest/collections"
+  ansible-galaxy collection install --offline --force -p "$dest/collections" "$tarball"
+  [ -f "$dest/collections/ansible_collections/xenfleet/xen/MANIFEST.json" ]
+
+  # From here on only the installed copy must be visible, never the source tree.
+  cd "$dest"
+  export ANSIBLE_COLLECTIONS_PATH="$dest/collections"
+  local mod
+  for mod in xenfleet.xen.xen_host_info xenfleet.xen.xen_domain_info; do
+    echo "+ ansible-doc $mod"
+    out=$(ansible-doc "$mod")
+    for section in 'OPTIONS' 'EXAMPLES' 'RETURN VALUES'; do
+      if ! grep -q "^$section" <<<"$out"; then
+        echo "ERROR: ansible-doc $mod has no '$section' section" >&2
+        printf '%s\n' "$out" | head -n 40 >&2
+        return 1
+      fi
+    done
+    echo "  renders: $(wc -l <<<"$out") lines, OPTIONS/EXAMPLES/RETURN VALUES present"
+  done
+  # The playbook is copied out of the source tree: a playbook inside .../ansible_collections/<ns>/<name>
+  # makes ansible load that (source) collection instead of the installed one.
+  mkdir -p "$dest/smoke"
+  cp "$COLL/tests/integration/not_a_xen_host.yml" "$COLL/tests/integration/inventory.ini" "$dest/smoke/"
+  echo "+ ansible-galaxy collection list xenfleet.xen"
+  ansible-galaxy collection list xenfleet.xen 2>&1 | grep -v '^\[WARNING\]' || true
+  echo "+ ansible-playbook tests/integration/not_a_xen_host.yml (installed collection, localhost)"
+  ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_RETRY_FILES_ENABLED=False ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=False \
+    ansible-playbook -i "$dest/smoke/inventory.ini" \
+      -e "ansible_python_interpreter=$venv/bin/python" \
+      "$dest/smoke/not_a_xen_host.yml"
+  unset ANSIBLE_COLLECTIONS_PATH
+}
+
+# ==============================================================================================
+# MOLECULE / NESTED XEN LAB HOOK
+#
+# run_molecule runs every Molecule scenario under molecule/ (each molecule/<name>/molecule.yml) in a
+# dedicated venv (molecule + pytest-testinfra + newest ansible-core) against the nested Xen lab.
+# The lab (tests/lab/, molecule/) is its own piece of work: put any preparation it needs, e.g.
+#   python3 -m xenlab build ...
+# into lab_prepare below, and list scenarios in XENFLEET_MOLECULE_SCENARIOS to run a subset
+# (default: all, via `molecule test --all`).
+# ==============================================================================================
+LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap"
+
+lab_apt_deps() {
+  local missing=() p
+  for p in $LAB_APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "apt: $LAB_APT_PACKAGES already installed"
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ERROR: the lab needs apt packages ${missing[*]}; install them as root" >&2
+    return 1
+  fi
+  echo "+ apt-get install ${missing[*]}"
+  quiet env DEBIAN_FRONTEND=noninteractive apt-get update
+  quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+lab_prepare() {
+  # The lab engineer's preparation steps go here (image build etc.); runs inside the molecule venv
+  # with the repo as the working directory. Nothing yet.
+  :
+}
+
+run_molecule() {
+  local scenarios=() d venv
+  for d in "$REPO"/molecule/*/molecule.yml; do
+    [ -f "$d" ] && scenarios+=("$(basename "$(dirname "$d")")")
+  done
+  if [ ${#scenarios[@]} -eq 0 ]; then
+    echo "no Molecule scenarios (molecule/*/molecule.yml) yet"
+    skip "no scenarios"
+    return 0
+  fi
+  echo "scenarios: ${scenarios[*]}"
+  lab_apt_deps
+  ensure_venv molecule "$(stack_python "$NEWEST_STACK")" "$(stack_core_spec "$NEWEST_STACK")" \
+    "$CI_DIR/requirements-molecule.txt"
+  venv="$CACHE/venvs/molecule"
+  use_venv "$venv"
+  # Molecule needs ansible_collections/xenfleet/xen -> repo so the scenarios see the working copy.
+  local mtree="$WORK/molecule-collections"
+  mkdir -p "$mtree/ansible_collections/xenfleet"
+  ln -sfn "$REPO" "$mtree/ansible_collections/xenfleet/xen"
+  export ANSIBLE_COLLECTIONS_PATH="$mtree"
+  export MOLECULE_GLOB="molecule/*/molecule.yml"
+  cd "$REPO"
+  lab_prepare
+  if [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; then
+    local s
+    for s in $XENFLEET_MOLECULE_SCENARIOS; do
+      echo "+ molecule test -s $s"
+      molecule test -s "$s"
+    done
+  else
+    echo "+ molecule test --all"
+    molecule test --all
+  fi
+  unset ANSIBLE_COLLECTIONS_PATH
+}
+
+# ----------------------------------------------------------------------------------------------
+# Main.
+# ----------------------------------------------------------------------------------------------
+run_stage() {   # label function args...
+  local label=$1 rc
+  shift
+  stage_begin "$label"
+  rm -f "$WORK/.skip-reason"
+  set +e
+  ( set -e; "$@" )
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ] && [ -s "$WORK/.skip-reason" ]; then
+    stage_end "skipped: $(cat "$WORK/.skip-reason")"
+    rm -f "$WORK/.skip-reason"
+    return 0
+  fi
+  if [ "$rc" -ne 0 ]; then
+    if [ "$KEEP_GOING" = "1" ]; then
+      stage_end "FAILED (exit $rc)"
+      FAILED_STAGES+=("$label")
+      return 0
+    fi
+    exit "$rc"
+  fi
+  stage_end passed
+}
+
+echo "xenfleet-ci: stages [$STAGES], stacks [$STACKS], cache $CACHE"
+BASE_PATH=$PATH
+setup_pybin
+
+stage_begin "setup"
+needed_stacks=""
+for st in $STACKS; do
+  if want_stage sanity || want_stage units || want_stage build; then needed_stacks="$needed_stacks $st"; fi
+done
+if { want_stage lint || want_stage docs; } && ! case " $needed_stacks " in *" $NEWEST_STACK "*) true ;; *) false ;; esac; then
+  needed_stacks="$needed_stacks $NEWEST_STACK"
+fi
+for st in $needed_stacks; do
+  ensure_stack_venv "$st"
+done
+make_tree
+stage_end passed
+
+want_stage lint && run_stage "lint" run_lint
+want_stage docs && run_stage "docs" run_docs
+for st in $STACKS; do
+  want_stage sanity && run_stage "sanity [core $st / py$(stack_python "$st")]" run_sanity "$st"
+done
+for st in $STACKS; do
+  want_stage units && run_stage "units [core $st / py$(stack_python "$st")]" run_units "$st"
+done
+for st in $STACKS; do
+  want_stage build && run_stage "build+smoke [core $st / py$(stack_python "$st")]" run_build "$st"
+done
+want_stage molecule && run_stage "molecule" run_molecule
+if [ ${#FAILED_STAGES[@]} -gt 0 ]; then
+  CURRENT_STAGE=""
+  echo "failed stages: ${FAILED_STAGES[*]}" >&2
+  exit 1
+fi
+exit 0
