@@ -343,7 +343,7 @@ def vif_problem(vif):
     mac = vif.get('mac')
     if mac and not MAC_RE.match(str(mac)):
         return 'mac %r is not a MAC address like 00:16:3e:12:34:56' % mac
-    if mac and int(str(mac).split(':')[0], 16) & 1:
+    if mac and int(str(mac).split(':', 1)[0], 16) & 1:
         return 'mac %r is a multicast address' % mac
     if vif.get('type') and vif['type'] not in VIF_TYPES:
         return 'type %r is not one of %s' % (vif['type'], ', '.join(VIF_TYPES))

@@ -13,7 +13,7 @@ short_description: Declare a Xen guest (PV, PVH or HVM) and converge it, idempot
 version_added: 0.1.0
 description:
   - Keeps a guest's definition as an xl configuration file (C(<config_dir>/<name>.cfg)) and makes
-    the live domain match it: creates, starts, pauses, shuts down or removes the guest, and
+    the live domain match it - it creates, starts, pauses, shuts down or removes the guest, and
     applies changes to a running guest live where Xen can (memory within C(maxmem), vCPUs within
     C(maxvcpus), disks and network interfaces of PV/PVH guests), or on restart where it cannot.
   - The desired guest is compared with B(both) the config file and the live domain (C(xl list -l)),
@@ -26,7 +26,7 @@ description:
     when they fail, so the state is re-read after every action.
   - Disks are never created or deleted by this module; their targets must exist on the host.
 author:
-  - xenfleet.xen contributors
+  - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.attributes
@@ -393,7 +393,7 @@ EXAMPLES = r'''
 RETURN = r'''
 domain:
   description:
-    - The domain after the module ran, in the shape of M(xenfleet.xen.xen_domain_info)'s RV(domains) items.
+    - The domain after the module ran, in the shape of RV(xenfleet.xen.xen_domain_info#module:domains) items.
       V(null) when the domain is not running (states V(present), V(shutdown), V(absent)).
     - In check mode, the domain as it is now.
   returned: success

@@ -20,7 +20,7 @@ description:
     path is returned, with whether the domain starts with the host (a link in O(autostart_dir)).
   - A name that matches no domain is not an error; it is simply absent from RV(domains).
 author:
-  - xenfleet.xen contributors
+  - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.attributes

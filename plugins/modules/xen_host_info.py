@@ -17,7 +17,7 @@ description:
     and dom0 command lines.
   - Fails with a clear message, before running C(xl), when the host is not a Xen dom0.
 author:
-  - xenfleet.xen contributors
+  - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.attributes

@@ -50,4 +50,4 @@ XEN_DOM0_FILES = {
 
 def fake_files(files):
     """A read_file() stand-in backed by a dict (missing path -> None)."""
-    return lambda path: files.get(path)
+    return files.get

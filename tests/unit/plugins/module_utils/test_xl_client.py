@@ -61,7 +61,7 @@ def test_classify_real_failures(name, cls):
     cap = Capture(name)
     assert cap.rc != 0
     err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
-    assert type(err) is cls
+    assert err.__class__ is cls
     kwargs = err.fail_kwargs()
     assert kwargs['rc'] == cap.rc and kwargs['stderr'] == cap.stderr and kwargs['cmd'][0] == '/usr/sbin/xl'
     assert kwargs['error'] == cls.kind
@@ -84,7 +84,7 @@ def test_classify_device_model_crash_quotes_last_line():
     ("cannot connect to xenstore\ncannot init xl context", xl.ToolstackUnavailableError),
 ])
 def test_classify_wrapper_errors(stderr, cls):
-    assert type(xl.classify_failure(['xl', 'info'], 1, '', stderr)) is cls
+    assert xl.classify_failure(['xl', 'info'], 1, '', stderr).__class__ is cls
 
 
 # -- host detection -------------------------------------------------------------------------

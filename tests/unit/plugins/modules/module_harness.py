@@ -63,9 +63,13 @@ def run_module(monkeypatch, module_main, args, script, files=None):
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, a, **kw: script.run_command(a, **kw))
+
+    def run_command(self, args, **kwargs):
+        return script.run_command(args, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     file_map = XEN_DOM0_FILES if files is None else files
-    monkeypatch.setattr(_xl, '_read_file', lambda path: file_map.get(path))
+    monkeypatch.setattr(_xl, '_read_file', file_map.get)
     with patch_module_args(args):
         try:
             module_main()
