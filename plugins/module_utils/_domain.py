@@ -230,6 +230,32 @@ def settings(spec):
     return result
 
 
+# Keys xen_vcpu persists. xen_domain keeps them from the existing file when its own options
+# leave them unset, so the two modules do not undo each other.
+VCPU_OWNED_KEYS = ('vcpus', 'cpus', 'cpus_soft')
+VCPU_OWNED_EXTRA_KEYS = ('cpu_weight', 'cap')
+
+
+def preserve_vcpu_keys(spec, file_before):
+    """The spec to render: `spec` plus the xen_vcpu-owned keys it leaves unset, from the old file."""
+    if not file_before:
+        return spec
+    try:
+        before = xlcfg.parse(file_before)
+    except xlcfg.XlConfigError:
+        return spec
+    result = dict(spec)
+    for key in VCPU_OWNED_KEYS:
+        if result.get(key) is None and key in before:
+            result[key] = before[key]
+    extra = dict(result.get('extra') or {})
+    for key in VCPU_OWNED_EXTRA_KEYS:
+        if key not in extra and key in before:
+            extra[key] = before[key]
+    result['extra'] = extra
+    return result
+
+
 def render_config(spec):
     return xlcfg.render(settings(spec), header=HEADER)
 

@@ -11,6 +11,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+import tempfile
 import traceback
 
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
@@ -45,3 +47,30 @@ def run_module(module, worker):
     result.setdefault('changed', False)
     result['xl_calls'] = len(client.calls)
     module.exit_json(**result)
+
+
+def write_atomic(module, path, text, mode):
+    """Write `text` to `path` through a temp file in the same directory and an atomic rename."""
+    directory = os.path.dirname(path) or '.'
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    # atomic_move may keep the replaced file's mode: set the one we want
+    os.chmod(path, mode)
+
+
+def read_text(path):
+    """A file's text, or None when it does not exist or cannot be read."""
+    try:
+        with open(path, 'r') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None

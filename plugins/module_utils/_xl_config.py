@@ -363,3 +363,74 @@ def parse_vif_spec(spec):
         value = value.strip()
         result[key] = value.lower() if key == 'mac' else value
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Editing an existing file: set or remove keys, keep everything else (comments included)
+# --------------------------------------------------------------------------------------------
+
+def _assignment_spans(text):
+    """(key, first_line, last_line) of every top-level assignment, from the tokenizer."""
+    tokens = _tokens(text)
+    spans = []
+    i = 0
+    depth = 0
+    current = None
+    while i < len(tokens):
+        kind, value, line = tokens[i]
+        if kind == 'ident' and depth == 0 and current is None and i + 1 < len(tokens) \
+                and tokens[i + 1][0] == 'punct' and tokens[i + 1][1] in ('=', '+='):
+            current = [value, line, line]
+        elif kind == 'punct' and value == '[':
+            depth += 1
+        elif kind == 'punct' and value == ']':
+            depth -= 1
+        if current is not None:
+            current[2] = line
+            if depth == 0 and (kind == 'nl' or (kind == 'punct' and value == ';')) and line >= current[1]:
+                if kind == 'nl':
+                    current[2] = line
+                spans.append(tuple(current))
+                current = None
+        i += 1
+    return spans
+
+
+def set_keys(text, updates):
+    """Return `text` with each key of `updates` set to its value (None removes the key).
+
+    Existing single-line assignments are replaced in place; keys that span several lines
+    (lists) are replaced as a whole; new keys are appended at the end. Everything else,
+    comments included, is kept. The result is checked to parse.
+    """
+    parse(text)  # refuse to edit a file xl would not read
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith('\n'):
+        lines[-1] += '\n'
+    spans = _assignment_spans(text)
+    remaining = dict(updates)
+    drop = set()
+    replace_at = {}
+    for key, first, last in spans:
+        if key not in updates:
+            continue
+        if any(';' in lines[n - 1] for n in range(first, last + 1)):
+            raise XlConfigError('line %d: cannot edit %s on a line with other settings (";")' % (first, key))
+        for n in range(first, last + 1):
+            drop.add(n)
+        if remaining.get(key, None) is not None or key in remaining:
+            value = remaining.pop(key, None)
+            if value is not None:
+                replace_at[first] = render([(key, value)])
+    out = []
+    for number, line in enumerate(lines, 1):
+        if number in replace_at:
+            out.append(replace_at[number])
+        elif number not in drop:
+            out.append(line)
+    tail = [(k, v) for k, v in remaining.items() if v is not None]
+    if tail:
+        out.append(render(tail))
+    result = ''.join(out)
+    parse(result)
+    return result

@@ -399,3 +399,87 @@ def parse_vcpu_list(text):
         except ValueError:
             raise XlParseError('unexpected `xl vcpu-list` row: %r' % line)
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# CPU lists (xl's cpulist syntax: `all`, `none`, `2-3,5`, `^1`, `nodes:0-1`, `node:0`)
+# --------------------------------------------------------------------------------------------
+
+def parse_cpulist(text, nr_cpus, node_cpus=None):
+    """The set of physical CPU numbers `text` selects on a host with `nr_cpus` CPUs.
+
+    Follows xl's rules: comma-separated items, each a CPU, a range `a-b`, `all`, or a node
+    `node:N` / `nodes:a-b` (needs `node_cpus`, a dict node -> set of CPUs); an item starting
+    with `^` removes its CPUs. A list of only exclusions starts from all CPUs. Raises ValueError
+    with the reason for anything else, including CPUs the host does not have.
+    """
+    text = str(text).strip()
+    if text in ('all', ''):
+        return frozenset(range(nr_cpus))
+    if text == 'none':
+        return frozenset()
+    selected = set()
+    items = [i.strip() for i in text.split(',') if i.strip()]
+    if items and all(i.startswith('^') for i in items):
+        selected = set(range(nr_cpus))
+    for item in items:
+        exclude = item.startswith('^')
+        body = item[1:] if exclude else item
+        cpus = _cpulist_item(body, nr_cpus, node_cpus)
+        if exclude:
+            selected -= cpus
+        else:
+            selected |= cpus
+    return frozenset(selected)
+
+
+def _cpulist_item(body, nr_cpus, node_cpus):
+    if body == 'all':
+        return set(range(nr_cpus))
+    if body.startswith(('node:', 'nodes:')):
+        spec = body.split(':', 1)[1]
+        nodes = _range_set(spec, None, 'node')
+        if node_cpus is None:
+            raise ValueError('%r needs the host NUMA topology' % body)
+        result = set()
+        for node in nodes:
+            if node not in node_cpus:
+                raise ValueError('node %d does not exist on this host (nodes: %s)'
+                                 % (node, ', '.join(str(n) for n in sorted(node_cpus))))
+            result |= set(node_cpus[node])
+        return result
+    return _range_set(body, nr_cpus, 'CPU')
+
+
+def _range_set(spec, limit, what):
+    if '-' in spec:
+        first, _sep, last = spec.partition('-')
+    else:
+        first = last = spec
+    if not first.isdigit() or not last.isdigit():
+        raise ValueError('%r is not a %s number or range' % (spec, what))
+    first, last = int(first), int(last)
+    if first > last:
+        raise ValueError('%r is an empty range' % spec)
+    if limit is not None and last >= limit:
+        raise ValueError('%s %d does not exist on this host (it has %d: 0-%d)' % (what, last, limit, limit - 1))
+    return set(range(first, last + 1))
+
+
+def format_cpuset(cpus, nr_cpus):
+    """A CPU set in xl's compact syntax: `all`, `none`, or ranges like `0-2,5`."""
+    cpus = sorted(cpus)
+    if len(cpus) == nr_cpus and cpus == list(range(nr_cpus)):
+        return 'all'
+    if not cpus:
+        return 'none'
+    parts = []
+    start = prev = cpus[0]
+    for cpu in cpus[1:] + [None]:
+        if cpu is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        parts.append('%d' % start if start == prev else '%d-%d' % (start, prev))
+        if cpu is not None:
+            start = prev = cpu
+    return ','.join(parts)

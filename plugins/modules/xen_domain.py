@@ -442,7 +442,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, write_atomic, xl_argument_spec
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import XlCommandError
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
 
@@ -456,14 +456,6 @@ def spec_from_params(params):
     if spec.get('vnc') and not spec.get('vnclisten'):
         spec['vnclisten'] = '127.0.0.1'
     return spec
-
-
-def read_text(path):
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 class Converger(object):
@@ -511,20 +503,7 @@ class Converger(object):
     def write_config(self, text, secret):
         if self.p['backup'] and os.path.exists(self.config_path):
             self.result['backup_file'] = self.module.backup_local(self.config_path)
-        directory = self.p['config_dir']
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % self.name, suffix='.tmp', dir=directory)
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600 if secret else 0o644)
-            self.module.atomic_move(tmp, self.config_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        # atomic_move keeps the old file's mode: make sure a secret is not world-readable
-        os.chmod(self.config_path, 0o600 if secret else 0o644)
+        write_atomic(self.module, self.config_path, text, 0o600 if secret else 0o644)
 
     def restore_config(self, text):
         if text is None:
@@ -614,7 +593,7 @@ class Converger(object):
             self.absent(live, file_before)
             return self.finish(None, before_state, 'undefined', file_before, None, [])
 
-        file_after = dom.render_config(spec)
+        file_after = dom.render_config(dom.preserve_vcpu_keys(spec, file_before))
         file_changed = file_before != file_after
         active = live is not None and live['state'] in ('running', 'blocked', 'paused')
         changes = dom.compare_live(spec, live, file_before, file_after) if active else []

@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# vCPU placement and scheduling: desired pins/weights vs `xl vcpu-list` and `xl list -l`, the
+# xl calls that fix the difference, and the config-file keys that persist it. The vCPU count
+# itself is changed by _domain.set_vcpus, which xen_domain uses too.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._domain import GuestError, InvalidSpec
+
+WEIGHT_RANGE = (1, 65535)
+SCHEDULERS = ('credit2', 'credit')
+
+
+def pin_targets(pins, max_vcpus):
+    """Expand the `pin` option into {vcpu index: {'hard': str|None, 'soft': str|None}}.
+
+    An item with vcpu 'all' (the default) applies to every vCPU; items for a single index
+    override it. Raises InvalidSpec for an index the domain does not have.
+    """
+    result = {}
+    ordered = sorted(pins or [], key=lambda p: 0 if str(p.get('vcpu', 'all')) == 'all' else 1)
+    for index, pin in enumerate(ordered):
+        vcpu = str(pin.get('vcpu', 'all'))
+        if pin.get('hard') is None and pin.get('soft') is None:
+            raise InvalidSpec('pin[%d]' % index, 'set hard, soft or both')
+        if vcpu == 'all':
+            targets = range(max_vcpus)
+        elif vcpu.isdigit() and int(vcpu) < max_vcpus:
+            targets = [int(vcpu)]
+        else:
+            raise InvalidSpec('pin[%d].vcpu' % index, '%r is not "all" or a vCPU index 0-%d of this domain '
+                                                      '(maxvcpus %d)' % (vcpu, max_vcpus - 1, max_vcpus))
+        for target in targets:
+            entry = result.setdefault(target, {'hard': None, 'soft': None})
+            for kind in ('hard', 'soft'):
+                if pin.get(kind) is not None:
+                    entry[kind] = pin[kind]
+    return result
+
+
+def plan_pins(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
+    """Compare desired pins with `xl vcpu-list` rows; return (changes, xl argv list).
+
+    Affinities are compared as CPU sets, so `0-1` and `all` on a 2-CPU host are equal.
+    """
+    rows = dict((r['vcpu'], r) for r in vcpu_rows if r['name'] == name)
+    changes = []
+    calls = []
+    for vcpu in sorted(targets):
+        want = targets[vcpu]
+        row = rows.get(vcpu)
+        if row is None:
+            continue
+        args = ['vcpu-pin', name, str(vcpu)]
+        differs = False
+        before = {}
+        after = {}
+        for kind in ('hard', 'soft'):
+            have_text = row['%s_affinity' % kind]
+            if want[kind] is None:
+                args.append('-')
+                continue
+            try:
+                wanted = parse.parse_cpulist(want[kind], nr_cpus, node_cpus)
+            except ValueError as exc:
+                raise InvalidSpec('pin', 'vCPU %d %s affinity %r: %s' % (vcpu, kind, want[kind], exc))
+            if not wanted:
+                raise InvalidSpec('pin', 'vCPU %d %s affinity %r selects no CPU' % (vcpu, kind, want[kind]))
+            have = parse.parse_cpulist(have_text, nr_cpus, node_cpus) if have_text != 'none' else frozenset()
+            before[kind] = parse.format_cpuset(have, nr_cpus)
+            after[kind] = parse.format_cpuset(wanted, nr_cpus)
+            if have != wanted:
+                differs = True
+            args.append(parse.format_cpuset(wanted, nr_cpus))
+        if differs:
+            changes.append({'vcpu': vcpu, 'before': before, 'after': after})
+            calls.append(args)
+    return changes, calls
+
+
+def scheduler_args(sched, name, weight, cap):
+    if sched not in SCHEDULERS:
+        raise GuestError('weight and cap need the credit2 or credit scheduler; this domain runs under %r' % sched)
+    args = ['sched-%s' % sched, '-d', name]
+    if weight is not None:
+        args += ['-w', str(weight)]
+    if cap is not None:
+        args += ['-c', str(cap)]
+    return args
+
+
+def persisted_keys(online, pins, weight, cap, max_vcpus, nr_cpus):
+    """Config-file keys that make the settings survive a restart (None: leave the key alone).
+
+    Pins for all vCPUs become one string; per-vCPU pins become xl's list form (one entry per
+    vCPU, in order), which xl.cfg(5) documents for `cpus` and `cpus_soft`.
+    """
+    keys = {}
+    if online is not None:
+        keys['vcpus'] = online
+    if pins:
+        for kind, key in (('hard', 'cpus'), ('soft', 'cpus_soft')):
+            per_vcpu = [pins.get(v, {}).get(kind) for v in range(max_vcpus)]
+            if all(p is None for p in per_vcpu):
+                continue
+            normalized = [parse.format_cpuset(parse.parse_cpulist(p or 'all', nr_cpus), nr_cpus) for p in per_vcpu]
+            if len(set(normalized)) == 1:
+                keys[key] = normalized[0]
+            else:
+                keys[key] = normalized
+    if weight is not None:
+        keys['cpu_weight'] = weight
+    if cap is not None:
+        keys['cap'] = cap
+    return keys

@@ -1,0 +1,353 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: xen_vcpu
+short_description: Add and remove vCPUs of a running Xen guest live, pin them, weight them
+version_added: 0.1.0
+description:
+  - Sets the number of online vCPUs of a running guest (C(xl vcpu-set)), their hard and soft CPU
+    affinity (C(xl vcpu-pin)) and the guest's scheduler weight and cap (C(xl sched-credit2) or
+    C(xl sched-credit)), and by default writes the same settings into the guest's config file so
+    they survive a restart (pins are otherwise lost when the guest reboots).
+  - Reads C(xl list -l) (and C(xl vcpu-list) when O(pin) is set) first and changes only what differs;
+    after acting it reads again and fails if Xen or the guest did not apply the change.
+  - B(What the guest must support.) Xen makes added vCPUs I(available); the guest kernel brings them
+    online. Linux PV and PVH guests need CPU hotplug (C(CONFIG_HOTPLUG_CPU), standard in distribution
+    kernels) and something that onlines new CPUs - a udev rule such as
+    C(SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1") or an
+    agent that writes C(1) to C(/sys/devices/system/cpu/cpuN/online). Removal works
+    the same way in reverse and needs no agent. HVM guests get added vCPUs through the device model's
+    ACPI CPU hotplug (only when they were created with O(online) below C(maxvcpus)), and need an OS
+    that handles ACPI CPU hotplug.
+  - C(maxvcpus) is fixed when the domain is created. To go beyond it, raise C(maxvcpus) with
+    M(xenfleet.xen.xen_domain) and restart the guest (O(xenfleet.xen.xen_domain#module:apply=restart)).
+author:
+  - xenfleet.xen maintainers (@xenfleet)
+extends_documentation_fragment:
+  - xenfleet.xen.xl
+  - xenfleet.xen.xl.attributes
+options:
+  name:
+    description: Name of a running domain.
+    type: str
+    required: true
+  online:
+    description:
+      - Number of online vCPUs, from 1 to the domain's C(maxvcpus).
+      - More than the host's physical CPUs is refused unless O(allow_overcommit=true).
+    type: int
+  allow_overcommit:
+    description:
+      - Allow more online vCPUs than the host has physical CPUs (xl's C(--ignore-host)). The vCPUs then
+        share physical CPUs, which costs performance.
+    type: bool
+    default: false
+  pin:
+    description:
+      - CPU affinity. Each item applies to one vCPU index or to V(all) of them (items for one index
+        override an V(all) item). Affinities use xl's cpulist syntax - V(all), V(2), V(0-3,5),
+        V(^1) (all but 1), V(nodes:0) (the CPUs of NUMA node 0) - and are validated against the host's CPUs.
+      - Compared as CPU sets, so V(0-1) and V(all) on a 2-CPU host are the same.
+    type: list
+    elements: dict
+    suboptions:
+      vcpu:
+        description: vCPU index (V(0), V(1), ...) or V(all).
+        type: str
+        default: all
+      hard:
+        description: Hard affinity - the vCPU runs only on these CPUs.
+        type: str
+      soft:
+        description: Soft affinity - the scheduler prefers these CPUs.
+        type: str
+  weight:
+    description: Scheduler weight, 1 to 65535 (default for new domains 256). Twice the weight, twice the CPU under contention.
+    type: int
+  cap:
+    description: Scheduler cap in percent of one physical CPU (V(0) = no cap; V(150) = one and a half CPUs).
+    type: int
+  persist:
+    description:
+      - Also write the settings into the domain's config file (C(vcpus), C(cpus), C(cpus_soft), C(cpu_weight),
+        C(cap)) so they survive a restart. Other lines of the file are kept as they are.
+      - M(xenfleet.xen.xen_domain) keeps these keys when its own options leave them unset.
+    type: bool
+    default: true
+  vcpu_timeout:
+    description: Seconds to wait for the guest kernel to online or offline vCPUs.
+    type: int
+    default: 30
+  config_dir:
+    description: Directory of the domains' config files (the file is C(<config_dir>/<name>.cfg)).
+    type: path
+    default: /etc/xen
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+seealso:
+  - module: xenfleet.xen.xen_domain
+  - name: xl vcpu-pin
+    description: The xl manual, on vcpu-set, vcpu-pin and the cpulist syntax.
+    link: https://xenbits.xen.org/docs/unstable/man/xl.1.html
+'''
+
+EXAMPLES = r'''
+- name: Two more vCPUs for web1, live (maxvcpus must allow it)
+  xenfleet.xen.xen_vcpu:
+    name: web1
+    online: 4
+
+- name: Pin vCPU 0 to CPU 1, prefer CPU 0 for all of them, and double the weight
+  xenfleet.xen.xen_vcpu:
+    name: db1
+    pin:
+      - vcpu: all
+        soft: "0"
+      - vcpu: "0"
+        hard: "1"
+    weight: 512
+
+- name: Keep a noisy guest off CPU 0 and cap it at one CPU, only until it restarts
+  xenfleet.xen.xen_vcpu:
+    name: batch1
+    pin:
+      - hard: "^0"
+    cap: 100
+    persist: false
+'''
+
+RETURN = r'''
+vcpus:
+  description: Online and maximum vCPUs after the module ran (in check mode, as they are now).
+  returned: success
+  type: dict
+  sample: {online: 4, max: 4}
+pins:
+  description: Hard and soft affinity of each vCPU after the module ran, from C(xl vcpu-list); only when O(pin) was set.
+  returned: when O(pin) is set
+  type: list
+  elements: dict
+  sample: [{vcpu: 0, hard: '1', soft: '0'}, {vcpu: 1, hard: all, soft: '0'}]
+scheduler:
+  description: The domain's scheduler parameters after the module ran.
+  returned: success
+  type: dict
+  sample: {sched: credit2, weight: 512, cap: 0}
+applied:
+  description: The xl commands run (in check mode, that would run), and the config file update.
+  returned: success
+  type: list
+  elements: str
+  sample: ["vcpu-set pv1 4", "vcpu-pin pv1 0 1 -", "config file updated"]
+config_file:
+  description: The config file the settings were persisted to, or V(null) when there is none.
+  returned: success
+  type: str
+  sample: /etc/xen/web1.cfg
+xl_calls:
+  description: Number of C(xl) commands the module ran.
+  returned: always
+  type: int
+  sample: 3
+error:
+  description: On failure, what went wrong, as a word (V(invalid_parameter), V(domain_not_found), V(timeout), ...).
+  returned: failure
+  type: str
+  sample: invalid_parameter
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _vcpu as vcpu
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, write_atomic, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import DomainNotFoundError
+
+
+def validate(p):
+    if p['online'] is not None and p['online'] < 1:
+        raise dom.InvalidSpec('online', 'must be at least 1, got %d' % p['online'])
+    if p['weight'] is not None and not vcpu.WEIGHT_RANGE[0] <= p['weight'] <= vcpu.WEIGHT_RANGE[1]:
+        raise dom.InvalidSpec('weight', 'must be from %d to %d, got %d' % (vcpu.WEIGHT_RANGE + (p['weight'],)))
+    if p['cap'] is not None and p['cap'] < 0:
+        raise dom.InvalidSpec('cap', 'must be 0 (no cap) or a positive percentage, got %d' % p['cap'])
+    problem = xlcfg.name_problem(p['name'])
+    if problem:
+        raise dom.InvalidSpec('name', '%r %s' % (p['name'], problem))
+
+
+def pins_of(client, name, nr_cpus):
+    rows = parse.parse_vcpu_list(client.run(['vcpu-list', name]).stdout)
+    return [{'vcpu': r['vcpu'], 'hard': parse.format_cpuset(parse.parse_cpulist(r['hard_affinity'], nr_cpus), nr_cpus),
+             'soft': parse.format_cpuset(parse.parse_cpulist(r['soft_affinity'], nr_cpus), nr_cpus)}
+            for r in rows if r['name'] == name], rows
+
+
+def converge(module, client):
+    p = module.params
+    name = p['name']
+    check = module.check_mode
+    validate(p)
+    client.ensure_xen_host()
+    live = dom.find_domain(client, name)
+    if live is None:
+        raise DomainNotFoundError('Domain %s is not running on this host. xen_vcpu changes running guests; '
+                                  'define vCPUs of a stopped guest with xenfleet.xen.xen_domain (vcpus, cpus).' % name)
+    max_vcpus = live['vcpus']['max'] or live['vcpus']['online']
+    online_now = live['vcpus']['online']
+    applied = []
+    live_changed = False
+    current_pins = pins_after = None
+    node_cpus = None
+    before = {'online': online_now}
+    after = {'online': online_now}
+
+    if p['online'] is not None and p['online'] > max_vcpus:
+        raise dom.InvalidSpec('online', '%d is more than maxvcpus (%d) of %s. maxvcpus is fixed when the domain is '
+                                        'created: raise it with xenfleet.xen.xen_domain (maxvcpus) and restart the '
+                                        'guest (apply: restart).' % (p['online'], max_vcpus, name))
+    need_host = (p['online'] is not None and p['online'] != online_now) or bool(p['pin'])
+    host = parse.host_facts(client.info()) if need_host else None
+    nr_cpus = host['nr_cpus'] if host else None
+    if host and p['online'] is not None and p['online'] > nr_cpus and not p['allow_overcommit']:
+        raise dom.InvalidSpec('online', '%d is more than the %d physical CPUs of this host; set allow_overcommit: true '
+                                        'to run more vCPUs than CPUs' % (p['online'], nr_cpus))
+
+    targets = vcpu.pin_targets(p['pin'], max_vcpus) if p['pin'] else {}
+    pin_calls = []
+    if targets:
+        if any('node' in str(t.get(k)) for t in targets.values() for k in ('hard', 'soft')):
+            if host.get('nr_nodes') != 1:
+                raise dom.InvalidSpec('pin', 'node:/nodes: affinities are supported on single-node hosts only for '
+                                             'now; use CPU numbers')
+            node_cpus = {0: set(range(nr_cpus))}
+        current_pins, rows = pins_of(client, name, nr_cpus)
+        pin_changes, pin_calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
+        before['pins'] = [dict(vcpu=c['vcpu'], **c['before']) for c in pin_changes]
+        after['pins'] = [dict(vcpu=c['vcpu'], **c['after']) for c in pin_changes]
+
+    sched = dict(live.get('scheduler') or {})
+    sched_name = sched.get('sched') or (host or {}).get('scheduler') or 'credit2'
+    sched_call = None
+    if (p['weight'] is not None and p['weight'] != sched.get('weight')) or \
+            (p['cap'] is not None and p['cap'] != sched.get('cap', 0)):
+        sched_call = vcpu.scheduler_args(sched_name, name,
+                                         p['weight'] if p['weight'] != sched.get('weight') else None,
+                                         p['cap'] if p['cap'] is not None and p['cap'] != sched.get('cap', 0) else None)
+        before.update(weight=sched.get('weight'), cap=sched.get('cap', 0))
+        after.update(weight=p['weight'] if p['weight'] is not None else sched.get('weight'),
+                     cap=p['cap'] if p['cap'] is not None else sched.get('cap', 0))
+
+    # 1. vCPU count (verified: waits for the guest to online/offline them)
+    if p['online'] is not None and p['online'] != online_now:
+        args = dom.vcpu_set_args(name, p['online'], ignore_host=p['allow_overcommit'])
+        applied.append(' '.join(args))
+        after['online'] = p['online']
+        live_changed = True
+        if not check:
+            dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'])
+    # 2. pins (vcpu-pin may exit 0 on failure: verified by re-reading vcpu-list)
+    for args in pin_calls:
+        applied.append(' '.join(args))
+        live_changed = True
+        if not check:
+            client.run(args, mutating=True)
+    if pin_calls and not check:
+        pins_after, rows = pins_of(client, name, nr_cpus)
+        left, _calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
+        if left:
+            raise dom.GuestError('xl vcpu-pin did not apply: %s' % left)
+    # 3. scheduler (verified by re-reading list -l)
+    if sched_call:
+        applied.append(' '.join(sched_call))
+        live_changed = True
+        if not check:
+            client.run(sched_call, mutating=True)
+
+    # 4. persist
+    config_path = os.path.join(p['config_dir'], '%s.cfg' % name)
+    file_before = read_text(config_path)
+    file_after = file_before
+    if p['persist']:
+        if file_before is None:
+            module.warn('%s has no config file at %s: the vCPU settings will not survive a restart.' % (name, config_path))
+            config_path = None
+        else:
+            keys = vcpu.persisted_keys(
+                p['online'], targets, p['weight'], p['cap'], max_vcpus,
+                nr_cpus if nr_cpus else max(1, max_vcpus))
+            if targets and not nr_cpus:
+                keys.pop('cpus', None)
+                keys.pop('cpus_soft', None)
+            try:
+                file_after = xlcfg.set_keys(file_before, keys)
+            except xlcfg.XlConfigError as exc:
+                raise dom.GuestError('cannot update %s: %s' % (config_path, exc))
+            if file_after != file_before:
+                applied.append('config file updated')
+                if not check:
+                    mode = os.stat(config_path).st_mode & 0o777
+                    write_atomic(module, config_path, file_after, mode)
+
+    result = {'changed': bool(applied), 'applied': applied, 'config_file': config_path}
+    if not check and live_changed and (p['online'] is not None or sched_call):
+        live = dom.find_domain(client, name)
+        if sched_call:
+            got = live.get('scheduler') or {}
+            if (p['weight'] is not None and got.get('weight') != p['weight']) or \
+                    (p['cap'] is not None and got.get('cap', 0) != p['cap']):
+                raise dom.GuestError('`xl %s` did not apply: scheduler parameters now %s' % (' '.join(sched_call), got))
+    result['vcpus'] = dict(live['vcpus'])
+    result['scheduler'] = dict(live.get('scheduler') or {})
+    if targets:
+        result['pins'] = pins_after if pins_after is not None else current_pins
+    if module._diff:
+        result['diff'] = [{'before': before, 'after': after, 'before_header': 'live %s' % name,
+                           'after_header': 'live %s' % name}]
+        if file_before is not None and file_after != file_before:
+            result['diff'].append({'before': file_before, 'after': file_after,
+                                   'before_header': '%s (before)' % config_path, 'after_header': config_path})
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=xl_argument_spec(
+            name=dict(type='str', required=True),
+            online=dict(type='int'),
+            allow_overcommit=dict(type='bool', default=False),
+            pin=dict(type='list', elements='dict', options=dict(
+                vcpu=dict(type='str', default='all'),
+                hard=dict(type='str'),
+                soft=dict(type='str'),
+            )),
+            weight=dict(type='int'),
+            cap=dict(type='int'),
+            persist=dict(type='bool', default=True),
+            vcpu_timeout=dict(type='int', default=30),
+            config_dir=dict(type='path', default='/etc/xen'),
+        ),
+        required_one_of=[('online', 'pin', 'weight', 'cap')],
+        supports_check_mode=True,
+    )
+    run_module(module, converge)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _vcpu as vcpu
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import fixture_text
+
+
+@pytest.mark.parametrize('text,nr,expected', [
+    ('all', 4, {0, 1, 2, 3}), ('none', 4, set()), ('1', 4, {1}), ('0-2,^1', 4, {0, 2}),
+    ('^0', 4, {1, 2, 3}), ('2-3,0', 4, {0, 2, 3}), ('nodes:0', 4, {0, 1}), ('node:1,^3', 4, {2}),
+])
+def test_parse_cpulist(text, nr, expected):
+    assert parse.parse_cpulist(text, nr, {0: {0, 1}, 1: {2, 3}}) == frozenset(expected)
+
+
+@pytest.mark.parametrize('text,fragment', [
+    ('4', 'CPU 4 does not exist'), ('x', 'not a CPU'), ('3-1', 'empty range'), ('nodes:2', 'node 2 does not exist'),
+])
+def test_parse_cpulist_errors(text, fragment):
+    with pytest.raises(ValueError) as exc:
+        parse.parse_cpulist(text, 4, {0: {0, 1}, 1: {2, 3}})
+    assert fragment in str(exc.value)
+
+
+def test_format_cpuset():
+    assert parse.format_cpuset({0, 1, 2, 3}, 4) == 'all'
+    assert parse.format_cpuset({0, 1, 3, 5, 6, 7}, 8) == '0-1,3,5-7'
+    assert parse.format_cpuset(set(), 4) == 'none'
+
+
+def test_pin_targets_specific_overrides_all():
+    targets = vcpu.pin_targets([{'vcpu': '0', 'hard': '1'}, {'vcpu': 'all', 'hard': '0-1', 'soft': '0'}], 3)
+    assert targets == {0: {'hard': '1', 'soft': '0'}, 1: {'hard': '0-1', 'soft': '0'}, 2: {'hard': '0-1', 'soft': '0'}}
+
+
+def test_plan_pins_against_captured_vcpu_list():
+    rows = parse.parse_vcpu_list(fixture_text('xl_vcpu_list.stdout'))
+    changes, calls = vcpu.plan_pins('pv1', {0: {'hard': '1', 'soft': None}, 1: {'hard': '0-1', 'soft': '0'}}, rows, 2)
+    assert calls == [['vcpu-pin', 'pv1', '1', 'all', '0']]
+    assert changes == [{'vcpu': 1, 'before': {'hard': 'all', 'soft': 'all'}, 'after': {'hard': 'all', 'soft': '0'}}]
+
+
+def test_persisted_keys():
+    keys = vcpu.persisted_keys(2, {0: {'hard': '1', 'soft': None}, 1: {'hard': '0', 'soft': None}}, 512, None, 2, 2)
+    assert keys == {'vcpus': 2, 'cpus': ['1', '0'], 'cpu_weight': 512}
+    keys = vcpu.persisted_keys(None, {0: {'hard': '0-1', 'soft': '0'}, 1: {'hard': 'all', 'soft': '0'}}, None, 0, 2, 2)
+    assert keys == {'cpus': 'all', 'cpus_soft': '0', 'cap': 0}
+
+
+def test_set_keys_keeps_comments_and_order():
+    text = fixture_text('pv-busybox.cfg')
+    out = xlcfg.set_keys(text, {'vcpus': 3, 'cpus': ['1', '0'], 'maxmem': None})
+    assert out.startswith('# Minimal Xen PV test guest')
+    assert 'vcpus = 3\n' in out and 'maxmem' not in out
+    assert out.index('vcpus = 3') < out.index('maxvcpus = 4')
+    assert out.endswith('cpus = [\n    "1",\n    "0",\n]\n')
+    again = xlcfg.set_keys(out, {'cpus': '1'})
+    assert 'cpus = "1"\n' in again and '"0",' not in again
+    assert xlcfg.parse(again)['vcpus'] == 3
+
+
+def test_set_keys_refuses_broken_file():
+    with pytest.raises(xlcfg.XlConfigError):
+        xlcfg.set_keys('name = \n', {'vcpus': 1})

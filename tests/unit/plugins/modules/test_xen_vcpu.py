@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
+from ansible_collections.xenfleet.xen.plugins.modules import xen_vcpu
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import fixture_text
+
+# Captured state: pv1 has maxvcpus 4, 2 online, vCPU 0 hard-pinned to CPU 1; the host has 2 CPUs.
+READ = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
+INFO = [(['info'], 'xl_info')]
+VCPU_LIST = [(['vcpu-list', 'pv1'], 'xl_vcpu_list')]
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    cfg = tmp_path / 'pv1.cfg'
+    cfg.write_text(fixture_text('pv-busybox.cfg'))
+
+    def run(args, steps):
+        full = dict(name='pv1', config_dir=str(tmp_path))
+        full.update(args)
+        script = XlScript(steps)
+        result, failed = run_module(monkeypatch, xen_vcpu.main, full, script)
+        return result, failed, script
+
+    run.cfg = cfg
+    return run
+
+
+def test_live_matches_but_file_does_not(env):
+    # online/pins are already right in Xen, but the file says vcpus = 1 and has no cpus:
+    # persisting them is the only change, and needs no xl write
+    args = {'online': 2, 'pin': [{'vcpu': '0', 'hard': '1'}], '_ansible_diff': True}
+    result, failed, script = env(args, READ + INFO + VCPU_LIST)
+    assert not failed, result
+    assert result['changed'] is True and result['applied'] == ['config file updated']
+    text = env.cfg.read_text()
+    assert 'vcpus = 2\n' in text and 'cpus = [\n    "1",\n    "all",\n    "all",\n    "all",\n]\n' in text
+    assert result['pins'][0] == {'vcpu': 0, 'hard': '1', 'soft': 'all'}
+    # second run: nothing left to do
+    result, failed, script = env(args, READ + INFO + VCPU_LIST)
+    assert not failed and result['changed'] is False and result['applied'] == []
+
+
+def test_check_mode_online_with_overcommit(env):
+    before = env.cfg.read_text()
+    result, failed, script = env({'online': 3, 'allow_overcommit': True, '_ansible_check_mode': True,
+                                  '_ansible_diff': True}, READ + INFO)
+    assert not failed, result
+    assert result['applied'] == ['vcpu-set --ignore-host pv1 3', 'config file updated']
+    assert result['diff'][0]['before'] == {'online': 2} and result['diff'][0]['after'] == {'online': 3}
+    assert 'vcpus = 3' in result['diff'][1]['after'] and 'maxvcpus = 4' in result['diff'][1]['after']
+    assert env.cfg.read_text() == before
+
+
+def test_online_beyond_maxvcpus(env):
+    result, failed, script = env({'online': 5}, READ)
+    assert failed and result['error'] == 'invalid_parameter'
+    assert result['msg'].startswith('online: 5 is more than maxvcpus (4) of pv1')
+    assert 'xenfleet.xen.xen_domain' in result['msg']
+
+
+def test_overcommit_refused_by_default(env):
+    result, failed, script = env({'online': 3}, READ + INFO)
+    assert failed and 'more than the 2 physical CPUs' in result['msg'] and 'allow_overcommit' in result['msg']
+    assert ['vcpu-set', 'pv1', '3'] not in script.seen
+
+
+def test_vcpu_set_waits_for_guest_then_explains(env, monkeypatch):
+    # the captured list still shows 2 online vCPUs after the vcpu-set: the guest did not online the 3rd
+    times = iter(range(0, 1000, 10))
+    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    steps = READ + INFO + [(['vcpu-set', '--ignore-host', 'pv1', '3'], 'xl_vcpu_set_pv_2')] + \
+        [(['list', 'pv1'], 'xl_list_three_guests')] * 3
+    result, failed, script = env({'online': 3, 'allow_overcommit': True, 'vcpu_timeout': 30}, steps)
+    assert failed and result['error'] == 'timeout'
+    assert 'did not online them' in result['msg'] and 'CONFIG_HOTPLUG_CPU' in result['msg']
+    assert env.cfg.read_text() == fixture_text('pv-busybox.cfg')  # nothing persisted after a failure
+
+
+def test_pin_change_is_verified(env):
+    steps = READ + INFO + VCPU_LIST + [(['vcpu-pin', 'pv1', '1', '0', '-'], (0, '', ''))] + VCPU_LIST
+    result, failed, script = env({'pin': [{'vcpu': '1', 'hard': '0'}]}, steps)
+    assert failed and 'xl vcpu-pin did not apply' in result['msg']
+
+
+def test_pin_check_mode_plan(env):
+    steps = READ + INFO + VCPU_LIST
+    result, failed, script = env({'pin': [{'vcpu': 'all', 'soft': '0'}, {'vcpu': '0', 'hard': '1'}],
+                                  '_ansible_check_mode': True}, steps)
+    assert not failed, result
+    assert result['applied'][:4] == ['vcpu-pin pv1 0 1 0', 'vcpu-pin pv1 1 - 0', 'vcpu-pin pv1 2 - 0',
+                                     'vcpu-pin pv1 3 - 0']
+    assert result['applied'][4] == 'config file updated'
+
+
+@pytest.mark.parametrize('pin,fragment,reads_vcpus', [
+    ([{'vcpu': '0', 'hard': '2'}], 'CPU 2 does not exist on this host', True),
+    ([{'vcpu': '7', 'hard': '1'}], 'not "all" or a vCPU index 0-3', False),
+    ([{'vcpu': '0'}], 'set hard, soft or both', False),
+    ([{'vcpu': '0', 'hard': '^0-1'}], 'selects no CPU', True),
+])
+def test_bad_pins(env, pin, fragment, reads_vcpus):
+    steps = READ + INFO + (VCPU_LIST if reads_vcpus else [])
+    result, failed, script = env({'pin': pin}, steps)
+    assert failed and result['error'] == 'invalid_parameter' and fragment in result['msg']
+    assert not any(s[0] == 'vcpu-pin' for s in script.seen)
+
+
+def test_weight_check_mode(env):
+    result, failed, script = env({'weight': 512, '_ansible_check_mode': True}, READ)
+    assert result['applied'] == ['sched-credit2 -d pv1 -w 512', 'config file updated']
+
+
+@pytest.mark.parametrize('args,fragment', [
+    ({'weight': 0}, 'weight: must be from 1 to 65535'),
+    ({'cap': -1}, 'cap: must be 0'),
+    ({'online': 0}, 'online: must be at least 1'),
+])
+def test_bad_numbers_before_any_call(env, args, fragment):
+    result, failed, script = env(args, [])
+    assert failed and result['msg'].startswith(fragment) and script.seen == []
+
+
+def test_unknown_domain(env):
+    result, failed, script = env({'name': 'nosuch', 'online': 1}, READ)
+    assert failed and result['error'] == 'domain_not_found' and 'not running' in result['msg']
