@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import errno
 import os
+import shlex
 import time
 
 try:
@@ -216,6 +217,48 @@ class XlResult(object):
         self.stderr = stderr
 
 
+class SshTarget(object):
+    """How xl (and our pre-flight) reach another dom0: the ssh argv, host-key checking left ON.
+
+    `ssh_argv()` is a list for module.run_command; `xl_sshcmd()` is the same command as the one
+    string xl's `migrate -s` expects (xl runs `sh -c "exec SSHCMD HOST xl migrate-receive"`),
+    every word shell-quoted.
+    """
+
+    def __init__(self, host, user='root', port=None, identity=None, options=None, connect_timeout=15,
+                 ssh_path='ssh'):
+        self.host = host
+        self.user = user
+        self.port = port
+        self.identity = identity
+        self.options = list(options or [])
+        self.connect_timeout = connect_timeout
+        self.ssh_path = ssh_path
+
+    def base_argv(self):
+        argv = [self.ssh_path, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=%d' % self.connect_timeout]
+        if self.user:
+            argv += ['-l', self.user]
+        if self.port:
+            argv += ['-p', str(self.port)]
+        if self.identity:
+            argv += ['-i', self.identity]
+        for option in self.options:
+            argv += ['-o', option]
+        return argv
+
+    def ssh_argv(self, remote_command):
+        """argv that runs `remote_command` (a list, quoted here for the remote shell) on the target."""
+        return self.base_argv() + ['--', self.host, ' '.join(shlex.quote(str(a)) for a in remote_command)]
+
+    def ssh_script_argv(self, script):
+        """argv that runs a POSIX sh `script` on the target (values in it must be shlex-quoted)."""
+        return self.base_argv() + ['--', self.host, 'sh -c %s' % shlex.quote(script)]
+
+    def xl_sshcmd(self):
+        return ' '.join(shlex.quote(a) for a in self.base_argv())
+
+
 class XlClient(object):
     """Runs xl for one module invocation.
 
@@ -303,6 +346,30 @@ class XlClient(object):
         if check and rc != 0:
             raise classify_failure(cmd, rc, out, err)
         return result
+
+    def run_ssh(self, target, argv_tail, timeout=None, data=None, check=True, script=False):
+        """Run a command on another dom0 over ssh (pre-flight reads, moving config files).
+
+        `argv_tail` is a list (quoted for the remote shell) or, with script=True, a POSIX sh
+        script whose interpolated values the caller has shlex-quoted. Failures raise
+        XlCommandError with the ssh argv, rc, stdout and stderr.
+        """
+        self.ensure_xen_host()
+        timeout = timeout or self.timeout
+        cmd = target.ssh_script_argv(argv_tail) if script else target.ssh_argv(argv_tail)
+        argv = self._timeout_prefix(timeout) + cmd
+        rc, out, err = self.module.run_command(
+            argv, check_rc=False, data=data, binary_data=data is not None,
+            environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
+        self.calls.append(cmd)
+        if argv[0] != cmd[0] and rc in (124, 137):
+            raise XlTimeoutError('ssh to %s did not finish within %d seconds' % (target.host, timeout),
+                                 cmd=cmd, rc=rc, stdout=out, stderr=err)
+        if check and rc != 0:
+            last = [line for line in (err or out or '').splitlines() if line.strip()]
+            raise XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, rc, last[-1] if last else '(no output)'),
+                                 cmd=cmd, rc=rc, stdout=out, stderr=err)
+        return XlResult(cmd, rc, out, err)
 
     # -- reads -------------------------------------------------------------------------------
 

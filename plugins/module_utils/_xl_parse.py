@@ -303,6 +303,7 @@ def domain_summary(domid, config, row=None):
         'scheduler': dict(b_info.get('sched_params') or {}),
         'disks': [_disk_summary(d) for d in config.get('disks') or []],
         'nics': [_nic_summary(n) for n in config.get('nics') or []],
+        'pci_devices': len(config.get('pcidevs') or []),
         'on_poweroff': config.get('on_poweroff', 'destroy'),
         'on_reboot': config.get('on_reboot', 'restart'),
         'on_crash': config.get('on_crash', 'destroy'),
@@ -343,7 +344,7 @@ def merge_domains(long_entries, rows, include_dom0=False, include_stubs=False,
             'vcpus': {'online': row['vcpus'], 'max': None},
             'memory_mb': {'current': row['memory_mb'], 'target': None, 'max': None},
             'kernel': None, 'ramdisk': None, 'cmdline': None, 'bootloader': None,
-            'scheduler': {}, 'disks': [], 'nics': [],
+            'scheduler': {}, 'disks': [], 'nics': [], 'pci_devices': 0,
             'on_poweroff': None, 'on_reboot': None, 'on_crash': None,
         })
     filtered = []

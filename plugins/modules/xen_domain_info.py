@@ -185,6 +185,10 @@ domains:
       type: list
       elements: dict
       sample: [{devid: 0, mac: '00:16:3e:5a:01:02', bridge: xenbr0, ip: null, script: vif-bridge, ifname: null, model: null, type: vif}]
+    pci_devices:
+      description: Number of PCI devices passed through to the domain (such a domain cannot be live-migrated).
+      type: int
+      sample: 0
     on_poweroff:
       description: Action when the guest powers off.
       type: str

@@ -35,14 +35,16 @@ class XlScript(object):
         # strip the timeout prefix: /usr/bin/timeout --kill-after=10 N
         if args[0].endswith('/timeout'):
             args = args[3:]
-        assert args[0] == '/usr/sbin/xl', args
-        self.seen.append(args[1:])
-        assert self.steps, 'unexpected extra xl call: %r' % (args,)
+        assert args[0] in ('/usr/sbin/xl', 'ssh'), args
+        # xl calls are recorded without the xl path; ssh calls whole, starting with 'ssh'
+        call = args[1:] if args[0] == '/usr/sbin/xl' else args
+        self.seen.append(call)
+        assert self.steps, 'unexpected extra call: %r' % (args,)
         want, reply = self.steps.pop(0)
         if callable(want):
-            assert want(args[1:]), 'xl call %r does not match' % (args[1:],)
+            assert want(call), 'call %r does not match' % (call,)
         else:
-            assert args[1:] == want
+            assert call == want
         if isinstance(reply, tuple):
             return reply
         cap = Capture(reply)

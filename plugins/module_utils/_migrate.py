@@ -1,0 +1,217 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# Live migration: the one-ssh-call pre-flight probe of the target dom0 and its parser, the
+# checks that decide whether a guest may move, and the reading of `xl migrate`'s output.
+# Pure, apart from the script text that the client runs on the target.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import shlex
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+
+MARK = '@@XENFLEET@@'
+
+
+def probe_script(name, paths, bridges, config_dir):
+    """POSIX sh run on the target: everything the pre-flight needs, in one ssh round trip.
+
+    Sections start with a marker line; anything printed before the first marker (a banner
+    from a shell startup file) would also corrupt xl's migration stream, so it is reported.
+    """
+    q = shlex.quote
+    lines = [
+        'echo %s begin' % MARK,
+        'if command -v xl >/dev/null 2>&1; then xl info 2>&1; echo "%s info-rc $?"; else echo "%s no-xl"; fi' % (MARK, MARK),
+        'echo %s capabilities; cat /proc/xen/capabilities 2>/dev/null' % MARK,
+        'echo %s list; xl list 2>/dev/null' % MARK,
+        'echo %s paths' % MARK,
+    ]
+    if paths:
+        lines.append('for p in %s; do if [ -e "$p" ]; then echo "present $p"; else echo "missing $p"; fi; done'
+                     % ' '.join(q(p) for p in paths))
+    lines.append('echo %s bridges' % MARK)
+    if bridges:
+        lines.append('for b in %s; do if [ -d "/sys/class/net/$b/bridge" ]; then echo "present $b"; '
+                     'else echo "missing $b"; fi; done' % ' '.join(q(b) for b in bridges))
+    lines.append('echo %s config; if [ -e %s ]; then echo present; else echo missing; fi'
+                 % (MARK, q('%s/%s.cfg' % (config_dir, name))))
+    lines.append('echo %s end' % MARK)
+    return '\n'.join(lines) + '\n'
+
+
+def parse_probe(stdout):
+    """Split the probe's output into its sections; `banner` is what came before the first marker."""
+    sections = {'banner': [], 'info': [], 'capabilities': [], 'list': [], 'paths': [], 'bridges': [], 'config': []}
+    current = 'banner'
+    info_rc = None
+    has_xl = True
+    complete = False
+    for line in stdout.splitlines():
+        if line.startswith(MARK + ' '):
+            word = line[len(MARK) + 1:].strip()
+            if word.startswith('info-rc '):
+                info_rc = int(word.split()[1])
+                continue
+            if word == 'no-xl':
+                has_xl = False
+                continue
+            if word == 'begin':
+                current = 'info'
+                continue
+            if word == 'end':
+                complete = True
+                current = None
+                continue
+            current = word
+            continue
+        if current is not None:
+            sections.setdefault(current, []).append(line)
+    return {
+        'banner': [line for line in sections['banner'] if line.strip()],
+        'has_xl': has_xl,
+        'info_rc': info_rc,
+        'info_text': '\n'.join(sections['info']),
+        'dom0': 'control_d' in ' '.join(sections['capabilities']),
+        'list_text': '\n'.join(sections['list']),
+        'paths': dict((l.split(' ', 1)[1], l.split(' ', 1)[0] == 'present') for l in sections['paths'] if ' ' in l),
+        'bridges': dict((l.split(' ', 1)[1], l.split(' ', 1)[0] == 'present') for l in sections['bridges'] if ' ' in l),
+        'config_present': 'present' in sections['config'],
+        'complete': complete,
+    }
+
+
+def guest_requirements(summary):
+    """Files and bridges the guest needs on the target (from its live xl list -l summary)."""
+    paths = []
+    for key in ('kernel', 'ramdisk'):
+        if summary.get(key):
+            paths.append(summary[key])
+    for disk in summary.get('disks') or []:
+        target = disk.get('target')
+        if target and not disk.get('cdrom'):
+            paths.append(target)
+    bridges = sorted(set(n['bridge'] for n in summary.get('nics') or [] if n.get('bridge')))
+    seen = set()
+    unique = []
+    for path in paths:
+        if path not in seen:
+            seen.add(path)
+            unique.append(path)
+    return unique, bridges
+
+
+def preflight_problems(name, summary, local_info, probe, target):
+    """Every reason the guest cannot move to `target`, as sentences (empty list: it can).
+
+    `summary`: the guest (xen_domain_info shape); `local_info`: parsed source `xl info`;
+    `probe`: parse_probe() of the target.
+    """
+    problems = []
+    if probe['banner']:
+        problems.append('%s prints text on a non-interactive ssh command (%r...): it would break xl\'s migration '
+                        'stream. Remove the output from the shell startup files (e.g. ~/.bashrc) of the ssh user there.'
+                        % (target, probe['banner'][0][:60]))
+    if not probe['complete']:
+        problems.append('the pre-flight probe on %s did not run to its end' % target)
+        return problems
+    if not probe['has_xl']:
+        return problems + ['%s is not a Xen host: xl is not installed there' % target]
+    if probe['info_rc'] != 0 or not probe['dom0']:
+        first = probe['info_text'].strip().splitlines()
+        return problems + ['%s is not a Xen host usable by xl (dom0: %s; xl info said: %s)'
+                           % (target, 'yes' if probe['dom0'] else 'no', first[0] if first else 'nothing')]
+    try:
+        remote = parse.parse_info(probe['info_text'])
+    except parse.XlParseError:
+        return problems + ['%s: cannot read `xl info`' % target]
+    mine = (int(local_info.get('xen_major', 0)), int(local_info.get('xen_minor', 0)))
+    theirs = (int(remote.get('xen_major', 0)), int(remote.get('xen_minor', 0)))
+    if theirs < mine:
+        problems.append('%s runs Xen %s, older than this host\'s Xen %s: Xen only migrates to the same or a newer '
+                        'version' % (target, remote.get('xen_version'), local_info.get('xen_version')))
+    need = max(summary['memory_mb'].get('current') or 0, summary['memory_mb'].get('target') or 0)
+    free = int(remote.get('free_memory', 0))
+    if need > free:
+        problems.append('%s has %d MiB free, %s needs %d MiB' % (target, free, name, need))
+    try:
+        rows = parse.parse_list(probe['list_text'])
+    except parse.XlParseError:
+        rows = []
+    taken = [r['name'] for r in rows if r['name'] in (name, name + '--incoming')]
+    if taken:
+        problems.append('%s already has a domain named %s' % (target, taken[0]))
+    missing = sorted(p for p, ok in probe['paths'].items() if not ok)
+    if missing:
+        problems.append('missing on %s (xl never copies disks or kernels; use shared storage at the same paths): %s'
+                        % (target, ', '.join(missing)))
+    bridges = sorted(b for b, ok in probe['bridges'].items() if not ok)
+    if bridges:
+        problems.append('bridge(s) %s used by %s do not exist on %s' % (', '.join(bridges), name, target))
+    if summary.get('pci_devices'):
+        problems.append('%s has %d PCI passthrough device(s): it cannot be live-migrated' % (name, summary['pci_devices']))
+    return problems
+
+
+def migrate_outcome(rc, stdout, stderr):
+    """Read `xl migrate`'s exit code and messages: (status, message).
+
+    status: 'ok', 'failed' (xl resumed the guest at the source) or 'undefined' (final handshake
+    failed: the guest may be on either host, or neither).
+    """
+    text = '%s\n%s' % (stdout or '', stderr or '')
+    if rc == 0 and 'Migration successful' in text:
+        return 'ok', 'Migration successful.'
+    if 'Domain state is now undefined' in text or 'failed during final handshake' in text:
+        return 'undefined', _line_with(text, 'final handshake') or 'Migration failed during final handshake'
+    for needle in ('unexpected data instead of banner', 'truncated reading banner', 'failed to suspend',
+                   'resuming at sender', 'problems at target', 'Migration failed'):
+        line = _line_with(text, needle)
+        if line:
+            return 'failed', line
+    if rc == 0:
+        return 'ok', 'xl migrate exited 0'
+    lines = [l for l in text.splitlines() if l.strip()]
+    return 'failed', lines[-1] if lines else 'xl migrate failed with exit code %s' % rc
+
+
+def _line_with(text, needle):
+    for line in text.splitlines():
+        if needle in line:
+            return line.strip()
+    return None
+
+
+def transfer_facts(stdout, stderr):
+    """What xl's output honestly tells about the transfer: the xl/libxc progress lines."""
+    lines = []
+    for line in ('%s\n%s' % (stdout or '', stderr or '')).splitlines():
+        line = line.strip()
+        if line.startswith(('migration target:', 'migration sender:', 'xc: info:', 'Saving to migration stream',
+                            'Loading new save file', 'Migration successful')):
+            lines.append(line)
+    return lines
+
+
+def move_config_script(config_dir, name, mode, autostart_dir, autostart):
+    """sh run on the target: write the config file from stdin atomically, then the autostart link."""
+    q = shlex.quote
+    path = '%s/%s.cfg' % (config_dir, name)
+    tmp = '%s/.%s.cfg.xenfleet-tmp' % (config_dir, name)
+    lines = [
+        'set -e',
+        'mkdir -p %s' % q(config_dir),
+        'cat > %s' % q(tmp),
+        'chmod %o %s' % (mode, q(tmp)),
+        'mv -f %s %s' % (q(tmp), q(path)),
+    ]
+    if autostart:
+        link = '%s/%s.cfg' % (autostart_dir, name)
+        lines += ['mkdir -p %s' % q(autostart_dir), 'ln -sfn %s %s' % (q(path), q(link))]
+    return '\n'.join(lines) + '\n'

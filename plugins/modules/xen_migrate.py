@@ -1,0 +1,359 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: xen_migrate
+short_description: Live-migrate a running Xen guest to another Xen host, with its definition
+version_added: 0.1.0
+description:
+  - Runs on the B(source) dom0 and moves the running guest O(name) to the dom0 O(target) with C(xl migrate),
+    which copies its memory while it runs and switches over with a pause of a fraction of a second.
+  - Before anything moves, checks in one SSH round trip that the target is reachable over xl's SSH transport
+    and prints nothing on a non-interactive command (a banner breaks xl's protocol), is a Xen dom0 with the
+    same or a newer Xen, has enough free memory, has every disk, kernel and ramdisk at the same path and
+    every bridge the guest's interfaces use, and has no domain of that name; and that the guest has no
+    PCI passthrough devices. Each failed check is reported; nothing moves.
+  - Moves the definition with the guest (O(persist=true)) - the config file lands on the target and
+    leaves the source, and so does the autostart link, so a host reboot neither starts the guest twice
+    nor loses it.
+  - Idempotent - when the guest already runs on the target and not on the source, nothing changes
+    (a definition left behind on the source by an earlier run is still moved).
+  - If the migration fails, xl resumes the guest on the source; the module verifies where the guest
+    runs and reports it with xl's message. The rare "undefined state" after a failed final handshake is
+    detected and reported with what to look at on both hosts.
+  - B(Requirements) - passwordless, non-interactive SSH as O(ssh_user) from the source dom0 to the target
+    dom0 with the target's host key already known (host-key checking stays on); C(xl) in that user's PATH
+    on the target; the guest's storage at the same paths on both hosts (shared storage such as NFS or
+    iSCSI - xl never copies disks); the same bridge names; compatible CPUs; a target Xen of the same or a
+    newer version.
+author:
+  - xenfleet.xen maintainers (@xenfleet)
+extends_documentation_fragment:
+  - xenfleet.xen.xl
+  - xenfleet.xen.xl.attributes
+options:
+  name:
+    description: The guest to move. It must be running (or paused) on this host, or already on the target.
+    type: str
+    required: true
+  target:
+    description:
+      - Address of the destination dom0 as this host reaches it over SSH (name or IP address).
+    type: str
+    required: true
+  ssh_user:
+    description: SSH user on the target; it must be able to run C(xl) (root).
+    type: str
+    default: root
+  ssh_port:
+    description: SSH port on the target.
+    type: int
+  ssh_identity:
+    description: Private key file on the source dom0 for SSH to the target.
+    type: path
+  ssh_options:
+    description:
+      - Extra SSH options (C(-o) values), for example V(UserKnownHostsFile=/etc/xen/migration_known_hosts).
+      - Host-key checking is never turned off by this module; do not pass V(StrictHostKeyChecking=no)
+        unless you accept the risk.
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description: Seconds the whole C(xl migrate) may take before it is stopped (xl then resumes the guest on the source).
+    type: int
+    default: 900
+  persist:
+    description: Move the guest's config file and autostart link to the target with it.
+    type: bool
+    default: true
+  config_dir:
+    description: Directory of the config files, the same on both hosts.
+    type: path
+    default: /etc/xen
+  autostart_dir:
+    description: Directory of the autostart links, the same on both hosts.
+    type: path
+    default: /etc/xen/auto
+attributes:
+  check_mode:
+    support: full
+    details: Runs the pre-flight checks only and reports whether the guest would move.
+  diff_mode:
+    support: full
+    details: Shows the guest's host before and after.
+  idempotent:
+    support: full
+seealso:
+  - module: xenfleet.xen.xen_domain
+  - name: xl migrate
+    description: The xl manual on live migration.
+    link: https://xenbits.xen.org/docs/unstable/man/xl.1.html
+'''
+
+EXAMPLES = r'''
+- name: Move web1 from xen1 to xen2 over the migration network
+  xenfleet.xen.xen_migrate:
+    name: web1
+    target: 10.0.99.2
+  delegate_to: xen1
+
+- name: With a dedicated key and known_hosts file
+  xenfleet.xen.xen_migrate:
+    name: web1
+    target: xen2.migration.example.net
+    ssh_identity: /root/.ssh/migration_ed25519
+    ssh_options:
+      - UserKnownHostsFile=/etc/xen/migration_known_hosts
+    timeout: 1800
+  delegate_to: xen1
+
+- name: Only check whether db1 could move (pre-flight)
+  xenfleet.xen.xen_migrate:
+    name: db1
+    target: 10.0.99.3
+  check_mode: true
+  register: could
+'''
+
+RETURN = r'''
+source:
+  description: This host's name as Xen reports it.
+  returned: success
+  type: str
+  sample: xen1
+target:
+  description: The target as given.
+  returned: success
+  type: str
+  sample: 10.0.99.2
+location:
+  description: Where the guest runs after the module ran (V(target), V(source); in check mode, where it runs now).
+  returned: success
+  type: str
+  sample: target
+duration:
+  description: Seconds the module took, pre-flight and definition move included.
+  returned: success
+  type: float
+  sample: 36.4
+migrate_duration:
+  description: Seconds C(xl migrate) took.
+  returned: when the guest moved
+  type: float
+  sample: 34.9
+transfer:
+  description:
+    - What xl printed about the transfer (its C(migration sender/target) and libxc progress lines). xl does
+      not report bytes or downtime, so neither does this module.
+  returned: when the guest moved
+  type: list
+  elements: str
+  sample: ["migration target: Ready to receive domain.", "Migration successful."]
+preflight:
+  description: The pre-flight checks and their results.
+  returned: when the guest runs on the source
+  type: dict
+  sample: {paths: {/var/lib/xen/images/web1.img: true}, bridges: {xenbr0: true}, target_free_memory_mb: 2900}
+moved:
+  description: What was moved besides the guest.
+  returned: success
+  type: dict
+  sample: {config_file: true, autostart: false}
+xl_calls:
+  description: Number of C(xl) and C(ssh) commands the module ran.
+  returned: always
+  type: int
+  sample: 6
+error:
+  description: On failure, what went wrong as a word (V(preflight_failed), V(migration_failed), V(migration_undefined), ...).
+  returned: failure
+  type: str
+  sample: preflight_failed
+'''
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _migrate as mig
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget, XenError
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
+
+
+class MigrationError(XenError):
+    kind = 'migration_failed'
+
+
+class PreflightError(XenError):
+    kind = 'preflight_failed'
+
+
+def remote_domain(client, target, name):
+    """`xl list NAME` on the target: the row, or None."""
+    res = client.run_ssh(target, ['xl', 'list'], check=False)
+    if res.rc != 0:
+        return None
+    try:
+        rows = parse.parse_list(res.stdout)
+    except parse.XlParseError:
+        return None
+    for row in rows:
+        if row['name'] == name:
+            return row
+    return None
+
+
+def move_definition(module, client, target, name, check):
+    """Config file and autostart link: to the target, then away from the source."""
+    p = module.params
+    moved = {'config_file': False, 'autostart': False}
+    if not p['persist']:
+        return moved
+    path = os.path.join(p['config_dir'], '%s.cfg' % name)
+    link = os.path.join(p['autostart_dir'], '%s.cfg' % name)
+    text = read_text(path)
+    autostart = os.path.islink(link)
+    if text is None:
+        if autostart and not check:
+            os.unlink(link)
+        moved['autostart'] = autostart
+        return moved
+    moved['config_file'] = True
+    moved['autostart'] = autostart
+    if check:
+        return moved
+    mode = os.stat(path).st_mode & 0o777
+    script = mig.move_config_script(p['config_dir'], name, mode, p['autostart_dir'], autostart)
+    try:
+        client.run_ssh(target, script, script=True, data=text)
+    except XenError as exc:
+        raise MigrationError('%s now runs on %s, but its config file could not be written there (%s); it is still in '
+                             '%s on this host. Copy it by hand, or run the task again.' % (name, target.host, exc.msg, path),
+                             cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
+    if autostart:
+        os.unlink(link)
+    os.unlink(path)
+    return moved
+
+
+def converge(module, client):
+    p = module.params
+    name = p['name']
+    check = module.check_mode
+    started = time.time()
+    problem = name_problem(name)
+    if problem:
+        raise dom.InvalidSpec('name', '%r %s' % (name, problem))
+    for option in p['ssh_options']:
+        if '=' not in option or '\n' in option:
+            raise dom.InvalidSpec('ssh_options', '%r is not an ssh -o option of the form Key=value' % option)
+    target = SshTarget(p['target'], user=p['ssh_user'], port=p['ssh_port'], identity=p['ssh_identity'],
+                       options=p['ssh_options'])
+    client.ensure_xen_host()
+    local_info = client.info()
+    result = {'source': local_info.get('host'), 'target': p['target'], 'changed': False}
+    live = dom.find_domain(client, name)
+
+    if live is None:
+        there = remote_domain(client, target, name)
+        if there is None:
+            raise dom.GuestError('%s runs neither on this host nor on %s' % (name, p['target']))
+        moved = move_definition(module, client, target, name, check)
+        result.update(location='target', moved=moved, changed=moved['config_file'] or moved['autostart'],
+                      duration=round(time.time() - started, 3))
+        return result
+    if live['state'] not in ('running', 'blocked', 'paused'):
+        raise dom.GuestError('%s is %s on this host; only a running or paused guest can be live-migrated'
+                             % (name, live['state']))
+
+    paths, bridges = mig.guest_requirements(live)
+    res = client.run_ssh(target, mig.probe_script(name, paths, bridges, p['config_dir']), script=True, check=False)
+    if res.rc == 255:
+        raise PreflightError('cannot reach %s over ssh as %s (xl migrate uses the same transport): %s'
+                             % (p['target'], p['ssh_user'], (res.stderr or '').strip().splitlines()[-1:] or ['no message']),
+                             cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+    probe = mig.parse_probe(res.stdout)
+    problems = mig.preflight_problems(name, live, local_info, probe, p['target'])
+    preflight = {'paths': probe['paths'], 'bridges': probe['bridges'], 'banner': probe['banner']}
+    try:
+        preflight['target_free_memory_mb'] = int(parse.parse_info(probe['info_text']).get('free_memory'))
+        preflight['target_xen_version'] = parse.parse_info(probe['info_text']).get('xen_version')
+    except (parse.XlParseError, TypeError, ValueError):
+        pass
+    result['preflight'] = preflight
+    if problems:
+        raise PreflightError('%s cannot be migrated to %s: %s. Nothing was changed; the guest still runs here.'
+                             % (name, p['target'], '; '.join(problems)), cmd=res.cmd, rc=res.rc,
+                             stdout=res.stdout, stderr=res.stderr)
+    if module._diff:
+        result['diff'] = {'before': {'host': result['source']}, 'after': {'host': p['target']}}
+    if check:
+        result.update(changed=True, location='source',
+                      moved={'config_file': os.path.exists(os.path.join(p['config_dir'], '%s.cfg' % name)) and p['persist'],
+                             'autostart': os.path.islink(os.path.join(p['autostart_dir'], '%s.cfg' % name)) and p['persist']},
+                      duration=round(time.time() - started, 3))
+        return result
+
+    t0 = time.time()
+    mres = client.run(['migrate', '-s', target.xl_sshcmd(), name, p['target']], mutating=True,
+                      timeout=p['timeout'], check=False)
+    migrate_duration = round(time.time() - t0, 3)
+    status, message = mig.migrate_outcome(mres.rc, mres.stdout, mres.stderr)
+    here = dom.row_of(client, name)
+    there = remote_domain(client, target, name)
+    where = {'source': here is not None, 'target': there is not None}
+    if status == 'ok' and there is not None and here is None:
+        moved = move_definition(module, client, target, name, False)
+        result.update(changed=True, location='target', moved=moved, migrate_duration=migrate_duration,
+                      transfer=mig.transfer_facts(mres.stdout, mres.stderr), duration=round(time.time() - started, 3))
+        return result
+    details = dict(cmd=mres.cmd, rc=mres.rc, stdout=mres.stdout, stderr=mres.stderr)
+    if status == 'undefined' or (where['source'] == where['target']):
+        err = MigrationError(
+            'Migration of %s to %s ended in an undefined state (%s). On this host the guest is %s; on %s it is %s. '
+            'Look at `xl list` on both hosts and /var/log/xen/xl-%s.log; if it runs on both, destroy the paused copy; '
+            'if on neither, start it from its config file.'
+            % (name, p['target'], message, parse.state_from_flags(here['flags']) if here else 'absent', p['target'],
+               parse.state_from_flags(there['flags']) if there else 'absent', name), **details)
+        err.kind = 'migration_undefined'
+        raise err
+    if where['source']:
+        raise MigrationError('Migration of %s to %s failed (%s); the guest still runs on this host (%s). Nothing else '
+                             'was changed.' % (name, p['target'], message, parse.state_from_flags(here['flags'])),
+                             **details)
+    raise MigrationError('Migration of %s to %s reported "%s", and the guest now runs on %s only; its definition was '
+                         'not moved. Run the task again to move it.' % (name, p['target'], message, p['target']), **details)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=xl_argument_spec(
+            name=dict(type='str', required=True),
+            target=dict(type='str', required=True),
+            ssh_user=dict(type='str', default='root'),
+            ssh_port=dict(type='int'),
+            ssh_identity=dict(type='path'),
+            ssh_options=dict(type='list', elements='str', default=[]),
+            timeout=dict(type='int', default=900),
+            persist=dict(type='bool', default=True),
+            config_dir=dict(type='path', default='/etc/xen'),
+            autostart_dir=dict(type='path', default='/etc/xen/auto'),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, converge)
+
+
+if __name__ == '__main__':
+    main()

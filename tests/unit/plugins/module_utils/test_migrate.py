@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import subprocess
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _migrate as mig
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+
+
+def live(name='pv1'):
+    entries = parse.parse_list_long(Capture('xl_list_l_three_guests').stdout)
+    rows = parse.parse_list(Capture('xl_list_three_guests').stdout)
+    return [d for d in parse.merge_domains(entries, rows) if d['name'] == name][0]
+
+
+def probe_output(tmp_path, list_capture='xl_list_dom0_only', paths=(), bridges=(), banner='', info='xl_info'):
+    """Run the real probe script with sh, with `xl` a stub that prints captured output."""
+    stub = tmp_path / 'bin'
+    stub.mkdir(exist_ok=True)
+    xl = stub / 'xl'
+    xl.write_text(u'#!/bin/sh\ncase "$1" in\n  info) cat %s ;;\n  list) cat %s ;;\nesac\n'
+                  % (_path(info), _path(list_capture)))
+    xl.chmod(0o755)
+    script = mig.probe_script('pv1', list(paths), list(bridges), str(tmp_path / 'etc'))
+    env = {'PATH': '%s:/usr/bin:/bin' % stub}
+    out = subprocess.run(['sh', '-c', (('echo %s\n' % banner) if banner else '') + script], env=env,
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    return out
+
+
+def _path(name):
+    import os
+    from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import FIXTURES, DEFAULT_SET
+    return os.path.join(FIXTURES, DEFAULT_SET, name + '.stdout')
+
+
+def test_requirements_of_captured_guest():
+    paths, bridges = mig.guest_requirements(live())
+    assert paths == ['/vmlinuz', '/root/guests/guest-initrd.img'] and bridges == []
+
+
+def test_probe_on_a_clean_target(tmp_path):
+    present = tmp_path / 'disk.img'
+    present.write_text(u'')
+    out = probe_output(tmp_path, paths=[str(present), '/nonexistent/x y.img'])
+    probe = mig.parse_probe(out)
+    assert probe['complete'] and probe['has_xl'] and probe['info_rc'] == 0 and probe['banner'] == []
+    assert probe['paths'] == {str(present): True, '/nonexistent/x y.img': False}
+    assert parse.parse_info(probe['info_text'])['xen_version'] == '4.17.5'
+    assert [r['name'] for r in parse.parse_list(probe['list_text'])] == ['Domain-0']
+
+
+def test_preflight_reports_every_problem(tmp_path):
+    out = probe_output(tmp_path, list_capture='xl_list_three_guests', paths=['/nonexistent.img'], bridges=['nobr0'],
+                       banner='Welcome to the target')
+    probe = mig.parse_probe(out)
+    probe['dom0'] = True  # this machine has no /proc/xen: stand in for the target's capabilities file
+    summary = dict(live(), pci_devices=1)
+    summary['memory_mb'] = dict(summary['memory_mb'], current=5000)
+    info = parse.parse_info(Capture('xl_info').stdout)
+    problems = mig.preflight_problems('pv1', summary, info, probe, 'xen2')
+    text = ' | '.join(problems)
+    assert 'prints text on a non-interactive ssh command' in text and 'Welcome' in text
+    assert 'xen2 has 3028 MiB free, pv1 needs 5000 MiB' in text
+    assert 'already has a domain named pv1' in text
+    assert 'missing on xen2' in text and '/nonexistent.img' in text
+    assert 'bridge(s) nobr0' in text
+    assert 'PCI passthrough' in text
+
+
+def test_preflight_ok(tmp_path):
+    probe = mig.parse_probe(probe_output(tmp_path))
+    probe['dom0'] = True
+    info = parse.parse_info(Capture('xl_info').stdout)
+    assert mig.preflight_problems('pv1', live(), info, probe, 'xen2') == []
+
+
+def test_preflight_older_xen(tmp_path):
+    probe = mig.parse_probe(probe_output(tmp_path))
+    probe['dom0'] = True
+    info = dict(parse.parse_info(Capture('xl_info').stdout), xen_minor='20', xen_version='4.20.4')
+    assert 'older than this host' in mig.preflight_problems('pv1', live(), info, probe, 'xen2')[0]
+
+
+def test_preflight_not_a_xen_host():
+    probe = mig.parse_probe('@@XENFLEET@@ begin\n@@XENFLEET@@ no-xl\n@@XENFLEET@@ capabilities\n@@XENFLEET@@ end\n')
+    assert mig.preflight_problems('pv1', live(), {}, probe, 'plain1') == ['plain1 is not a Xen host: xl is not installed there']
+
+
+@pytest.mark.parametrize('rc,text,status', [
+    (1, 'migration sender: Target reported startup failure\nMigration failed, resuming at sender.', 'failed'),
+    (1, '** Migration failed during final handshake **\nDomain state is now undefined !', 'undefined'),
+    (1, 'migration receiver stream contained unexpected data instead of banner', 'failed'),
+    (0, 'Migration successful.', 'ok'),
+])
+def test_migrate_outcome(rc, text, status):
+    assert mig.migrate_outcome(rc, '', text)[0] == status
+
+
+def test_move_config_script_quotes(tmp_path):
+    script = mig.move_config_script(str(tmp_path / 'etc x'), 'pv1', 0o600, str(tmp_path / 'auto'), True)
+    subprocess.run(['sh', '-c', script], input='name = "pv1"\n', universal_newlines=True, check=True)
+    cfg = tmp_path / 'etc x' / 'pv1.cfg'
+    assert cfg.read_text() == 'name = "pv1"\n' and oct(cfg.stat().st_mode & 0o777) == '0o600'
+    assert (tmp_path / 'auto' / 'pv1.cfg').resolve() == cfg

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.modules import xen_migrate
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+
+READ = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
+READ_NONE = [(['list', '-l'], 'xl_list_l_dom0_only'), (['list'], 'xl_list_dom0_only')]
+MARK = '@@XENFLEET@@'
+
+
+def probe_reply(list_capture='xl_list_dom0_only', paths=('/vmlinuz', '/root/guests/guest-initrd.img'), missing=(),
+                banner=''):
+    """What the probe script prints on a target whose xl printed these captured outputs."""
+    out = [banner] if banner else []
+    out += ['%s begin' % MARK, Capture('xl_info').stdout.rstrip('\n'), '%s info-rc 0' % MARK,
+            '%s capabilities' % MARK, 'control_d', '%s list' % MARK, Capture(list_capture).stdout.rstrip('\n'),
+            '%s paths' % MARK]
+    out += ['%s %s' % ('missing' if p in missing else 'present', p) for p in paths]
+    out += ['%s bridges' % MARK, '%s config' % MARK, 'missing', '%s end' % MARK]
+    return (0, '\n'.join(out) + '\n', '')
+
+
+def is_ssh(script_part):
+    def match(call):
+        return call[0] == 'ssh' and 'BatchMode=yes' in call and call[-2] == 'xen2' and script_part in call[-1]
+    return match
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    def run(args, steps):
+        full = dict(name='pv1', target='xen2', config_dir=str(tmp_path), autostart_dir=str(tmp_path / 'auto'))
+        full.update(args)
+        script = XlScript(steps)
+        result, failed = run_module(monkeypatch, xen_migrate.main, full, script)
+        return result, failed, script
+    return run
+
+
+def test_check_mode_runs_preflight_only(env):
+    steps = [(['info'], 'xl_info')] + READ + [(is_ssh('xl info'), probe_reply())]
+    result, failed, script = env({'_ansible_check_mode': True, '_ansible_diff': True}, steps)
+    assert not failed, result
+    assert result['changed'] is True and result['location'] == 'source'
+    assert result['preflight']['paths'] == {'/vmlinuz': True, '/root/guests/guest-initrd.img': True}
+    assert result['preflight']['target_free_memory_mb'] == 3028
+    assert result['diff'] == {'before': {'host': 'xendom0'}, 'after': {'host': 'xen2'}}
+    assert not any(call[0] == 'migrate' for call in script.seen)
+
+
+def test_preflight_failure_moves_nothing(env):
+    steps = [(['info'], 'xl_info')] + READ + [
+        (is_ssh('xl info'), probe_reply('xl_list_three_guests', missing=('/root/guests/guest-initrd.img',),
+                                        banner='Last login: yesterday'))]
+    result, failed, script = env({}, steps)
+    assert failed and result['error'] == 'preflight_failed'
+    assert 'already has a domain named pv1' in result['msg']
+    assert 'missing on xen2' in result['msg'] and '/root/guests/guest-initrd.img' in result['msg']
+    assert 'prints text on a non-interactive ssh command' in result['msg']
+    assert 'the guest still runs here' in result['msg']
+    assert not any(call[0] == 'migrate' for call in script.seen)
+
+
+def test_unreachable_target(env):
+    steps = [(['info'], 'xl_info')] + READ + [
+        (is_ssh('xl info'), (255, '', 'ssh: connect to host xen2 port 22: Connection refused\n'))]
+    result, failed, script = env({}, steps)
+    assert failed and result['error'] == 'preflight_failed' and 'cannot reach xen2 over ssh' in result['msg']
+
+
+def test_already_on_target_is_ok(env):
+    remote_list = Capture('xl_list_three_guests')
+    steps = [(['info'], 'xl_info')] + READ_NONE + [
+        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, remote_list.stdout, ''))]
+    result, failed, script = env({}, steps)
+    assert not failed and result['changed'] is False and result['location'] == 'target'
+
+
+def test_nowhere(env):
+    steps = [(['info'], 'xl_info')] + READ_NONE + [
+        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_dom0_only').stdout, ''))]
+    result, failed, script = env({}, steps)
+    assert failed and 'runs neither on this host nor on xen2' in result['msg']
+
+
+def test_ssh_options_validated(env):
+    result, failed, script = env({'ssh_options': ['-v']}, [])
+    assert failed and result['msg'].startswith('ssh_options:') and script.seen == []
+
+
+def test_xl_sshcmd_keeps_host_key_checking():
+    target = xen_migrate.SshTarget('xen2', port=2222, identity='/root/.ssh/id x', options=['UserKnownHostsFile=/k'])
+    cmd = target.xl_sshcmd()
+    assert cmd == "ssh -o BatchMode=yes -o ConnectTimeout=15 -l root -p 2222 -i '/root/.ssh/id x' -o UserKnownHostsFile=/k"
+    assert 'StrictHostKeyChecking' not in cmd
