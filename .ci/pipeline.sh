@@ -185,8 +185,11 @@ ensure_venv() {   # name python-version requirement-args...
   shift 2
   local dir="$CACHE/venvs/$name" py key
   py=$(find_python "$pyver") || { echo "Python $pyver not found (pyenv or /usr/bin)" >&2; return 1; }
-  key=$( { echo "$py"; "$py" -c 'import sys; print(sys.version)'; printf '%s\n' "$@";
-           for a in "$@"; do [ -f "$a" ] && cat "$a"; done; } | sha256sum | cut -c1-16)
+  # The key covers the interpreter and the requirement CONTENTS (not the repo's path, so that every
+  # clone of the repo shares the venvs).
+  key=$( { echo "$py"; "$py" -c 'import sys; print(sys.version)';
+           for a in "$@"; do if [ -f "$a" ]; then basename "$a"; cat "$a"; else echo "$a"; fi; done; } \
+         | sha256sum | cut -c1-16)
   if [ "${XENFLEET_CI_REBUILD:-0}" != "1" ] && [ -f "$dir/.xenfleet-stamp" ] \
      && [ "$(cat "$dir/.xenfleet-stamp")" = "$key" ] && [ -x "$dir/bin/python" ]; then
     echo "venv $name: up to date ($dir)"
