@@ -3,7 +3,8 @@
 #
 # Stages (in this order; select a subset with XENFLEET_CI_STAGES, e.g. "lint units"):
 #   lint      yamllint, ansible-lint (production profile, offline), antsibull-changelog lint
-#   docs      antsibull-docs lint-collection-docs --plugin-docs (newest stack)
+#   docs      antsibull-docs lint-collection-docs --plugin-docs, and a dry run of
+#             antsibull-changelog release in a copy (newest stack)
 #   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
 #             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
 #   units     ansible-test units --venv --python X.Y, per controller stack
@@ -124,6 +125,17 @@ trap on_exit EXIT
 
 want_stage() { case " $STAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 want_stack() { case " $STACKS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# Run a command, dropping pip's per-package notes about this machine's extra local indexes (pure
+# noise: "WARNING: Location 'file:///...' is ignored"); keeps the command's exit status.
+denoise() {
+  local rc
+  set +e
+  "$@" 2>&1 | grep --line-buffered -v -E "^WARNING: Location 'file:///.*' is ignored"
+  rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
 
 # Mark the running stage as skipped (stages run in a subshell, so this goes through a file).
 skip() { printf '%s' "$1" >"$WORK/.skip-reason"; }
@@ -276,6 +288,23 @@ run_docs() {
   cd "$COLL"
   echo "+ antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all ."
   ANSIBLE_COLLECTIONS_PATH="$WORK" antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
+
+  # Dry run of the next release's changelog in a throw-away copy: proves that the fragments and the
+  # plugins' version_added metadata make a valid changelog (the real release is done by hand).
+  local version rel="$WORK/changelog-dry-run"
+  version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+  if python -c 'import sys, yaml; d = yaml.safe_load(open("changelogs/changelog.yaml")); sys.exit(0 if sys.argv[1] in (d.get("releases") or {}) else 1)' "$version"; then
+    echo "changelog: $version is already released; no dry run"
+    return 0
+  fi
+  mkdir -p "$rel/ansible_collections/xenfleet"
+  cp -a "$COLL" "$rel/ansible_collections/xenfleet/xen"
+  rm -rf "$rel/ansible_collections/xenfleet/xen/tests/output"
+  echo "+ antsibull-changelog release --version $version (dry run in a copy)"
+  (cd "$rel/ansible_collections/xenfleet/xen" \
+     && ANSIBLE_COLLECTIONS_PATH="$rel" antsibull-changelog release --version "$version" \
+     && sed -n '1,60p' CHANGELOG.rst)
+  rm -rf "$rel"
 }
 
 run_sanity() {   # stack
@@ -291,7 +320,7 @@ run_sanity() {   # stack
     fi
   done
   echo "+ ansible-test sanity --venv --python $py"
-  ansible-test sanity --venv --python "$py" --color no
+  denoise ansible-test sanity --venv --python "$py" --color no
   # Modules run on the Xen hosts, whose Python may be older or newer than the controller's: on the
   # newest stack, also compile and import the plugins on the other target Pythons.
   if [ "$stack" = "$NEWEST_STACK" ]; then
@@ -302,7 +331,7 @@ run_sanity() {   # stack
         continue
       fi
       echo "+ ansible-test sanity --venv --python $tpy --test compile --test import"
-      ansible-test sanity --venv --python "$tpy" --test compile --test import --color no
+      denoise ansible-test sanity --venv --python "$tpy" --test compile --test import --color no
     done
   fi
 }
@@ -320,7 +349,8 @@ run_units() {   # stack
   log="$WORK/units-$stack.log"
   echo "+ ansible-test units --venv --python $py"
   set +e
-  ansible-test units --venv --python "$py" --color no 2>&1 | tee "$log"
+  ansible-test units --venv --python "$py" --color no 2>&1 \
+    | grep --line-buffered -v -E "^WARNING: Location 'file:///.*' is ignored" | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   # pytest exits 5 when it collected nothing; ansible-test passes that through as a failure, and a
