@@ -7,7 +7,7 @@
 #             antsibull-changelog release in a copy (newest stack)
 #   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
 #             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
-#   units     ansible-test units --venv --python X.Y, per controller stack
+#   units     ansible-test units --venv --python X.Y, per controller stack; pytest tests/lab/tests
 #   build     ansible-galaxy collection build, install the tarball offline into a temp path,
 #             ansible-doc both modules, run tests/integration/not_a_xen_host.yml (per stack)
 #   molecule  the nested Xen lab scenarios (see run_molecule below)
@@ -360,8 +360,37 @@ run_units() {   # stack
     return 1
   fi
   [ "$rc" -eq 0 ] || return "$rc"
-  n=$(grep -o -E '[0-9]+ passed' "$log" | tail -n 1 || true)
-  echo "core $stack/py$py: ${n:-?}" >>"$WORK/unit-counts"
+  # ansible-test runs pytest once per context (modules, module_utils/controller, ...): add them up.
+  n=$(grep -E '^=+ .*[0-9]+ passed.* in [0-9.]+s' "$log" | grep -o -E '[0-9]+ passed' \
+      | awk '{ t += $1 } END { print t + 0 }')
+  if [ "$n" -eq 0 ]; then
+    echo "ERROR: ansible-test units on $stack reported no passed test" >&2
+    return 1
+  fi
+  echo "core $stack/py$py: $n passed" >>"$WORK/unit-counts"
+}
+
+# The nested Xen lab's own unit tests (tests/lab/tests, plain pytest: the lab is test tooling, not
+# collection content), on the newest stack's Python.
+run_lab_units() {
+  local rc log="$WORK/units-lab.log"
+  use_venv "$(stack_venv "$NEWEST_STACK")"
+  cd "$COLL"
+  if [ -z "$(find tests/lab/tests -name 'test_*.py' -print -quit 2>/dev/null)" ]; then
+    skip "no lab tests"
+    return 0
+  fi
+  echo "+ pytest tests/lab/tests"
+  set +e
+  PYTHONPATH="$COLL/tests/lab" python -m pytest -p no:cacheprovider -q tests/lab/tests 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "ERROR: pytest collected no lab tests although tests/lab/tests has test files" >&2
+    return 1
+  fi
+  [ "$rc" -eq 0 ] || return "$rc"
+  echo "lab harness: $(grep -o -E '[0-9]+ passed' "$log" | tail -n 1)" >>"$WORK/unit-counts"
 }
 
 run_build() {   # stack
@@ -425,7 +454,8 @@ run_build() {   # stack
 # into lab_prepare below, and list scenarios in XENFLEET_MOLECULE_SCENARIOS to run a subset
 # (default: all, via `molecule test --all`).
 # ==============================================================================================
-LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap"
+# Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
+LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client"
 
 lab_apt_deps() {
   local missing=() p
@@ -525,7 +555,7 @@ needed_stacks=""
 for st in $STACKS; do
   if want_stage sanity || want_stage units || want_stage build; then needed_stacks="$needed_stacks $st"; fi
 done
-if { want_stage lint || want_stage docs; } && ! case " $needed_stacks " in *" $NEWEST_STACK "*) true ;; *) false ;; esac; then
+if { want_stage lint || want_stage docs || want_stage units; } && ! case " $needed_stacks " in *" $NEWEST_STACK "*) true ;; *) false ;; esac; then
   needed_stacks="$needed_stacks $NEWEST_STACK"
 fi
 for st in $needed_stacks; do
@@ -542,6 +572,7 @@ done
 for st in $STACKS; do
   want_stage units && run_stage "units [core $st / py$(stack_python "$st")]" run_units "$st"
 done
+want_stage units && run_stage "units [lab harness / py$(stack_python "$NEWEST_STACK")]" run_lab_units
 for st in $STACKS; do
   want_stage build && run_stage "build+smoke [core $st / py$(stack_python "$st")]" run_build "$st"
 done
