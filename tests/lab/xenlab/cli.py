@@ -1,0 +1,154 @@
+"""Command line: python3 -m xenlab {build,up,down,status,ssh,selftest,inventory,...}."""
+
+import argparse
+import json
+import os
+import sys
+
+from xenlab import aptrepo, images, lab, net
+
+
+def _add_image_args(p):
+    p.add_argument("--image", default="xen", choices=["xen", "plain"],
+                   help="image kind (default: xen; plain: Debian without Xen, booted by its GRUB)")
+    p.add_argument("--suite", default=images.DEFAULT_SUITE, help="Debian suite (default: bookworm)")
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="xenlab", description="Nested Xen hosts under QEMU.")
+    sub = ap.add_subparsers(dest="cmd")
+    sub.required = True
+
+    p = sub.add_parser("build", help="build (or reuse) a cached image")
+    _add_image_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+
+    p = sub.add_parser("image-path", help="print the cached image directory (empty if missing)")
+    _add_image_args(p)
+
+    p = sub.add_parser("up", help="boot a lab of N Xen hosts, one after another")
+    p.add_argument("--name", required=True)
+    p.add_argument("--hosts", type=int, default=1)
+    p.add_argument("--host-names", help="comma-separated host names (default xen1,xen2,...)")
+    _add_image_args(p)
+    p.add_argument("--mem", type=int, default=4096, help="MiB of RAM per host (default 4096)")
+    p.add_argument("--smp", type=int, default=2, help="vCPUs per host (default 2)")
+    p.add_argument("--dom0-mem", type=int, default=1024, help="dom0 memory in MiB (default 1024)")
+    p.add_argument("--boot-timeout", type=int, help="seconds to wait for SSH per host (default 420)")
+    p.add_argument("--accel", choices=["auto", "tcg", "kvm"], default=None,
+                   help="default: auto-detect (or $XENLAB_ACCEL)")
+    p.add_argument("--keep-on-failure", action="store_true")
+    p.add_argument("--apt-repo", action="store_true",
+                   help="build (or reuse) the local APT repository with the Xen packages for "
+                        "--suite and serve it to the hosts at http://10.0.2.100/debian")
+    p.add_argument("--json", action="store_true", help="print the lab state as JSON at the end")
+
+    p = sub.add_parser("aptrepo", help="build (or reuse) the local APT repository; print its dir")
+    p.add_argument("--suite", default=images.DEFAULT_SUITE, help="Debian suite (default: bookworm)")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+
+    p = sub.add_parser("down", help="power off and remove a lab")
+    p.add_argument("--name", required=True)
+    p.add_argument("--kill", action="store_true", help="skip the graceful poweroff")
+
+    p = sub.add_parser("status", help="show labs")
+    p.add_argument("--name")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("inventory", help="print the path of a lab's Ansible inventory")
+    p.add_argument("--name", required=True)
+
+    p = sub.add_parser("ssh", help="ssh into a lab host: ssh --name LAB HOST [-- cmd...]")
+    p.add_argument("--name", required=True)
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser("selftest", help="xl info on every host and ping over the private link")
+    p.add_argument("--name", required=True)
+
+    p = sub.add_parser("hub", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pidfile")
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except lab.LabError as e:
+        sys.stderr.write("xenlab: error: %s\n" % e)
+        return 1
+
+
+def _dispatch(args):
+    if args.cmd == "build":
+        print(images.build(args.image, args.suite, force=args.force))
+        return 0
+    if args.cmd == "aptrepo":
+        print(aptrepo.build(args.suite, force=args.force))
+        return 0
+    if args.cmd == "image-path":
+        print(images.find_image(args.image, args.suite) or "")
+        return 0
+    if args.cmd == "up":
+        names = args.host_names.split(",") if args.host_names else None
+        accel = None if args.accel in (None, "auto") else args.accel
+        repo = aptrepo.build(args.suite) if args.apt_repo else None
+        st = lab.up(args.name, hosts=args.hosts, kind=args.image, suite=args.suite, mem=args.mem,
+                    smp=args.smp, dom0_mem=args.dom0_mem, names=names,
+                    boot_timeout=args.boot_timeout, keep_on_failure=args.keep_on_failure,
+                    accel=accel, apt_repo=repo)
+        for h in st["hosts"]:
+            lab.say("%s: ssh -F %s %s   (boot-to-SSH %.1f s)" % (
+                h["name"], st["ssh_config"], h["name"], h["boot_seconds"]))
+        lab.say("inventory: %s" % st["inventory"])
+        if args.json:
+            print(json.dumps(st, indent=2, sort_keys=True))
+        else:
+            print(st["inventory"])
+        return 0
+    if args.cmd == "down":
+        lab.down(args.name, graceful=not args.kill)
+        return 0
+    if args.cmd == "status":
+        labs = lab.status(args.name)
+        if args.json:
+            print(json.dumps(labs, indent=2, sort_keys=True))
+            return 0
+        if not labs:
+            print("no labs")
+        for st in labs:
+            print("%s: %s (%s, Xen %s) inventory %s" % (
+                st["name"], st["status"], st["accel"], st["xen_version"], st["inventory"]))
+            for h in st["hosts"]:
+                print("  %-8s %-8s ssh 127.0.0.1:%d pid %s private %s boot %ss" % (
+                    h["name"], "running" if h["running"] else "stopped", h["ssh_port"],
+                    h["pid"], h["private_address"], h["boot_seconds"]))
+        return 0
+    if args.cmd == "inventory":
+        st = lab.load_state(args.name)
+        if not st:
+            raise lab.LabError("no lab %r" % args.name)
+        print(st["inventory"])
+        return 0
+    if args.cmd == "ssh":
+        st = lab.load_state(args.name)
+        if not st:
+            raise lab.LabError("no lab %r" % args.name)
+        cmd = args.command
+        if cmd and cmd[0] == "--":
+            cmd = cmd[1:]
+        argv = lab.ssh_argv(st, args.host, cmd)
+        os.execvp(argv[0], argv)
+    if args.cmd == "selftest":
+        failures = lab.selftest(args.name)
+        if failures:
+            sys.stderr.write("xenlab: selftest FAILED: %s\n" % ", ".join(failures))
+            return 1
+        lab.say("selftest passed")
+        return 0
+    if args.cmd == "hub":
+        net.run_hub(args.port, args.pidfile)
+        return 0
+    return 2
