@@ -39,6 +39,22 @@ def _flock(name):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def lab_lock(name):
+    """Exclusive lock on one lab name: a second up/down of the same lab fails at once."""
+    d = os.path.join(paths.cache_root(), "locks")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "lab-%s.lock" % name), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise LabError("lab %r is being started or stopped by another process" % name)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def load_state(name):
     p = os.path.join(paths.lab_dir(name), STATE)
     if not os.path.isfile(p):
@@ -205,7 +221,7 @@ def host_names(count, names=None):
     return ["xen%d" % (i + 1) for i in range(count)]
 
 
-def up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, dom0_mem=1024,
+def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, dom0_mem=1024,
        names=None, boot_timeout=None, keep_on_failure=False, accel=None, apt_repo=None):
     """apt_repo: directory of a local APT repository (xenlab.aptrepo) served to every host
     at http://10.0.2.100/debian through QEMU guestfwd (the hosts reach nothing else)."""
@@ -290,9 +306,21 @@ def up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, d
         say("FAILED: %s" % e)
         if not keep_on_failure:
             say("tearing the lab down (use --keep-on-failure to keep it)")
-            down(name, graceful=False, keep_logs=True)
+            _down(name, graceful=False, keep_logs=True)
         raise LabError(str(e))
     return state
+
+
+def up(name, **kw):
+    """Boot lab name (see _up for the keyword arguments) under the lab's lock."""
+    with lab_lock(name):
+        return _up(name, **kw)
+
+
+def down(name, **kw):
+    """Power off and remove lab name (see _down) under the lab's lock."""
+    with lab_lock(name):
+        return _down(name, **kw)
 
 
 def _prepare_host(state, h, authorized_pub):
@@ -342,7 +370,7 @@ def _boot_host(state, h, timeout):
         say("%s: SSH up after %.0f s (boot-to-SSH %.1f s)" % (h["name"], secs, h["boot_seconds"]))
 
 
-def down(name, graceful=True, keep_logs=True, wait=40):
+def _down(name, graceful=True, keep_logs=True, wait=25):
     state = load_state(name)
     if not state:
         say("no lab %r" % name)
@@ -406,6 +434,7 @@ def status(name=None):
                           "serial": h["serial"]})
         out.append({"name": n, "status": st["status"], "accel": st["accel"], "dir": st["dir"],
                     "inventory": st["inventory"], "ssh_config": st["ssh_config"],
+                    "key": st["key"], "known_hosts": st["known_hosts"],
                     "xen_version": st.get("xen_version"), "hosts": hosts})
     return out
 
