@@ -1,0 +1,1246 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# Pure placement planning: which guests to live-migrate where, to spread load over a fleet of Xen
+# hosts (mode performance), to pack guests and free whole hosts (mode density), or to drain one host
+# (evacuation). No I/O, no AnsibleModule, standard library only: every function takes plain data and
+# returns plain data, so it is tested and benchmarked without Xen.
+#
+# Model
+#   host  = {'name', 'memory_mb' (memory guests may use: free + held by guests), 'cpus' (physical),
+#            'cordoned' (bool)}
+#   guest = {'name', 'host', 'memory_mb', 'vcpus', 'cpu_percent' (optional, 100 = one busy CPU)}
+#   Load of a host per metric, as a fraction of its capacity:
+#     memory = guest memory / memory_mb, vcpus = guest vCPUs / cpus, cpu = guest CPU% / (100 * cpus).
+#
+# Imbalance (the figure reported before/after, in percentage points):
+#   I = 100 * sqrt( sum_m w_m * Var_m / sum_m w_m )
+#   where Var_m is the population variance, over the hosts that are not cordoned, of the load of metric
+#   m, and w_m its weight. With one metric it is the standard deviation of host load; 0 is perfect.
+#   The search minimises the same quantity (as the sum of squared deviations, which scales with the
+#   fleet and not with one host).
+#
+# Hard constraints, checked on every step of the ordered plan (each move at its time):
+#   memory never above the target's limit (max_load.memory percent of memory_mb, minus memory_reserve_mb),
+#   optional vCPU / CPU limits, pinned guests only on their hosts, two members of an anti-affinity group
+#   never on one host, members of an affinity group move together, cordoned hosts neither give nor take,
+#   excluded guests never move, and no guest migrates twice (a guest the search moves again is re-routed:
+#   one migration from where it is to where it ends).
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import heapq
+import math
+from bisect import bisect_left, insort
+
+METRICS = ('memory', 'vcpus', 'cpu')
+MEM, VCPU, CPU = 0, 1, 2
+MODES = ('performance', 'density')
+DEFAULT_WEIGHTS = {'memory': 1.0, 'vcpus': 1.0, 'cpu': 0.0}
+DEFAULT_MAX_LOAD = {'memory': 100.0, 'vcpus': None, 'cpu': None}
+_EPS = 1e-12
+_CANDIDATES = 4
+_SMALL_FLEET = 24
+
+
+class PlacementError(ValueError):
+    """Bad input; `param` names the parameter (or the path inside it) that is wrong."""
+
+    def __init__(self, param, message):
+        super(PlacementError, self).__init__('%s: %s' % (param, message))
+        self.param = param
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------------
+# Facts (xen_host_info.host + xen_domain_info.domains) -> model
+# --------------------------------------------------------------------------------------------
+
+def _number(value, param, minimum=0, integer=False, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or value is None:
+        raise PlacementError(param, 'expected a number, got %r' % (value,))
+    try:
+        num = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise PlacementError(param, 'expected a number, got %r' % (value,))
+    if integer and isinstance(value, float) and value != num:
+        raise PlacementError(param, 'expected a whole number, got %r' % (value,))
+    if isinstance(num, float) and (math.isnan(num) or math.isinf(num)):
+        raise PlacementError(param, 'expected a finite number, got %r' % (value,))
+    if minimum is not None and num < minimum:
+        raise PlacementError(param, 'must be at least %s, got %r' % (minimum, value))
+    return num
+
+
+def fleet_from_facts(facts, memory_basis='current', cpu_usage=None, param='hosts'):
+    """Turn {host: {'host': xen_host_info.host, 'domains': xen_domain_info.domains, ...}} into the model.
+
+    Per host entry, optional keys: 'cordoned' (bool) and 'cpu_usage' ({guest: percent}). A domain may
+    carry 'cpu_percent' itself. `cpu_usage` ({guest: percent}) applies to the whole fleet.
+    A host's memory for guests is its free memory plus the memory its guests hold now; a guest's demand
+    is its current memory (memory_basis 'current') or its static maximum ('max').
+    Returns (hosts, guests) lists of dicts.
+    """
+    if not isinstance(facts, dict) or not facts:
+        raise PlacementError(param, 'expected a non-empty dict of host name -> {host: ..., domains: [...]}')
+    if memory_basis not in ('current', 'max'):
+        raise PlacementError('memory_basis', 'must be current or max, got %r' % (memory_basis,))
+    usage = dict(cpu_usage or {})
+    hosts = []
+    guests = []
+    for hname in sorted(facts):
+        entry = facts[hname]
+        where = '%s.%s' % (param, hname)
+        if not isinstance(entry, dict):
+            raise PlacementError(where, 'expected a dict with keys host and domains')
+        info = entry.get('host')
+        if isinstance(info, dict) and 'host' in info and isinstance(info['host'], dict):
+            info = info['host']  # a registered xen_host_info result
+        if not isinstance(info, dict):
+            raise PlacementError(where + '.host', 'missing: the host key of xenfleet.xen.xen_host_info')
+        domains = entry.get('domains', [])
+        if isinstance(domains, dict) and 'domains' in domains:
+            domains = domains['domains']  # a registered xen_domain_info result
+        if not isinstance(domains, list):
+            raise PlacementError(where + '.domains', 'expected the domains list of xenfleet.xen.xen_domain_info')
+        free = _number(info.get('free_memory_mb'), where + '.host.free_memory_mb')
+        cpus = _number(info.get('nr_cpus'), where + '.host.nr_cpus', minimum=1, integer=True)
+        host_usage = dict(entry.get('cpu_usage') or {})
+        held = 0
+        for index, dom in enumerate(domains):
+            dwhere = '%s.domains[%d]' % (where, index)
+            if not isinstance(dom, dict) or not dom.get('name'):
+                raise PlacementError(dwhere, 'expected a domain with a name')
+            if dom['name'] == 'Domain-0' or dom.get('domid') == 0:
+                continue
+            mem = dom.get('memory_mb') or {}
+            current = _number(mem.get('current'), dwhere + '.memory_mb.current')
+            demand = current
+            if memory_basis == 'max' and mem.get('max') is not None:
+                demand = max(current, _number(mem.get('max'), dwhere + '.memory_mb.max'))
+            vcpus = dom.get('vcpus') or {}
+            nvcpu = vcpus.get('online') if vcpus.get('online') is not None else vcpus.get('max', 1)
+            cpu = usage.get(dom['name'], host_usage.get(dom['name'], dom.get('cpu_percent')))
+            guests.append({
+                'name': dom['name'], 'host': hname, 'memory_mb': demand,
+                'vcpus': _number(nvcpu, dwhere + '.vcpus.online'),
+                'cpu_percent': _number(cpu, dwhere + '.cpu_percent', allow_none=True),
+            })
+            held += current
+        hosts.append({'name': hname, 'memory_mb': free + held, 'cpus': cpus,
+                      'cordoned': bool(entry.get('cordoned', False))})
+    return hosts, guests
+
+
+# --------------------------------------------------------------------------------------------
+# The fleet state the planners work on
+# --------------------------------------------------------------------------------------------
+
+def _group_list(groups, param):
+    """Accept [[g, ...], ...] or [{'name': n, 'guests': [...]}, ...]; return [(name, [guests])]."""
+    result = []
+    for index, group in enumerate(groups or []):
+        if isinstance(group, dict):
+            members = group.get('guests')
+            name = group.get('name') or '%s[%d]' % (param, index)
+        else:
+            members = group
+            name = '%s[%d]' % (param, index)
+        if not isinstance(members, (list, tuple)) or not all(isinstance(m, str) for m in members):
+            raise PlacementError('%s[%d]' % (param, index), 'expected a list of guest names')
+        result.append((str(name), list(members)))
+    return result
+
+
+class _Unit(object):
+    """Guests that move together (an affinity group on one host, or one guest)."""
+    __slots__ = ('idx', 'name', 'members', 'gids', 'dem', 'host', 'origin', 'allowed', 'anti', 'movable', 'why_fixed',
+                 'reasons', 'affinity')
+
+    def __init__(self, idx, members, gids, host):
+        self.idx = idx
+        self.members = members
+        self.gids = gids
+        self.name = members[0]
+        self.host = host
+        self.origin = host
+        self.dem = [0.0, 0.0, 0.0]
+        self.allowed = None
+        self.anti = ()
+        self.movable = True
+        self.why_fixed = None
+        self.reasons = []
+        self.affinity = None
+
+
+class _Fleet(object):
+    def __init__(self, hosts, guests, rules=None, weights=None, max_load=None, memory_reserve_mb=0, origins=None):
+        rules = dict(rules or {})
+        unknown = set(rules) - set(('affinity', 'anti_affinity', 'pinned', 'cordoned', 'excluded'))
+        if unknown:
+            raise PlacementError('rules', 'unknown rule kind(s) %s' % ', '.join(sorted(unknown)))
+        self._weights(weights)
+        self._hosts(hosts, rules.get('cordoned') or [], max_load, memory_reserve_mb)
+        self._guests(guests)
+        self._units(rules)
+        self._init_sums()
+        self.moves = []     # decisions in order: (unit idx, from, to, reason)
+        # where each guest was when planning started (a rebuilt fleet keeps the first one's)
+        self.gorigin = [self.hidx[origins[g]] if origins else self.ghost[i] for i, g in enumerate(self.guests)]
+        self.migrations_now = self.migrations()
+
+    # ---- input ----------------------------------------------------------------------------
+
+    def _weights(self, weights):
+        w = dict(DEFAULT_WEIGHTS)
+        for key, value in (weights or {}).items():
+            if key not in METRICS:
+                raise PlacementError('weights', 'unknown metric %r (known: %s)' % (key, ', '.join(METRICS)))
+            w[key] = _number(value if value is not None else 0, 'weights.%s' % key)
+        self.w = [w[m] for m in METRICS]
+        self.wsum = sum(self.w)
+        if self.wsum <= 0:
+            raise PlacementError('weights', 'at least one weight must be above 0')
+        self.obj = [m for m in range(3) if self.w[m] > 0]
+
+    def _hosts(self, hosts, cordoned, max_load, reserve):
+        if not hosts:
+            raise PlacementError('hosts', 'no host given')
+        limits = dict(DEFAULT_MAX_LOAD)
+        for key, value in (max_load or {}).items():
+            if key not in METRICS:
+                raise PlacementError('max_load', 'unknown metric %r (known: %s)' % (key, ', '.join(METRICS)))
+            limits[key] = _number(value, 'max_load.%s' % key, minimum=0, allow_none=True)
+        if limits['memory'] is None:
+            limits['memory'] = 100.0
+        reserve = _number(reserve, 'memory_reserve_mb')
+        self.names = []
+        self.hidx = {}
+        self.cap = [[], [], []]
+        self.inv = [[], [], []]
+        self.lim = [[], [], []]
+        self.active = []
+        cordoned = set(cordoned)
+        for index, host in enumerate(hosts):
+            where = 'hosts[%d]' % index
+            name = host.get('name') if isinstance(host, dict) else None
+            if not name:
+                raise PlacementError(where, 'expected a host with a name')
+            if name in self.hidx:
+                raise PlacementError(where, 'host %s is listed twice' % name)
+            mem = _number(host.get('memory_mb'), '%s.memory_mb' % where)
+            cpus = _number(host.get('cpus'), '%s.cpus' % where, minimum=1)
+            self.hidx[name] = len(self.names)
+            self.names.append(name)
+            caps = (max(mem, 1.0), float(cpus), 100.0 * cpus)
+            for m in range(3):
+                self.cap[m].append(caps[m])
+                self.inv[m].append(1.0 / caps[m])
+            self.lim[MEM].append(mem * limits['memory'] / 100.0 - reserve)
+            self.lim[VCPU].append(cpus * limits['vcpus'] / 100.0 if limits['vcpus'] is not None else float('inf'))
+            self.lim[CPU].append(100.0 * cpus * limits['cpu'] / 100.0 if limits['cpu'] is not None else float('inf'))
+            self.active.append(not (host.get('cordoned') or name in cordoned))
+        for name in cordoned:
+            if name not in self.hidx:
+                raise PlacementError('rules.cordoned', 'unknown host %s' % name)
+        self.nh = len(self.names)
+        self.used = [[0.0] * self.nh for _ in range(3)]
+        self.nactive = sum(1 for a in self.active if a)
+
+    def _guests(self, guests):
+        self.guests = []
+        self.gidx = {}
+        self.ghost = []
+        self.gdem = []
+        for index, guest in enumerate(guests):
+            where = 'guests[%d]' % index
+            name = guest.get('name') if isinstance(guest, dict) else None
+            if not name:
+                raise PlacementError(where, 'expected a guest with a name')
+            if name in self.gidx:
+                raise PlacementError(where, 'guest %s runs on two hosts (%s and %s)'
+                                     % (name, self.names[self.ghost[self.gidx[name]]], guest.get('host')))
+            if guest.get('host') not in self.hidx:
+                raise PlacementError(where, 'guest %s is on unknown host %r' % (name, guest.get('host')))
+            h = self.hidx[guest['host']]
+            dem = (_number(guest.get('memory_mb'), '%s.memory_mb' % where),
+                   _number(guest.get('vcpus', 1), '%s.vcpus' % where),
+                   _number(guest.get('cpu_percent') or 0, '%s.cpu_percent' % where))
+            self.gidx[name] = len(self.guests)
+            self.guests.append(name)
+            self.ghost.append(h)
+            self.gdem.append(dem)
+            for m in range(3):
+                self.used[m][h] += dem[m]
+
+    def _units(self, rules):
+        ng = len(self.guests)
+
+        def lookup(name, param):
+            if name not in self.gidx:
+                raise PlacementError(param, 'unknown guest %s' % name)
+            return self.gidx[name]
+
+        # affinity groups: union the members, then split by current host
+        aff_of = [None] * ng
+        aff_names = []
+        for gi, (gname, members) in enumerate(_group_list(rules.get('affinity'), 'rules.affinity')):
+            aff_names.append(gname)
+            for member in members:
+                g = lookup(member, 'rules.affinity[%d]' % gi)
+                if aff_of[g] is not None and aff_of[g] != gi:
+                    raise PlacementError('rules.affinity[%d]' % gi, 'guest %s is in two affinity groups' % member)
+                aff_of[g] = gi
+        anti_of = [[] for _ in range(ng)]
+        self.anti_names = []
+        for gi, (gname, members) in enumerate(_group_list(rules.get('anti_affinity'), 'rules.anti_affinity')):
+            self.anti_names.append(gname)
+            for member in members:
+                g = lookup(member, 'rules.anti_affinity[%d]' % gi)
+                if gi not in anti_of[g]:
+                    anti_of[g].append(gi)
+        pinned = rules.get('pinned') or {}
+        if not isinstance(pinned, dict):
+            raise PlacementError('rules.pinned', 'expected a dict of guest name -> host name(s)')
+        allowed_of = [None] * ng
+        for gname, hosts in pinned.items():
+            g = lookup(gname, 'rules.pinned')
+            if isinstance(hosts, str):
+                hosts = [hosts]
+            if not isinstance(hosts, (list, tuple)) or not hosts:
+                raise PlacementError('rules.pinned.%s' % gname, 'expected a host name or a non-empty list of them')
+            for hname in hosts:
+                if hname not in self.hidx:
+                    raise PlacementError('rules.pinned.%s' % gname, 'unknown host %s' % hname)
+            allowed_of[g] = frozenset(self.hidx[h] for h in hosts)
+        excluded = set()
+        for gname in rules.get('excluded') or []:
+            excluded.add(lookup(gname, 'rules.excluded'))
+
+        parts = {}
+        order = []
+        for g in range(ng):
+            key = ('a', aff_of[g], self.ghost[g]) if aff_of[g] is not None else ('g', g)
+            if key not in parts:
+                parts[key] = []
+                order.append(key)
+            parts[key].append(g)
+        self.units = []
+        self.unit_of = [0] * ng
+        self.on = [set() for _ in range(self.nh)]
+        self.anti_count = [dict() for _ in self.anti_names]
+        self.aff_parts = {}
+        for key in order:
+            members = parts[key]
+            unit = _Unit(len(self.units), [self.guests[g] for g in members], members, self.ghost[members[0]])
+            for g in members:
+                self.unit_of[g] = unit.idx
+                for m in range(3):
+                    unit.dem[m] += self.gdem[g][m]
+            allowed = None
+            anti = []
+            for g in members:
+                if allowed_of[g] is not None:
+                    allowed = allowed_of[g] if allowed is None else allowed & allowed_of[g]
+                for a in anti_of[g]:
+                    if a in anti:
+                        raise PlacementError('rules', 'guests of anti-affinity group %s are also in one affinity group '
+                                             '(%s)' % (self.anti_names[a], aff_names[aff_of[g]]))
+                    anti.append(a)
+            if allowed is not None and not allowed:
+                raise PlacementError('rules.pinned', 'the guests of affinity group %s are pinned to disjoint hosts'
+                                     % aff_names[aff_of[members[0]]])
+            unit.allowed = allowed
+            unit.anti = tuple(anti)
+            if key[0] == 'a':
+                unit.name = aff_names[key[1]]
+                unit.affinity = key[1]
+                self.aff_parts.setdefault(key[1], []).append(unit.idx)
+            if any(g in excluded for g in members):
+                unit.movable = False
+                unit.why_fixed = 'excluded'
+            elif not self.active[unit.host]:
+                unit.movable = False
+                unit.why_fixed = 'cordoned host'
+            elif key[0] == 'a' and len(set(self.ghost[g] for g in range(ng) if aff_of[g] == key[1])) > 1:
+                unit.movable = False
+                unit.why_fixed = 'affinity group split over hosts'
+            self.units.append(unit)
+            self.on[unit.host].add(unit.idx)
+            for a in unit.anti:
+                self.anti_count[a][unit.host] = self.anti_count[a].get(unit.host, 0) + 1
+
+    # ---- load bookkeeping -----------------------------------------------------------------
+
+    def recompute(self):
+        """Recompute loads and sums from the units' positions (no drift from incremental updates)."""
+        self.used = [[0.0] * self.nh for _ in range(3)]
+        for g, dem in enumerate(self.gdem):
+            h = self.units[self.unit_of[g]].host
+            for m in range(3):
+                self.used[m][h] += dem[m]
+        self._init_sums()
+
+    def undo(self):
+        """Revert the last move; returns the two hosts it touched."""
+        uidx, s, t, _reason = self.moves[-1]
+        unit = self.units[uidx]
+        self.move(unit, s, None)
+        self.moves.pop()
+        self.moves.pop()
+        unit.reasons.pop()
+        unit.reasons.pop()
+        return s, t
+
+    def _init_sums(self):
+        self.s1 = [0.0, 0.0, 0.0]
+        self.s2 = [0.0, 0.0, 0.0]
+        for m in range(3):
+            for h in range(self.nh):
+                if self.active[h]:
+                    u = self.used[m][h] * self.inv[m][h]
+                    self.s1[m] += u
+                    self.s2[m] += u * u
+
+    def load(self, m, h):
+        return self.used[m][h] * self.inv[m][h]
+
+    def score(self, h):
+        return sum(self.w[m] * self.used[m][h] * self.inv[m][h] for m in self.obj) / self.wsum
+
+    def sq_dev(self):
+        """Weighted sum over active hosts of squared deviations from the mean load (fractions)."""
+        n = self.nactive
+        if n <= 1:
+            return 0.0
+        return sum(self.w[m] * (self.s2[m] - self.s1[m] * self.s1[m] / n) for m in self.obj) / self.wsum
+
+    def imbalance(self):
+        n = self.nactive
+        if n <= 1:
+            return 0.0
+        return 100.0 * math.sqrt(max(self.sq_dev(), 0.0) / n)
+
+    def fits(self, unit, t):
+        """Hard constraints for unit arriving on host t now (it is not on t)."""
+        if not self.active[t] or t == unit.host:
+            return False
+        if unit.allowed is not None and t not in unit.allowed:
+            return False
+        dem = unit.dem
+        if self.used[MEM][t] + dem[MEM] > self.lim[MEM][t] + 1e-9:
+            return False
+        if dem[VCPU] and self.used[VCPU][t] + dem[VCPU] > self.lim[VCPU][t] + 1e-9:
+            return False
+        if dem[CPU] and self.used[CPU][t] + dem[CPU] > self.lim[CPU][t] + 1e-9:
+            return False
+        for a in unit.anti:
+            if self.anti_count[a].get(t):
+                return False
+        return True
+
+    def gain(self, unit, s, t):
+        """Decrease of sq_dev when unit moves from active host s to active host t."""
+        n = self.nactive
+        total = 0.0
+        dem = unit.dem
+        for m in self.obj:
+            d = dem[m]
+            if not d:
+                continue
+            inv = self.inv[m]
+            used = self.used[m]
+            us = used[s] * inv[s]
+            ut = used[t] * inv[t]
+            us2 = us - d * inv[s]
+            ut2 = ut + d * inv[t]
+            s1 = self.s1[m]
+            s1n = s1 + (us2 - us) + (ut2 - ut)
+            ds2 = us2 * us2 - us * us + ut2 * ut2 - ut * ut
+            total += self.w[m] * ((s1n * s1n - s1 * s1) / n - ds2)
+        return total / self.wsum
+
+    def move(self, unit, t, reason):
+        s = unit.host
+        for m in range(3):
+            d = unit.dem[m]
+            if not d:
+                continue
+            for h, sign in ((s, -1.0), (t, 1.0)):
+                if self.active[h]:
+                    u = self.used[m][h] * self.inv[m][h]
+                    self.s1[m] -= u
+                    self.s2[m] -= u * u
+                self.used[m][h] += sign * d
+                if self.active[h]:
+                    u = self.used[m][h] * self.inv[m][h]
+                    self.s1[m] += u
+                    self.s2[m] += u * u
+        self.on[s].discard(unit.idx)
+        self.on[t].add(unit.idx)
+        for a in unit.anti:
+            cnt = self.anti_count[a]
+            cnt[s] -= 1
+            cnt[t] = cnt.get(t, 0) + 1
+        unit.host = t
+        unit.reasons.append(reason)
+        self.moves.append((unit.idx, s, t, reason))
+
+    def cost(self, unit, t):
+        """Change of the migration count if unit moves to t (re-routes are free, a return refunds)."""
+        if len(unit.gids) == 1:
+            o = self.gorigin[unit.gids[0]]
+            return (t != o) - (unit.host != o)
+        return sum((t != self.gorigin[g]) - (unit.host != self.gorigin[g]) for g in unit.gids)
+
+    def migrations(self):
+        return sum(1 for u in self.units for g in u.gids if u.host != self.gorigin[g])
+
+    def snapshot(self):
+        return [u.host for u in self.units], [list(x) for x in self.used], list(self.s1), list(self.s2), \
+            [dict(c) for c in self.anti_count], len(self.moves), [len(u.reasons) for u in self.units]
+
+    def restore(self, snap):
+        hosts, used, s1, s2, anti, nmoves, nreasons = snap
+        self.on = [set() for _ in range(self.nh)]
+        for unit, h, nr in zip(self.units, hosts, nreasons):
+            unit.host = h
+            del unit.reasons[nr:]
+            self.on[h].add(unit.idx)
+        self.used = [list(x) for x in used]
+        self.s1, self.s2 = list(s1), list(s2)
+        self.anti_count = [dict(c) for c in anti]
+        self.migrations_now = self.migrations()
+        del self.moves[nmoves:]
+
+    # ---- rule violations present in the input -----------------------------------------------
+
+    def violations(self):
+        """[(unit idx, kind, text)] for units that break a rule where they are."""
+        found = []
+        for unit in self.units:
+            if unit.allowed is not None and unit.host not in unit.allowed:
+                found.append((unit.idx, 'pinned', 'pinned: %s may run only on %s, not on %s' % (
+                    unit.name, ', '.join(sorted(self.names[h] for h in unit.allowed)), self.names[unit.host])))
+        for a, cnt in enumerate(self.anti_count):
+            for h in sorted(cnt):
+                if cnt[h] >= 2:
+                    mates = sorted((u for u in self.on[h] if a in self.units[u].anti), key=lambda i: self.units[i].name)
+                    names = ', '.join(self.units[u].name for u in mates)
+                    # keep the first (by name), move the others
+                    for u in mates[1:]:
+                        found.append((u, 'anti_affinity', 'anti-affinity %s: %s share host %s' % (
+                            self.anti_names[a], names, self.names[h])))
+        for gi, parts in sorted(self.aff_parts.items()):
+            if len(parts) > 1:
+                big = max(parts, key=lambda u: (len(self.units[u].members), -u))
+                where = ', '.join('%s on %s' % ('+'.join(self.units[u].members), self.names[self.units[u].host])
+                                  for u in parts)
+                for u in parts:
+                    if u != big:
+                        found.append((u, 'affinity', 'affinity %s is split (%s)' % (self.units[u].name, where)))
+        return found
+
+    def repair(self, budget):
+        """Move units that break a rule to a host where they do not, best balance first. Returns unresolved."""
+        unresolved = []
+        for _ in range(3):
+            progress = False
+            unresolved = []
+            for uidx, kind, text in self.violations():
+                unit = self.units[uidx]
+                if not unit.movable and unit.why_fixed != 'affinity group split over hosts':
+                    unresolved.append({'guest': unit.name, 'rule': kind, 'problem': text,
+                                       'why': 'the guest may not move (%s)' % unit.why_fixed})
+                    continue
+                if kind == 'affinity':
+                    big = max(self.aff_parts[unit.affinity], key=lambda u: (len(self.units[u].members), -u))
+                    targets = [self.units[big].host]
+                else:
+                    targets = [t for t in range(self.nh) if self.active[t]]
+                best = None
+                for t in targets:
+                    if t == unit.host or not self.fits(unit, t):
+                        continue
+                    if budget is not None and self.migrations() + self.cost(unit, t) > budget:
+                        continue
+                    g = self.gain(unit, unit.host, t) if self.active[unit.host] else -self._add_cost(unit, t)
+                    key = (g, -t)
+                    if best is None or key > best[0]:
+                        best = (key, t)
+                if best is None:
+                    unresolved.append({'guest': unit.name, 'rule': kind, 'problem': text,
+                                       'why': 'no host that the rules allow has room for it'
+                                       if budget is None or self.migrations() < budget else 'max_migrations reached'})
+                    continue
+                self.move(unit, best[1], 'repair ' + text)
+                progress = True
+            if not progress:
+                break
+        return unresolved
+
+    def _add_cost(self, unit, t):
+        # sq_dev increase of adding unit to t only (the source is cordoned)
+        n = self.nactive
+        total = 0.0
+        for m in self.obj:
+            d = unit.dem[m]
+            ut = self.used[m][t] * self.inv[m][t]
+            ut2 = ut + d * self.inv[m][t]
+            s1n = self.s1[m] + ut2 - ut
+            total += self.w[m] * ((ut2 * ut2 - ut * ut) - (s1n * s1n - self.s1[m] * self.s1[m]) / n)
+        return total / self.wsum
+
+
+# --------------------------------------------------------------------------------------------
+# Heaps of hosts keyed by load, with lazy invalidation
+# --------------------------------------------------------------------------------------------
+
+class _Heaps(object):
+    """Per key (the combined score and each weighted metric), a max-heap and a min-heap of active hosts."""
+
+    def __init__(self, fleet):
+        self.f = fleet
+        self.version = [0] * fleet.nh
+        self.keys = ['score'] + list(fleet.obj)
+        self.hot = dict((k, []) for k in self.keys)
+        self.cold = dict((k, []) for k in self.keys)
+        for h in range(fleet.nh):
+            if fleet.active[h]:
+                self._push(h)
+        for k in self.keys:
+            heapq.heapify(self.hot[k])
+            heapq.heapify(self.cold[k])
+
+    def value(self, k, h):
+        return self.f.score(h) if k == 'score' else self.f.used[k][h] * self.f.inv[k][h]
+
+    def _push(self, h):
+        v = self.version[h]
+        for k in self.keys:
+            val = self.value(k, h)
+            self.hot[k].append((-val, h, v))
+            self.cold[k].append((val, h, v))
+
+    def touch(self, h):
+        self.version[h] += 1
+        v = self.version[h]
+        for k in self.keys:
+            val = self.value(k, h)
+            heapq.heappush(self.hot[k], (-val, h, v))
+            heapq.heappush(self.cold[k], (val, h, v))
+
+    def top(self, k, count, hot, skip=None):
+        """Up to `count` valid hosts from the hot or cold heap of key k, without removing them."""
+        heap = self.hot[k] if hot else self.cold[k]
+        taken = []
+        result = []
+        while heap and len(result) < count:
+            entry = heapq.heappop(heap)
+            if entry[2] != self.version[entry[1]]:
+                continue
+            taken.append(entry)
+            if skip is None or not skip(entry[1]):
+                result.append(entry[1])
+        for entry in taken:
+            heapq.heappush(heap, entry)
+        return result
+
+    def rebuild(self):
+        self.__init__(self.f)
+
+
+# --------------------------------------------------------------------------------------------
+# Performance: spread the load
+# --------------------------------------------------------------------------------------------
+
+def _candidates(fleet, heaps, anchor, hot):
+    """(sources, targets) for a move anchored on a hot (cold) host: the anchor and the coolest (hottest)
+    hosts by combined and by per-metric load; every active host in a small fleet."""
+    if fleet.nactive <= _SMALL_FLEET:
+        others = [h for h in range(fleet.nh) if fleet.active[h] and h != anchor]
+    elif hot:
+        others = heaps.top('score', _CANDIDATES, False)
+        for m in fleet.obj:
+            others.extend(heaps.top(m, 2, False))
+    else:
+        others = heaps.top('score', _CANDIDATES, True)
+        for m in fleet.obj:
+            others.extend(heaps.top(m, 2, True))
+    others = sorted(set(others) - set([anchor]))
+    return ([anchor], others) if hot else (others, [anchor])
+
+
+def _pair_coef(fleet, s, t):
+    """[(metric, A, B)]: moving demand d of each metric from s to t lowers sq_dev by sum(A*d + B*d^2)."""
+    n = float(fleet.nactive)
+    used, inv, s1, w = fleet.used, fleet.inv, fleet.s1, fleet.w
+    scale = 1.0 / fleet.wsum
+    coef = []
+    for m in fleet.obj:
+        i_s = inv[m][s]
+        i_t = inv[m][t]
+        k = i_t - i_s
+        a = 2.0 * (s1[m] * k / n + used[m][s] * i_s * i_s - used[m][t] * i_t * i_t) * w[m] * scale
+        b = (k * k / n - i_s * i_s - i_t * i_t) * w[m] * scale
+        coef.append((m, a, b))
+    return coef
+
+
+def _best_swap(fleet, heaps, anchor, hot, budget):
+    """Best improving exchange of two units between the anchor and a candidate host (two migrations),
+    for when no single move helps. The exchange must be possible one migration after the other."""
+    sources, targets = _candidates(fleet, heaps, anchor, hot)
+    partners = targets if hot else sources
+    a = anchor
+    lim, used = fleet.lim, fleet.used
+    units = fleet.units
+    mine = sorted((units[u] for u in fleet.on[a] if units[u].movable), key=lambda u: u.name)
+    best = None
+    best_gain = _EPS
+    for b in partners:
+        theirs = sorted((units[u] for u in fleet.on[b] if units[u].movable), key=lambda u: u.name)
+        if not theirs or not mine:
+            continue
+        # orient as "from the hotter to the cooler": x leaves src for dst, y comes back
+        src, dst, xs, ys = (a, b, mine, theirs) if hot else (b, a, theirs, mine)
+        coef = _pair_coef(fleet, src, dst)
+        room = [(lim[m][src] - used[m][src] + 1e-9, lim[m][dst] - used[m][dst] + 1e-9) for m in range(3)]
+        for x in xs:
+            if x.allowed is not None and dst not in x.allowed:
+                continue
+            if x.anti and any(fleet.anti_count[k].get(dst) for k in x.anti):
+                continue
+            for y in ys:
+                diff = [x.dem[m] - y.dem[m] for m in range(3)]
+                # final memory/limits on both hosts, and one of the two orders possible
+                if any(diff[m] > room[m][1] or -diff[m] > room[m][0] for m in range(3)):
+                    continue
+                g = 0.0
+                for m, ca, cb in coef:
+                    d = diff[m]
+                    g += d * (ca + cb * d)
+                if g < best_gain:
+                    continue
+                first_x = all(x.dem[m] <= room[m][1] for m in range(3))
+                first_y = all(y.dem[m] <= room[m][0] for m in range(3))
+                if not (first_x or first_y):
+                    continue
+                if y.allowed is not None and src not in y.allowed:
+                    continue
+                if y.anti and (set(y.anti) & set(x.anti) or any(fleet.anti_count[k].get(src) for k in y.anti)):
+                    continue
+                if budget is not None and fleet.migrations_now + fleet.cost(x, dst) + fleet.cost(y, src) > budget:
+                    continue
+                key = (g, x.name, y.name)
+                if best is None or key > best[0]:
+                    order = [(x, dst), (y, src)] if first_x else [(y, src), (x, dst)]
+                    best = (key, order)
+                    best_gain = g
+    return best
+
+
+def _best_move(fleet, heaps, anchor, hot, budget):
+    """Best improving move that takes load off a hot anchor or puts load on a cold one.
+
+    For a pair of hosts (s, t) the gain of moving demand d of metric m is w_m * (A*d + B*d^2) / sum(w)
+    (exact, see _Fleet.gain), so A and B are computed once per pair and each unit costs a few flops.
+    """
+    sources, targets = _candidates(fleet, heaps, anchor, hot)
+    n = float(fleet.nactive)
+    units = fleet.units
+    used, inv, lim, s1, w = fleet.used, fleet.inv, fleet.lim, fleet.s1, fleet.w
+    scale = 1.0 / fleet.wsum
+    best = None
+    best_gain = _EPS
+    for s in sources:
+        movable = [units[u] for u in fleet.on[s] if units[u].movable]
+        if not movable:
+            continue
+        for t in targets:
+            if t == s:
+                continue
+            coef = _pair_coef(fleet, s, t)
+            room_mem = lim[MEM][t] - used[MEM][t] + 1e-9
+            room_vcpu = lim[VCPU][t] - used[VCPU][t] + 1e-9
+            room_cpu = lim[CPU][t] - used[CPU][t] + 1e-9
+            for unit in movable:
+                dem = unit.dem
+                if dem[MEM] > room_mem or (dem[VCPU] and dem[VCPU] > room_vcpu) or (dem[CPU] and dem[CPU] > room_cpu):
+                    continue
+                g = 0.0
+                for m, a, b in coef:
+                    d = dem[m]
+                    g += d * (a + b * d)
+                if g < best_gain:
+                    continue
+                if unit.allowed is not None and t not in unit.allowed:
+                    continue
+                if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
+                    continue
+                if budget is not None and fleet.migrations_now + fleet.cost(unit, t) > budget:
+                    continue
+                key = (g, -len(unit.members), unit.name, -t)
+                if best is None or key > best[0]:
+                    best = (key, [(unit, t)])
+                    best_gain = g
+    return best
+
+
+def _pick_anchor(fleet, heaps, thr, stuck):
+    """The host furthest outside mean +- thr on a weighted metric (ties: lower index), or None."""
+    anchor = None
+    n = fleet.nactive
+    for m in fleet.obj:
+        mean = fleet.s1[m] / n
+        for hot in (True, False):
+            cands = heaps.top(m, 1, hot, skip=stuck.__contains__)
+            if not cands:
+                continue
+            h = cands[0]
+            dev = fleet.used[m][h] * fleet.inv[m][h] - mean
+            if not (dev > thr if hot else dev < -thr):
+                continue
+            key = (fleet.w[m] * abs(dev), -h)
+            if anchor is None or key > anchor[0]:
+                anchor = (key, h, hot)
+    return anchor
+
+
+def _balance(fleet, threshold, budget):
+    """Steepest descent on sq_dev, anchored on hosts outside mean +- threshold.
+
+    Each step takes the host furthest outside the band and applies the best improving move that takes
+    load off it (or puts load on it when it is below the band), among its units and the few coolest
+    (hottest) hosts by combined and per-metric load. A host without an improving move is set aside until
+    the end, when every set-aside host is checked again in the final state: the loop stops only when a
+    whole pass in one state finds nothing, so planning again on the result finds nothing either.
+    """
+    if fleet.nactive <= 1:
+        return
+    heaps = _Heaps(fleet)
+    thr = threshold / 100.0
+    stuck = set()
+    clean = False
+    fleet.migrations_now = fleet.migrations()
+    while True:
+        anchor = _pick_anchor(fleet, heaps, thr, stuck)
+        if anchor is None:
+            if clean or not stuck:
+                break
+            # re-check the set-aside hosts in the current state, with sums recomputed from scratch
+            # (exactly what a new run would see)
+            stuck = set()
+            clean = True
+            fleet.recompute()
+            heaps.rebuild()
+            continue
+        h, hot = anchor[1], anchor[2]
+        best = _best_move(fleet, heaps, h, hot, budget) or _best_swap(fleet, heaps, h, hot, budget)
+        if best is None:
+            stuck.add(h)
+            continue
+        reason = _balance_reason(fleet, h, hot)
+        for unit, t in best[1]:
+            s = unit.host
+            fleet.migrations_now += fleet.cost(unit, t)
+            fleet.move(unit, t, reason)
+            heaps.touch(s)
+            heaps.touch(t)
+            stuck.discard(s)
+            stuck.discard(t)
+        clean = False
+
+
+def _loads_text(fleet, h):
+    return ', '.join('%s %.0f%%' % (METRICS[m], 100 * fleet.used[m][h] * fleet.inv[m][h]) for m in fleet.obj)
+
+
+def _balance_reason(fleet, anchor, hot):
+    n = fleet.nactive
+    mean = ', '.join('%s %.0f%%' % (METRICS[m], 100 * fleet.s1[m] / n) for m in fleet.obj)
+    if hot:
+        return 'balance: %s is above the fleet average (%s vs %s)' % (fleet.names[anchor], _loads_text(fleet, anchor), mean)
+    return 'balance: %s is below the fleet average (%s vs %s)' % (fleet.names[anchor], _loads_text(fleet, anchor), mean)
+
+
+# --------------------------------------------------------------------------------------------
+# Density: pack guests, free whole hosts
+# --------------------------------------------------------------------------------------------
+
+class _FreeIndex(object):
+    """Non-empty active hosts sorted by free memory (under their limit), for best fit."""
+
+    def __init__(self, fleet):
+        self.f = fleet
+        self.key = {}
+        self.items = []
+        for h in range(fleet.nh):
+            self.update(h)
+
+    def update(self, h):
+        old = self.key.pop(h, None)
+        if old is not None:
+            i = bisect_left(self.items, old)
+            del self.items[i]
+        if self.f.active[h] and self.f.on[h]:
+            key = (self.f.lim[MEM][h] - self.f.used[MEM][h], h)
+            insort(self.items, key)
+            self.key[h] = key
+
+    def best_fit(self, unit, exclude):
+        i = bisect_left(self.items, (unit.dem[MEM] - 1e-9, -1))
+        for free, t in self.items[i:]:
+            if t != exclude and self.f.fits(unit, t):
+                return t
+        return None
+
+
+def _pack(fleet, budget):
+    """Empty the least loaded hosts into the fullest ones that have room (best fit, largest guest first).
+
+    Passes over the non-empty hosts, least loaded first, until a whole pass frees no host; a host is
+    emptied only when all its guests fit on other non-empty hosts, else nothing of it moves.
+    """
+    index = _FreeIndex(fleet)
+    fleet.migrations_now = fleet.migrations()
+    while True:
+        freed = False
+        order = sorted((fleet.score(h), fleet.names[h], h) for h in range(fleet.nh) if fleet.active[h] and fleet.on[h])
+        for _score, _name, h in order:
+            units = [fleet.units[u] for u in fleet.on[h]]
+            if not units or any(not u.movable for u in units):
+                continue
+            cost = sum(fleet.cost(u, -1) for u in units)
+            if budget is not None and fleet.migrations_now + cost > budget:
+                continue
+            units.sort(key=lambda u: (-u.dem[MEM], -u.dem[VCPU], u.name))
+            reason = 'density: free %s (%s, %d guest(s)) by packing its guests onto fuller hosts' % (
+                fleet.names[h], _loads_text(fleet, h), sum(len(u.members) for u in units))
+            done = 0
+            delta = 0
+            for unit in units:
+                t = index.best_fit(unit, h)
+                if t is None:
+                    break
+                delta += fleet.cost(unit, t)
+                fleet.move(unit, t, reason)
+                index.update(t)
+                done += 1
+            if done == len(units):
+                index.update(h)
+                fleet.migrations_now += delta
+                freed = True
+            else:
+                for _ in range(done):
+                    for t in fleet.undo():
+                        index.update(t)
+        if not freed:
+            break
+
+
+# --------------------------------------------------------------------------------------------
+# Ordering: one migration per guest, each feasible at its time
+# --------------------------------------------------------------------------------------------
+
+def _schedule(fleet, start, final, reasons, last):
+    """Turn the search into one migration per unit of `fleet` (origin -> final host), each feasible at its time.
+
+    `fleet` is the fleet as built from the input (restored to `start`); final/reasons/last map its unit
+    indices to the host where the search left them, why, and when the search last moved them.
+    Units go in the order of their last decision; one that does not fit yet (its target still holds
+    what leaves later, or an anti-affinity mate has not left yet) waits until a later migration makes
+    room. What can never go (a cycle on full hosts) is dropped and reported; everything that stays in
+    the plan was checked, in plan order, against memory, limits and rules.
+    Returns (ordered [(unit, from, to, reason)], skipped [dict]).
+    """
+    fleet.restore(start)
+    fleet.moves = []
+    todo = sorted((last[u], u) for u in final if final[u] != fleet.units[u].host)
+    ordered = []
+    pending = []
+
+    def go(unit, t):
+        ordered.append((unit, unit.host, t, reasons.get(unit.idx, '')))
+        fleet.move(unit, t, reasons.get(unit.idx, ''))
+
+    for _key, uidx in todo:
+        unit = fleet.units[uidx]
+        t = final[uidx]
+        if not fleet.fits(unit, t):
+            pending.append((unit, t))
+            continue
+        go(unit, t)
+        progress = True
+        while progress and pending:
+            progress = False
+            for k, (punit, pt) in enumerate(pending):
+                if fleet.fits(punit, pt):
+                    del pending[k]
+                    go(punit, pt)
+                    progress = True
+                    break
+    skipped = [{'guest': unit.name, 'guests': list(unit.members), 'from': fleet.names[unit.host], 'to': fleet.names[t],
+                'why': 'no order of the migrations lets it move without overfilling a host or breaking a rule'}
+               for unit, t in pending]
+    fleet.recompute()
+    return ordered, skipped
+
+
+def _compose_reason(reasons):
+    reasons = [r for r in reasons if r]
+    if not reasons:
+        return ''
+    text = reasons[-1]
+    first = reasons[0]
+    if first != text and first.startswith('repair'):
+        text = '%s; then %s' % (first, text)
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------------
+
+def _host_rows(fleet):
+    rows = []
+    for h in range(fleet.nh):
+        row = {
+            'memory_percent': round(100.0 * fleet.used[MEM][h] * fleet.inv[MEM][h], 1),
+            'vcpus_percent': round(100.0 * fleet.used[VCPU][h] * fleet.inv[VCPU][h], 1),
+            'cpu_percent': round(100.0 * fleet.used[CPU][h] * fleet.inv[CPU][h], 1),
+            'score_percent': round(100.0 * fleet.score(h), 1),
+            'memory_used_mb': int(round(fleet.used[MEM][h])),
+            'memory_free_mb': int(round(fleet.cap[MEM][h] - fleet.used[MEM][h])),
+            'vcpus': int(round(fleet.used[VCPU][h])),
+            'guests': sum(len(fleet.units[u].members) for u in fleet.on[h]),
+        }
+        rows.append(row)
+    return rows
+
+
+def _in_use(fleet):
+    return sum(1 for h in range(fleet.nh) if fleet.active[h] and fleet.on[h])
+
+
+def _result(fleet, mode, before_rows, before_imb, before_use, ordered, skipped, extra):
+    after_rows = _host_rows(fleet)
+    migrations = []
+    for unit, s, t, reason in ordered:
+        for g in unit.members:
+            dem = fleet.gdem[fleet.gidx[g]]
+            migrations.append({
+                'order': len(migrations) + 1, 'guest': g, 'from': fleet.names[s], 'to': fleet.names[t],
+                'memory_mb': int(round(dem[MEM])), 'vcpus': int(round(dem[VCPU])), 'reason': reason,
+            })
+    hosts = {}
+    for h, name in enumerate(fleet.names):
+        hosts[name] = {'cordoned': not fleet.active[h], 'before': before_rows[h], 'after': after_rows[h]}
+    result = {
+        'mode': mode,
+        'migrations': migrations,
+        'hosts': hosts,
+        'imbalance': {'before': round(before_imb, 3), 'after': round(fleet.imbalance(), 3)},
+        'hosts_in_use': {'before': before_use, 'after': _in_use(fleet)},
+        'skipped': skipped,
+    }
+    result.update(extra)
+    result['summary'] = _summary(result)
+    return result
+
+
+def _summary(result):
+    text = '%d migration(s); imbalance %.2f -> %.2f points; hosts in use %d -> %d' % (
+        len(result['migrations']), result['imbalance']['before'], result['imbalance']['after'],
+        result['hosts_in_use']['before'], result['hosts_in_use']['after'])
+    if result.get('unresolved'):
+        text += '; %d rule problem(s) left' % len(result['unresolved'])
+    if result.get('skipped'):
+        text += '; %d move(s) dropped' % len(result['skipped'])
+    if result.get('blocked'):
+        text += '; %d guest(s) cannot be placed' % len(result['blocked'])
+    if result.get('note'):
+        text += '; ' + result['note']
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------
+
+def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0, min_improvement=0.0,
+                 max_migrations=None, rules=None, max_load=None, memory_reserve_mb=0):
+    """Plan live migrations that spread load (performance) or free whole hosts (density).
+
+    hosts, guests: the model (see fleet_from_facts). rules: {'affinity': [[guest, ...] | {name, guests}],
+    'anti_affinity': [...], 'pinned': {guest: host | [hosts]}, 'cordoned': [hosts], 'excluded': [guests]}.
+    threshold: percentage points; in performance mode only hosts whose load on a weighted metric is more
+    than this above (or below) the fleet average start moves. min_improvement: percent; a performance
+    plan that lowers the imbalance by less than this share of its value is dropped (rule repairs stay).
+    max_migrations: upper bound on guests moved (None: no bound). max_load: {metric: percent or None},
+    hard limits on targets (memory defaults to 100); memory_reserve_mb: memory kept free on each target.
+    Rule violations found in the input (two anti-affinity mates on one host, a guest off its pinned
+    hosts, a split affinity group) are repaired first when possible.
+    """
+    if mode not in MODES:
+        raise PlacementError('mode', 'must be one of %s, got %r' % (', '.join(MODES), mode))
+    threshold = _number(threshold, 'threshold')
+    min_improvement = _number(min_improvement, 'min_improvement')
+    budget = _number(max_migrations, 'max_migrations', integer=True, allow_none=True)
+    opts = dict(rules=rules, weights=weights, max_load=max_load, memory_reserve_mb=memory_reserve_mb)
+    base = _Fleet(hosts, guests, **opts)
+    start = base.snapshot()
+    before = (_host_rows(base), base.imbalance(), _in_use(base))
+    origins = dict((g, base.names[h]) for g, h in zip(base.guests, base.ghost))
+
+    state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True)
+    extra = {}
+    if mode == 'performance' and state['balanced']:
+        # judge the balancing moves against the state that the rule repairs alone would give
+        ref = before[1]
+        plain = None
+        if state['repaired']:
+            plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+            ref = plain['imbalance']
+        gain = 100.0 * (ref - state['imbalance']) / ref if ref > 0 else 0.0
+        if gain < min_improvement or gain <= 0:
+            extra['note'] = 'balancing would lower the imbalance by %.1f%% only (min_improvement %s%%): not planned' % (
+                gain, min_improvement)
+            state = plain or _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+    final = {}
+    reasons = {}
+    last = {}
+    for unit in base.units:
+        final[unit.idx] = state['positions'][unit.gids[0]]
+        why = []
+        when = (-1, -1)
+        for gname in unit.members:
+            why.extend(state['reasons'].get(gname, []))
+            when = max(when, state['last'].get(gname, when))
+        reasons[unit.idx] = _compose_reason(why)
+        last[unit.idx] = when
+    extra['unresolved'] = state['unresolved']
+    ordered, skipped = _schedule(base, start, final, reasons, last)
+    return _result(base, mode, before[0], before[1], before[2], ordered, skipped, extra)
+
+
+def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance):
+    """Rounds of repair (rebuilding the fleet so that repaired affinity groups move as one) and balance or
+    pack, until a round repairs nothing. Returns the final host (index) per guest index, per guest name
+    its reasons and the (round, step) of its last move, the rule problems left, and flags."""
+    base.restore(start)
+    base.moves = []
+    fleet = base
+    reasons = {}
+    last = {}
+    unresolved = []
+    balanced = repaired_any = False
+    for rnd in range(4):
+        mark = len(fleet.moves)
+        unresolved = fleet.repair(budget)
+        repaired = len(fleet.moves) > mark
+        repaired_any = repaired_any or repaired
+        _record(fleet, rnd, mark, reasons, last)
+        if not repaired and rnd > 0:
+            break
+        if repaired:
+            moved = [dict(g, host=fleet.names[fleet.units[fleet.unit_of[i]].host]) for i, g in enumerate(guests)]
+            fleet = _Fleet(hosts, moved, origins=origins, **opts)
+        mark = len(fleet.moves)
+        if mode == 'density':
+            _pack(fleet, budget)
+        elif balance:
+            _balance(fleet, threshold, budget)
+        balanced = balanced or len(fleet.moves) > mark
+        _record(fleet, rnd, mark, reasons, last, offset=0.5)
+        if not (repaired or len(fleet.moves) > mark):
+            break
+    left = set(v[2] for v in fleet.violations())
+    return {
+        'positions': [fleet.units[fleet.unit_of[g]].host for g in range(len(fleet.guests))],
+        'reasons': reasons, 'last': last, 'balanced': balanced, 'repaired': repaired_any,
+        'unresolved': [v for v in unresolved if v['problem'] in left], 'imbalance': fleet.imbalance(),
+    }
+
+
+def _record(fleet, rnd, mark, reasons, last, offset=0.0):
+    for step in range(mark, len(fleet.moves)):
+        uidx, _s, _t, reason = fleet.moves[step]
+        for g in fleet.units[uidx].members:
+            reasons.setdefault(g, []).append(reason)
+            last[g] = (rnd + offset, step)
+
+
+def imbalance(hosts, guests, weights=None, cordoned=None):
+    """The imbalance figure (percentage points) of a placement, as plan_balance reports it."""
+    return _Fleet(hosts, guests, {'cordoned': list(cordoned or [])}, weights).imbalance()
+
+
+def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reserve_mb=0, weights=None):
+    """Plan the migrations that drain `host`: its guests, largest memory first, each to the other host
+    (not cordoned, allowed by the rules) with the most free memory at that point, never overfilling one.
+
+    Guests listed in rules.excluded stay (reported in `remaining`). A guest that no host can take is
+    reported in `blocked` with why, and `complete` is false; the others are still planned.
+    """
+    fleet = _Fleet(hosts, guests, rules, weights, max_load, memory_reserve_mb)
+    if host not in fleet.hidx:
+        raise PlacementError('host', 'unknown host %r (known: %s)' % (host, ', '.join(fleet.names)))
+    src = fleet.hidx[host]
+    start = fleet.snapshot()
+    before_rows = _host_rows(fleet)
+    before_imb = fleet.imbalance()
+    before_use = _in_use(fleet)
+    remaining = []
+    blocked = []
+    units = sorted((fleet.units[u] for u in fleet.on[src]), key=lambda u: (-u.dem[MEM], -u.dem[VCPU], u.name))
+    targets = [t for t in range(fleet.nh) if t != src and fleet.active[t]]
+    for unit in units:
+        if unit.why_fixed == 'excluded':
+            remaining.append({'guest': unit.name, 'guests': list(unit.members), 'why': 'excluded from moves'})
+            continue
+        best = None
+        for t in targets:
+            if not fleet.fits(unit, t):
+                continue
+            key = (fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
+            if best is None or key > best[0]:
+                best = (key, t)
+        if best is None:
+            blocked.append({'guest': unit.name, 'guests': list(unit.members), 'memory_mb': int(round(unit.dem[MEM])),
+                            'why': _why_blocked(fleet, unit, targets)})
+            continue
+        t = best[1]
+        fleet.move(unit, t, 'evacuate %s: %s has the most free memory (%d MiB)' % (
+            host, fleet.names[t], int(round(best[0][0]))))
+    ordered, skipped = _schedule(fleet, start)
+    extra = {'host': host, 'complete': not blocked and not skipped, 'blocked': blocked, 'remaining': remaining,
+             'unresolved': []}
+    return _result(fleet, 'evacuate', before_rows, before_imb, before_use, ordered, skipped, extra)
+
+
+def _why_blocked(fleet, unit, targets):
+    need = int(round(unit.dem[MEM]))
+    if not targets:
+        return 'no other host that is not cordoned'
+    allowed = [t for t in targets if unit.allowed is None or t in unit.allowed]
+    if not allowed:
+        return 'pinned to %s only' % ', '.join(sorted(fleet.names[h] for h in unit.allowed))
+    free = sorted(((fleet.lim[MEM][t] - fleet.used[MEM][t], fleet.names[t]) for t in allowed), reverse=True)
+    if free[0][0] < need - 1e-9:
+        return 'needs %d MiB; the most free memory on an eligible host is %d MiB (%s)' % (
+            need, max(int(free[0][0]), 0), free[0][1])
+    roomy = [t for t in allowed if fleet.lim[MEM][t] - fleet.used[MEM][t] >= need - 1e-9]
+    mates = [t for t in roomy if any(fleet.anti_count[a].get(t) for a in unit.anti)]
+    if mates and len(mates) == len(roomy):
+        return 'the hosts with room (%s) run members of its anti-affinity group' % ', '.join(
+            sorted(fleet.names[t] for t in mates))
+    return 'needs %d MiB; no host with room also has room for its %d vCPU(s) under max_load' % (
+        need, int(round(unit.dem[VCPU])))

@@ -1,0 +1,484 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: xen_balance
+short_description: Plan live migrations that balance a fleet of Xen hosts, pack it, or drain one host
+version_added: 0.1.0
+description:
+  - Takes the facts of a group of Xen hosts, as M(xenfleet.xen.xen_host_info) and
+    M(xenfleet.xen.xen_domain_info) return them, and a placement policy, and returns a plan, an ordered
+    list of live migrations (guest, from, to, why) with the load of every host before and after and the
+    imbalance figure before and after.
+  - It only plans. It runs on the controller (C(delegate_to: localhost) with C(run_once: true)), never
+    calls C(xl) and changes nothing, so it reports C(changed=false) and behaves the same in check
+    mode. The C(xenfleet.xen.balance) playbook shows the plan and, when confirmed, applies it with
+    M(xenfleet.xen.xen_migrate), in order.
+  - O(mode=performance) spreads load. O(mode=density) packs guests onto fewer hosts so that whole hosts are
+    freed. O(mode=evacuate) drains the host O(evacuate), largest guest first, each to the host with the most
+    free memory.
+  - 'The imbalance figure is C(100 * sqrt(sum_m w_m * Var_m / sum_m w_m)) in percentage points: for each
+    metric m with weight w_m (memory, vCPUs, CPU usage), Var_m is the variance over the hosts that are not
+    cordoned of their load (memory held by guests / memory available to guests, guest vCPUs / physical CPUs,
+    guest CPU usage / (100 * physical CPUs)). With one metric it is the standard deviation of the host load;
+    V(0) is a perfectly even fleet.'
+  - 'What a plan never does: put more memory on a host than it has (memory is a hard limit, checked for
+    every migration at its place in the order, with O(memory_reserve_mb) and O(max_load) on top), break a
+    rule (affinity, anti-affinity, pinning, cordoned hosts, excluded guests), or migrate a guest twice.
+    Planning again on the result of a plan gives an empty plan.'
+author:
+  - xenfleet.xen maintainers (@xenfleet)
+extends_documentation_fragment:
+  - xenfleet.xen.xl.attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only plans; the plan is the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: It never changes anything. Planning on the placement a plan leads to returns an empty plan.
+options:
+  hosts:
+    description:
+      - The fleet, a dict of host name to that host's facts.
+      - Each value has C(host), the RV(xenfleet.xen.xen_host_info#module:host) dict (C(free_memory_mb) and
+        C(nr_cpus) are used), and C(domains), the RV(xenfleet.xen.xen_domain_info#module:domains) list
+        (C(name), C(memory_mb), C(vcpus) are used; Domain-0 is ignored). The registered results of those
+        modules are accepted as they are.
+      - Optional per host, C(cordoned=true) (the same as listing it in O(cordoned)) and C(cpu_usage), a
+        dict of guest name to CPU usage in percent of one CPU.
+      - The memory a host offers to guests is its free memory plus what its guests hold.
+    type: dict
+    required: true
+  mode:
+    description:
+      - V(performance) spreads load evenly. V(density) frees whole hosts. V(evacuate) drains O(evacuate).
+    type: str
+    choices: [performance, density, evacuate]
+    default: performance
+  evacuate:
+    description:
+      - With O(mode=evacuate), the host to drain. It may be cordoned (the usual first step of maintenance).
+    type: str
+  weights:
+    description:
+      - Weight of each metric in the load and the imbalance figure. V(0) leaves a metric out.
+      - C(cpu) is the guests' CPU usage, taken from C(cpu_usage) (per host in O(hosts), or O(cpu_usage)) or
+        a C(cpu_percent) key of a domain; it counts as 0 where unknown.
+    type: dict
+    suboptions:
+      memory:
+        description: Weight of memory.
+        type: float
+        default: 1.0
+      vcpus:
+        description: Weight of vCPUs per physical CPU.
+        type: float
+        default: 1.0
+      cpu:
+        description: Weight of CPU usage.
+        type: float
+        default: 0.0
+  threshold:
+    description:
+      - In percentage points. With O(mode=performance), only hosts whose load on a weighted metric is more
+        than this above or below the fleet average start migrations; a fleet where every host is within
+        the band gets an empty plan.
+    type: float
+    default: 5.0
+  min_improvement:
+    description:
+      - In percent of the imbalance figure before. A O(mode=performance) plan that lowers the imbalance by
+        less than this is dropped (moves that repair broken rules are kept).
+    type: float
+    default: 10.0
+  max_migrations:
+    description:
+      - The most guests the plan may migrate. No limit when omitted. A plan cut short by this limit is
+        continued by the next run.
+    type: int
+  memory_basis:
+    description:
+      - The memory a guest needs on its target. V(current) is what it holds now; V(max) is its static
+        maximum (room to balloon up).
+    type: str
+    choices: [current, max]
+    default: current
+  memory_reserve_mb:
+    description: Memory in MiB that a plan leaves free on every target host, for Xen's own overhead.
+    type: int
+    default: 256
+  max_load:
+    description:
+      - Hard limits on target hosts, in percent of their capacity; no guest moves to a host it would take
+        above them.
+    type: dict
+    suboptions:
+      memory:
+        description: Memory, in percent of the memory available to guests.
+        type: float
+        default: 100.0
+      vcpus:
+        description: vCPUs, in percent of the physical CPUs (V(400) allows 4 vCPUs per CPU). No limit when omitted.
+        type: float
+      cpu:
+        description: CPU usage, in percent of the host's CPU capacity. No limit when omitted.
+        type: float
+  affinity:
+    description:
+      - Groups of guests that run together on one host; a group moves as one (one migration per guest,
+        one after the other). A group found split over hosts is gathered when possible.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: A name for the group, used in reasons.
+        type: str
+      guests:
+        description: Guest names.
+        type: list
+        elements: str
+        required: true
+  anti_affinity:
+    description:
+      - Groups of guests of which no two run on one host, for example the replicas of a database.
+        Two members found on one host are separated when possible.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: A name for the group, used in reasons.
+        type: str
+      guests:
+        description: Guest names.
+        type: list
+        elements: str
+        required: true
+  pinned:
+    description:
+      - Guests that may run only on some hosts, as a dict of guest name to a list of host names. A pinned
+        guest found elsewhere is moved to one of its hosts when possible.
+    type: dict
+    default: {}
+  cordoned:
+    description:
+      - Hosts that the plan leaves alone; no guest moves to or from them, and they do not count in the
+        imbalance figure.
+    type: list
+    elements: str
+    default: []
+  excluded_guests:
+    description: Guests that never move.
+    type: list
+    elements: str
+    default: []
+  cpu_usage:
+    description:
+      - CPU usage of guests in percent of one CPU (V(150) is one and a half busy CPUs), as a dict of guest
+        name to number, for example from two samples of C(xl list).
+    type: dict
+    default: {}
+  xl_path:
+    description:
+      - Not used; this module does not run C(xl). Accepted so that C(module_defaults) set for the
+        C(group/xenfleet.xen.xen) action group, which this module belongs to, do not make it fail.
+    type: path
+  command_timeout:
+    description:
+      - Not used; this module does not run C(xl). Accepted for the same reason as O(xl_path).
+    type: int
+notes:
+  - Rules can come from variables or from inventory groups, for example
+    C(anti_affinity: [{name: db, guests: "{{ groups['db_replicas'] }}"}]).
+  - Migrations are planned one guest at a time; an affinity group is moved as consecutive migrations, so
+    it is briefly split while it moves.
+seealso:
+  - module: xenfleet.xen.xen_host_info
+  - module: xenfleet.xen.xen_domain_info
+'''
+
+EXAMPLES = r'''
+# In a play on the Xen hosts: gather the facts of each host, then plan once on the controller.
+- name: Host facts
+  xenfleet.xen.xen_host_info:
+  register: xen_host
+
+- name: Guest facts
+  xenfleet.xen.xen_domain_info:
+  register: xen_domains
+
+- name: Keep both for the planner
+  ansible.builtin.set_fact:
+    xen_facts:
+      host: "{{ xen_host.host }}"
+      domains: "{{ xen_domains.domains }}"
+
+- name: Plan a balanced placement
+  xenfleet.xen.xen_balance:
+    hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
+    anti_affinity:
+      - name: db
+        guests: "{{ groups['db_replicas'] }}"
+    pinned:
+      licence-server: [xen1]
+    max_migrations: 10
+  delegate_to: localhost
+  run_once: true
+  register: plan
+
+- name: Show the plan
+  ansible.builtin.debug:
+    msg: "{{ plan.report }}"
+  run_once: true
+
+- name: Pack guests on as few hosts as possible, keeping 10 % memory headroom
+  xenfleet.xen.xen_balance:
+    hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
+    mode: density
+    max_load:
+      memory: 90
+  delegate_to: localhost
+  run_once: true
+  register: packing
+
+- name: Plan the evacuation of xen2 for maintenance
+  xenfleet.xen.xen_balance:
+    hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
+    mode: evacuate
+    evacuate: xen2
+    cordoned: [xen2]
+  delegate_to: localhost
+  run_once: true
+  register: drain
+
+- name: Stop when the rest of the fleet cannot take every guest of xen2
+  ansible.builtin.assert:
+    that: drain.complete
+    fail_msg: "{{ drain.blocked | map(attribute='why') | join('; ') }}"
+  run_once: true
+'''
+
+RETURN = r'''
+migrations:
+  description: The plan, in the order to apply it; each migration fits at its place in the order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    order:
+      description: Position in the plan, from 1.
+      type: int
+      sample: 1
+    guest:
+      description: Guest name.
+      type: str
+      sample: web1
+    from:
+      description: Host it runs on.
+      type: str
+      sample: xen1
+    to:
+      description: Host to migrate it to.
+      type: str
+      sample: xen3
+    memory_mb:
+      description: Memory it needs on the target.
+      type: int
+      sample: 2048
+    vcpus:
+      description: Its vCPUs.
+      type: int
+      sample: 2
+    reason:
+      description: Why it moves.
+      type: str
+      sample: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'
+  sample:
+    - {order: 1, guest: web1, from: xen1, to: xen3, memory_mb: 2048, vcpus: 2,
+       reason: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'}
+hosts:
+  description:
+    - Per host, its load before and after the plan (C(memory_percent), C(vcpus_percent), C(cpu_percent),
+      C(score_percent) the weighted load, C(memory_used_mb), C(memory_free_mb), C(vcpus), C(guests)) and
+      whether it is cordoned.
+  returned: success
+  type: dict
+  sample:
+    xen1:
+      cordoned: false
+      before: {memory_percent: 81.3, vcpus_percent: 150.0, cpu_percent: 0.0, score_percent: 115.6,
+               memory_used_mb: 13312, memory_free_mb: 3072, vcpus: 12, guests: 7}
+      after: {memory_percent: 56.3, vcpus_percent: 100.0, cpu_percent: 0.0, score_percent: 78.1,
+              memory_used_mb: 9216, memory_free_mb: 7168, vcpus: 8, guests: 5}
+imbalance:
+  description: The imbalance figure (see the description) before and after the plan, in percentage points.
+  returned: success
+  type: dict
+  sample: {before: 24.7, after: 3.1}
+hosts_in_use:
+  description: Hosts (not cordoned) that run at least one guest, before and after.
+  returned: success
+  type: dict
+  sample: {before: 4, after: 3}
+unresolved:
+  description: Rules that the fleet breaks and that the plan cannot repair, with why.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{guest: db2, rule: anti_affinity, problem: 'anti-affinity db: db1, db2 share host xen1',
+            why: no host that the rules allow has room for it}]
+skipped:
+  description: Moves the search wanted but that no order of migrations allows; they are not in the plan.
+  returned: success
+  type: list
+  elements: dict
+  sample: []
+complete:
+  description: With O(mode=evacuate), whether every guest that may move has a place.
+  returned: when O(mode=evacuate)
+  type: bool
+  sample: true
+blocked:
+  description: With O(mode=evacuate), the guests that no other host can take, with why.
+  returned: when O(mode=evacuate)
+  type: list
+  elements: dict
+  sample: [{guest: big1, guests: [big1], memory_mb: 65536,
+            why: 'needs 65536 MiB; the most free memory on an eligible host is 30720 MiB (xen3)'}]
+remaining:
+  description: With O(mode=evacuate), the guests that stay because they are excluded from moves.
+  returned: when O(mode=evacuate)
+  type: list
+  elements: dict
+  sample: [{guest: appliance, guests: [appliance], why: excluded from moves}]
+summary:
+  description: One line about the plan.
+  returned: success
+  type: str
+  sample: '3 migration(s); imbalance 24.70 -> 3.10 points; hosts in use 4 -> 4'
+report:
+  description: The plan as readable lines, host load before and after, then each migration with its reason.
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - 'xen1  memory 81% -> 56%  vcpus 150% -> 100%  guests 7 -> 5'
+    - '1. web1: xen1 -> xen3 (2048 MiB, 2 vCPUs): balance: xen1 is above the fleet average'
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _placement
+
+GROUP_SPEC = dict(name=dict(type='str'), guests=dict(type='list', elements='str', required=True))
+
+
+def report_lines(plan):
+    lines = []
+    width = max([len(name) for name in plan['hosts']] + [4])
+    for name in sorted(plan['hosts']):
+        row = plan['hosts'][name]
+        before, after = row['before'], row['after']
+        line = '%-*s  memory %3.0f%% -> %3.0f%%  vcpus %3.0f%% -> %3.0f%%' % (
+            width, name, before['memory_percent'], after['memory_percent'], before['vcpus_percent'], after['vcpus_percent'])
+        if before['cpu_percent'] or after['cpu_percent']:
+            line += '  cpu %3.0f%% -> %3.0f%%' % (before['cpu_percent'], after['cpu_percent'])
+        line += '  guests %d -> %d%s' % (before['guests'], after['guests'], '  (cordoned)' if row['cordoned'] else '')
+        lines.append(line)
+    for move in plan['migrations']:
+        lines.append('%d. %s: %s -> %s (%d MiB, %d vCPUs): %s' % (
+            move['order'], move['guest'], move['from'], move['to'], move['memory_mb'], move['vcpus'], move['reason']))
+    for item in plan.get('blocked') or []:
+        lines.append('cannot place %s: %s' % (item['guest'], item['why']))
+    for item in plan.get('unresolved') or []:
+        lines.append('rule left broken: %s (%s)' % (item['problem'], item['why']))
+    lines.append(plan['summary'])
+    return lines
+
+
+def plan(params):
+    hosts, guests = _placement.fleet_from_facts(params['hosts'], memory_basis=params['memory_basis'],
+                                                cpu_usage=params['cpu_usage'])
+    rules = {
+        'affinity': params['affinity'], 'anti_affinity': params['anti_affinity'], 'pinned': params['pinned'],
+        'cordoned': params['cordoned'], 'excluded': params['excluded_guests'],
+    }
+    weights = dict((k, v) for k, v in (params['weights'] or {}).items() if v is not None)
+    max_load = dict(params['max_load'] or {})
+    if params['mode'] == 'evacuate':
+        if not params['evacuate']:
+            raise _placement.PlacementError('evacuate', 'required with mode=evacuate: the host to drain')
+        return _placement.plan_evacuation(hosts, guests, params['evacuate'], rules=rules, weights=weights or None,
+                                          max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'])
+    if params['evacuate']:
+        raise _placement.PlacementError('evacuate', 'only used with mode=evacuate')
+    return _placement.plan_balance(
+        hosts, guests, mode=params['mode'], weights=weights or None, threshold=params['threshold'],
+        min_improvement=params['min_improvement'], max_migrations=params['max_migrations'], rules=rules,
+        max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            hosts=dict(type='dict', required=True),
+            mode=dict(type='str', default='performance', choices=['performance', 'density', 'evacuate']),
+            evacuate=dict(type='str'),
+            weights=dict(type='dict', options=dict(
+                memory=dict(type='float', default=1.0),
+                vcpus=dict(type='float', default=1.0),
+                cpu=dict(type='float', default=0.0),
+            )),
+            threshold=dict(type='float', default=5.0),
+            min_improvement=dict(type='float', default=10.0),
+            max_migrations=dict(type='int'),
+            memory_basis=dict(type='str', default='current', choices=['current', 'max']),
+            memory_reserve_mb=dict(type='int', default=256),
+            max_load=dict(type='dict', options=dict(
+                memory=dict(type='float', default=100.0),
+                vcpus=dict(type='float'),
+                cpu=dict(type='float'),
+            )),
+            affinity=dict(type='list', elements='dict', default=[], options=GROUP_SPEC),
+            anti_affinity=dict(type='list', elements='dict', default=[], options=GROUP_SPEC),
+            pinned=dict(type='dict', default={}),
+            cordoned=dict(type='list', elements='str', default=[]),
+            excluded_guests=dict(type='list', elements='str', default=[]),
+            cpu_usage=dict(type='dict', default={}),
+            # accepted for module_defaults of the group/xenfleet.xen.xen action group; unused
+            xl_path=dict(type='path'),
+            command_timeout=dict(type='int'),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for name in ('threshold', 'min_improvement', 'memory_reserve_mb'):
+        if params[name] < 0:
+            module.fail_json(msg='%s: must be at least 0, got %s' % (name, params[name]))
+    if params['max_migrations'] is not None and params['max_migrations'] < 0:
+        module.fail_json(msg='max_migrations: must be at least 0, got %s' % params['max_migrations'])
+    try:
+        result = plan(params)
+    except _placement.PlacementError as exc:
+        module.fail_json(msg=str(exc), error='invalid_input', param=exc.param)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='Unexpected error in xen_balance: %s: %s' % (type(exc).__name__, exc), error='internal',
+                         exception=traceback.format_exc())
+    result['report'] = report_lines(result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
