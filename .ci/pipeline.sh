@@ -61,6 +61,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
 export ANSIBLE_FORCE_COLOR=0
 export PY_COLORS=0
+export NO_COLOR=1
 
 # ----------------------------------------------------------------------------------------------
 # Reporting: banners, per-stage timings, a summary table and one plain final line.
