@@ -459,9 +459,13 @@ run_build() {   # stack
 # dedicated venv (molecule + pytest-testinfra + newest ansible-core) against the nested Xen lab.
 # The lab (tests/lab/, molecule/) is its own piece of work: put any preparation it needs, e.g.
 #   python3 -m xenlab build ...
-# into lab_prepare below, and list scenarios in XENFLEET_MOLECULE_SCENARIOS to run a subset
-# (default: all, via `molecule test --all`).
+# into lab_prepare below. CI_MOLECULE_SCENARIOS below picks the scenarios CI runs (default: all, via
+# `molecule test --all`); XENFLEET_MOLECULE_SCENARIOS does the same for a local run.
 # ==============================================================================================
+# Scenarios CI runs (space-separated; empty = all, `molecule test --all`). Locally,
+# XENFLEET_MOLECULE_SCENARIOS="default hypervisor" overrides it.
+CI_MOLECULE_SCENARIOS=""
+
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client"
 
@@ -513,9 +517,13 @@ run_molecule() {
   export MOLECULE_GLOB="molecule/*/molecule.yml"
   cd "$REPO"
   lab_prepare
-  if [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; then
+  local selected=$CI_MOLECULE_SCENARIOS
+  if [ "${CI:-}" != "true" ] && [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; then
+    selected=$XENFLEET_MOLECULE_SCENARIOS
+  fi
+  if [ -n "$selected" ]; then
     local s
-    for s in $XENFLEET_MOLECULE_SCENARIOS; do
+    for s in $selected; do
       echo "+ molecule test -s $s"
       molecule test -s "$s"
     done
