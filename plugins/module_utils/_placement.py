@@ -1094,17 +1094,38 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     threshold = _number(threshold, 'threshold')
     min_improvement = _number(min_improvement, 'min_improvement')
     budget = _number(max_migrations, 'max_migrations', integer=True, allow_none=True)
-    opts = dict(rules=rules, weights=weights, max_load=max_load, memory_reserve_mb=memory_reserve_mb)
-    base = _Fleet(hosts, guests, **opts)
-    start = base.snapshot()
-    before = (_host_rows(base), base.imbalance(), _in_use(base))
-    origins = dict((g, base.names[h]) for g, h in zip(base.guests, base.ghost))
+    frozen = []
+    first = None
+    for _attempt in range(4):
+        # a move that no order of migrations allows (rare: a cycle on full hosts, made of moves whose
+        # intermediate hops were folded into one) keeps its guests in place, and the search runs again
+        run_rules = dict(rules or {})
+        if frozen:
+            run_rules['excluded'] = list(run_rules.get('excluded') or []) + frozen
+        opts = dict(rules=run_rules, weights=weights, max_load=max_load, memory_reserve_mb=memory_reserve_mb)
+        base = _Fleet(hosts, guests, **opts)
+        if first is None:
+            first = (_host_rows(base), base.imbalance(), _in_use(base))
+        ordered, skipped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget)
+        if not skipped:
+            break
+        frozen.extend(g for item in skipped for g in item['guests'])
+    extra['converged'] = not frozen
+    if frozen:
+        extra['note'] = ('%d guest(s) kept in place because no order of migrations could move them without '
+                         'overfilling a host; the next run may move them' % len(frozen))
+    return _result(base, mode, first[0], first[1], first[2], ordered, skipped, extra)
 
+
+def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget):
+    start = base.snapshot()
+    before_imb = base.imbalance()
+    origins = dict((g, base.names[h]) for g, h in zip(base.guests, base.ghost))
     state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True)
     extra = {}
     if mode == 'performance' and state['balanced']:
         # judge the balancing moves against the state that the rule repairs alone would give
-        ref = before[1]
+        ref = before_imb
         plain = None
         if state['repaired']:
             plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
@@ -1128,7 +1149,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
         last[unit.idx] = when
     extra['unresolved'] = state['unresolved']
     ordered, skipped = _schedule(base, start, final, reasons, last)
-    return _result(base, mode, before[0], before[1], before[2], ordered, skipped, extra)
+    return ordered, skipped, extra
 
 
 def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance):
@@ -1220,7 +1241,9 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
         t = best[1]
         fleet.move(unit, t, 'evacuate %s: %s has the most free memory (%d MiB)' % (
             host, fleet.names[t], int(round(best[0][0]))))
-    ordered, skipped = _schedule(fleet, start)
+    # sources only lose and targets only gain, in this order: each migration fits at its time
+    ordered = [(fleet.units[uidx], s, t, reason) for uidx, s, t, reason in fleet.moves]
+    skipped = []
     extra = {'host': host, 'complete': not blocked and not skipped, 'blocked': blocked, 'remaining': remaining,
              'unresolved': []}
     return _result(fleet, 'evacuate', before_rows, before_imb, before_use, ordered, skipped, extra)

@@ -343,6 +343,19 @@ skipped:
   type: list
   elements: dict
   sample: []
+converged:
+  description:
+    - V(false) when some guests were kept in place because no order of migrations could move them without
+      overfilling a host at some step (rare, on very full hosts); planning again after applying the plan
+      may then move them. Not returned with O(mode=evacuate).
+  returned: when O(mode) is V(performance) or V(density)
+  type: bool
+  sample: true
+note:
+  description: Why the plan is smaller than the search wanted, when it is (for example O(min_improvement)).
+  returned: sometimes
+  type: str
+  sample: 'balancing would lower the imbalance by 4.2% only (min_improvement 10.0%): not planned'
 complete:
   description: With O(mode=evacuate), whether every guest that may move has a place.
   returned: when O(mode=evacuate)

@@ -1,0 +1,435 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import itertools
+import math
+import random
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _placement as pl
+
+
+# --------------------------------------------------------------------------------------------
+# helpers: random fleets and an independent checker of plans
+# --------------------------------------------------------------------------------------------
+
+def random_fleet(seed, nh=None, ng=None, with_rules=True):
+    rnd = random.Random(seed)
+    nh = nh or rnd.randint(2, 9)
+    ng = rnd.randint(0, 50) if ng is None else ng
+    hosts = []
+    for i in range(nh):
+        mem = rnd.choice([8192, 16384, 32768])
+        hosts.append({'name': 'h%d' % i, 'memory_mb': mem, 'cpus': mem // 2048})
+    skew = [rnd.random() ** 2 + 0.05 for _ in hosts]
+    used = dict((h['name'], 0) for h in hosts)
+    guests = []
+    for j in range(ng):
+        mem = rnd.choice([256, 512, 1024, 2048, 4096, 8192])
+        options = [h for h in hosts if used[h['name']] + mem <= h['memory_mb'] * 0.97]
+        if not options:
+            continue
+        host = rnd.choices(options, weights=[skew[int(h['name'][1:])] for h in options])[0]
+        used[host['name']] += mem
+        guests.append({'name': 'g%02d' % j, 'host': host['name'], 'memory_mb': mem, 'vcpus': rnd.choice([1, 1, 2, 4]),
+                       'cpu_percent': rnd.choice([None, 5, 50, 180])})
+    rules = {}
+    if with_rules and len(guests) >= 8:
+        names = [g['name'] for g in guests]
+        rnd.shuffle(names)
+        rules = {
+            'anti_affinity': [{'name': 'replicas', 'guests': names[0:3]}],
+            'affinity': [names[3:5]],
+            'pinned': {names[5]: [hosts[0]['name'], hosts[-1]['name']]},
+            'excluded': [names[6]],
+        }
+        if nh > 3 and rnd.random() < 0.5:
+            rules['cordoned'] = [hosts[1]['name']]
+    return hosts, guests, rules
+
+
+def replay(hosts, guests, rules, plan, max_load_memory=100.0, reserve=0):
+    """Apply the plan one migration at a time and check every hard constraint at each step.
+
+    Returns the guests at their final hosts.
+    """
+    where = dict((g['name'], g['host']) for g in guests)
+    demand = dict((g['name'], g) for g in guests)
+    limit = dict((h['name'], h['memory_mb'] * max_load_memory / 100.0 - reserve) for h in hosts)
+    used = dict((h['name'], 0) for h in hosts)
+    for g in guests:
+        used[g['host']] += g['memory_mb']
+    cordoned = set(rules.get('cordoned', []))
+    excluded = set(rules.get('excluded', []))
+    pinned = rules.get('pinned', {})
+    anti = [grp['guests'] if isinstance(grp, dict) else grp for grp in rules.get('anti_affinity', [])]
+    affinity = [grp['guests'] if isinstance(grp, dict) else grp for grp in rules.get('affinity', [])]
+    anti_ok_before = [len(set(where[n] for n in grp)) == len(grp) for grp in anti]
+    aff_ok_before = [len(set(where[n] for n in grp)) == 1 for grp in affinity]
+    moved = set()
+    for index, move in enumerate(plan['migrations']):
+        g, src, dst = move['guest'], move['from'], move['to']
+        assert move['order'] == index + 1
+        assert g not in moved, 'guest %s migrates twice' % g
+        moved.add(g)
+        assert where[g] == src, 'guest %s is on %s, not %s' % (g, where[g], src)
+        assert src != dst
+        assert src not in cordoned and dst not in cordoned, 'cordoned host touched by %r' % move
+        assert g not in excluded, 'excluded guest %s moves' % g
+        if g in pinned:
+            assert dst in pinned[g], 'pinned guest %s goes to %s' % (g, dst)
+        assert used[dst] + demand[g]['memory_mb'] <= limit[dst] + 1e-6, 'overfills %s: %r' % (dst, move)
+        for grp, ok in zip(anti, anti_ok_before):
+            if g in grp and ok:
+                assert not [o for o in grp if o != g and where[o] == dst], 'anti-affinity broken by %r' % move
+        used[src] -= demand[g]['memory_mb']
+        used[dst] += demand[g]['memory_mb']
+        where[g] = dst
+        assert move['reason']
+    for grp, ok in zip(affinity, aff_ok_before):
+        if ok:
+            assert len(set(where[n] for n in grp)) == 1, 'affinity group %r split' % (grp,)
+    for grp, ok in zip(anti, anti_ok_before):
+        if ok:
+            assert len(set(where[n] for n in grp)) == len(grp), 'anti-affinity group %r broken' % (grp,)
+    return [dict(g, host=where[g['name']]) for g in guests]
+
+
+def imbalance_by_hand(hosts, guests, weights, cordoned=()):
+    """The documented formula, computed the slow way."""
+    active = [h for h in hosts if h['name'] not in cordoned]
+    total = 0.0
+    for metric, key in (('memory', 'memory_mb'), ('vcpus', 'vcpus'), ('cpu', 'cpu_percent')):
+        w = weights.get(metric, 0)
+        if not w:
+            continue
+        loads = []
+        for h in active:
+            cap = {'memory': h['memory_mb'], 'vcpus': h['cpus'], 'cpu': 100.0 * h['cpus']}[metric]
+            loads.append(sum((g.get(key) or 0) for g in guests if g['host'] == h['name']) / float(cap))
+        mean = sum(loads) / len(loads)
+        total += w * sum((u - mean) ** 2 for u in loads) / len(loads)
+    return 100.0 * math.sqrt(total / sum(weights.values()))
+
+
+# --------------------------------------------------------------------------------------------
+# property checks on random fleets
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('seed', range(60))
+@pytest.mark.parametrize('mode', ['performance', 'density'])
+def test_random_plans_are_safe_and_idempotent(seed, mode):
+    hosts, guests, rules = random_fleet(seed)
+    threshold = [0.0, 2.0, 5.0][seed % 3]
+    plan = pl.plan_balance(hosts, guests, mode=mode, threshold=threshold, rules=rules,
+                           weights={'memory': 1, 'vcpus': 1, 'cpu': seed % 2})
+    after = replay(hosts, guests, rules, plan)
+    again = pl.plan_balance(hosts, after, mode=mode, threshold=threshold, rules=rules,
+                            weights={'memory': 1, 'vcpus': 1, 'cpu': seed % 2})
+    if plan['converged']:
+        assert again['migrations'] == [], 'second plan not empty: %r' % again['migrations']
+    assert not plan['skipped']
+    if mode == 'performance' and not rules:
+        assert plan['imbalance']['after'] <= plan['imbalance']['before'] + 1e-9
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_limits_reserve_and_budget_hold(seed):
+    hosts, guests, rules = random_fleet(1000 + seed)
+    budget = seed % 4
+    plan = pl.plan_balance(hosts, guests, threshold=0.0, rules=rules, max_migrations=budget,
+                           max_load={'memory': 90}, memory_reserve_mb=512)
+    replay(hosts, guests, rules, plan, max_load_memory=90.0, reserve=512)
+    assert len(plan['migrations']) <= budget
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_density_is_safe_with_headroom(seed):
+    hosts, guests, rules = random_fleet(2000 + seed)
+    plan = pl.plan_balance(hosts, guests, mode='density', rules=rules, max_load={'memory': 85})
+    after = replay(hosts, guests, rules, plan, max_load_memory=85.0)
+    assert plan['hosts_in_use']['after'] <= plan['hosts_in_use']['before']
+    again = pl.plan_balance(hosts, after, mode='density', rules=rules, max_load={'memory': 85})
+    assert again['migrations'] == []
+
+
+@pytest.mark.parametrize('seed', range(30))
+def test_random_evacuations(seed):
+    hosts, guests, rules = random_fleet(3000 + seed)
+    source = hosts[seed % len(hosts)]['name']
+    rules.pop('cordoned', None)
+    plan = pl.plan_evacuation(hosts, guests, source, rules=rules)
+    after = replay(hosts, guests, rules, plan)
+    left = sorted(g['name'] for g in after if g['host'] == source)
+    expected_left = sorted([n for item in plan['blocked'] for n in item['guests']] +
+                           [n for item in plan['remaining'] for n in item['guests']])
+    assert left == expected_left
+    assert plan['complete'] == (not plan['blocked'])
+    # largest first
+    sizes = [m['memory_mb'] for m in plan['migrations']]
+    grouped = [k for k, _g in itertools.groupby(sizes)]
+    assert grouped == sorted(grouped, reverse=True) or rules.get('affinity')
+
+
+# --------------------------------------------------------------------------------------------
+# exact optimum on tiny fleets
+# --------------------------------------------------------------------------------------------
+
+def brute_force(hosts, guests, weights, budget):
+    """Least imbalance over every placement that fits memory and moves at most `budget` guests."""
+    best = None
+    names = [h['name'] for h in hosts]
+    caps = dict((h['name'], h['memory_mb']) for h in hosts)
+    for assign in itertools.product(names, repeat=len(guests)):
+        if sum(1 for g, h in zip(guests, assign) if g['host'] != h) > budget:
+            continue
+        used = dict((n, 0) for n in names)
+        for g, h in zip(guests, assign):
+            used[h] += g['memory_mb']
+        if any(used[n] > caps[n] for n in names):
+            continue
+        value = imbalance_by_hand(hosts, [dict(g, host=h) for g, h in zip(guests, assign)], weights)
+        if best is None or value < best:
+            best = value
+    return best
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_tiny_fleets_reach_the_optimum_for_their_migration_count(seed):
+    rnd = random.Random(seed)
+    hosts = [{'name': 'h%d' % i, 'memory_mb': 8192, 'cpus': 4} for i in range(3)]
+    guests = [{'name': 'g%d' % j, 'host': 'h%d' % rnd.choice([0, 0, 1, 2]), 'memory_mb': rnd.choice([512, 1024, 2048]),
+               'vcpus': rnd.choice([1, 2])} for j in range(6)]
+    weights = {'memory': 1.0, 'vcpus': 1.0}
+    for h in hosts:  # keep the random input valid
+        while sum(g['memory_mb'] for g in guests if g['host'] == h['name']) > h['memory_mb']:
+            guests.pop()
+    plan = pl.plan_balance(hosts, guests, threshold=0.0, weights=weights)
+    moves = len(plan['migrations'])
+    optimum = brute_force(hosts, guests, weights, moves)
+    assert plan['imbalance']['after'] <= optimum + 1.0 + 1e-6, (plan['imbalance'], optimum, moves)
+    assert abs(plan['imbalance']['before'] - imbalance_by_hand(hosts, guests, weights)) < 1e-3
+
+
+def test_two_hosts_one_move_is_optimal():
+    hosts = [{'name': 'a', 'memory_mb': 10000, 'cpus': 4}, {'name': 'b', 'memory_mb': 10000, 'cpus': 4}]
+    guests = [{'name': 'g%d' % i, 'host': 'a', 'memory_mb': 1000 * (i + 1), 'vcpus': 1} for i in range(4)]
+    plan = pl.plan_balance(hosts, guests, threshold=0.0, weights={'memory': 1, 'vcpus': 0})
+    # a holds 10000 of 10000: moving g3 (4000) and g0 (1000) makes 5000 / 5000
+    assert sorted(m['guest'] for m in plan['migrations']) == ['g0', 'g3']
+    assert plan['imbalance']['after'] == 0.0
+    assert plan['hosts']['a']['after']['memory_percent'] == 50.0
+
+
+# --------------------------------------------------------------------------------------------
+# behaviour
+# --------------------------------------------------------------------------------------------
+
+def even_fleet():
+    hosts = [{'name': 'h%d' % i, 'memory_mb': 16384, 'cpus': 8} for i in range(3)]
+    guests = [{'name': 'g%d%d' % (i, j), 'host': 'h%d' % i, 'memory_mb': 2048, 'vcpus': 2} for i in range(3) for j in range(3)]
+    return hosts, guests
+
+
+def test_balanced_fleet_plans_nothing():
+    hosts, guests = even_fleet()
+    plan = pl.plan_balance(hosts, guests, threshold=0.0)
+    assert plan['migrations'] == []
+    assert plan['imbalance'] == {'before': 0.0, 'after': 0.0}
+    assert plan['summary'].startswith('0 migration(s)')
+
+
+def test_threshold_band_and_min_improvement():
+    hosts, guests = even_fleet()
+    guests.append({'name': 'extra1', 'host': 'h0', 'memory_mb': 512, 'vcpus': 1})
+    guests.append({'name': 'extra2', 'host': 'h0', 'memory_mb': 512, 'vcpus': 1})
+    weights = {'memory': 1, 'vcpus': 0}
+    # h0 is about 4 points above average: inside a 5-point band, nothing moves
+    assert pl.plan_balance(hosts, guests, threshold=5.0, weights=weights)['migrations'] == []
+    # with no band, one move helps ... unless it must improve the figure by 100 %
+    assert len(pl.plan_balance(hosts, guests, threshold=0.0, weights=weights)['migrations']) == 1
+    plan = pl.plan_balance(hosts, guests, threshold=0.0, min_improvement=100.0, weights=weights)
+    assert plan['migrations'] == [] and 'min_improvement' in plan['note']
+
+
+def test_anti_affinity_is_honoured_and_repaired():
+    hosts = [{'name': n, 'memory_mb': 16384, 'cpus': 8} for n in ('a', 'b', 'c')]
+    guests = [{'name': 'db1', 'host': 'a', 'memory_mb': 4096, 'vcpus': 2},
+              {'name': 'db2', 'host': 'a', 'memory_mb': 4096, 'vcpus': 2},
+              {'name': 'web', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1}]
+    rules = {'anti_affinity': [{'name': 'db', 'guests': ['db1', 'db2']}]}
+    plan = pl.plan_balance(hosts, guests, threshold=50.0, rules=rules)
+    assert [(m['guest'], m['to']) for m in plan['migrations']] == [('db2', 'c')]
+    assert plan['migrations'][0]['reason'].startswith('repair anti-affinity db')
+    assert plan['unresolved'] == []
+
+
+def test_unrepairable_rule_is_reported():
+    hosts = [{'name': 'a', 'memory_mb': 8192, 'cpus': 4}, {'name': 'b', 'memory_mb': 8192, 'cpus': 4}]
+    guests = [{'name': 'db1', 'host': 'a', 'memory_mb': 2048, 'vcpus': 1},
+              {'name': 'db2', 'host': 'a', 'memory_mb': 2048, 'vcpus': 1},
+              {'name': 'fat', 'host': 'b', 'memory_mb': 7168, 'vcpus': 1}]
+    plan = pl.plan_balance(hosts, guests, rules={'anti_affinity': [['db1', 'db2']]})
+    assert plan['migrations'] == []
+    assert plan['unresolved'][0]['guest'] == 'db2'
+    assert 'room' in plan['unresolved'][0]['why']
+
+
+def test_pinned_cordoned_excluded_and_affinity():
+    hosts = [{'name': n, 'memory_mb': 16384, 'cpus': 8} for n in ('a', 'b', 'c', 'd')]
+    guests = [{'name': 'g%d' % i, 'host': 'a', 'memory_mb': 2048, 'vcpus': 1} for i in range(7)]
+    rules = {'pinned': {'g0': 'a', 'g1': ['a', 'd']}, 'cordoned': ['b'], 'excluded': ['g2'],
+             'affinity': [{'name': 'pair', 'guests': ['g3', 'g4']}]}
+    plan = pl.plan_balance(hosts, guests, threshold=0.0, rules=rules)
+    after = replay(hosts, guests, rules, plan)
+    where = dict((g['name'], g['host']) for g in after)
+    assert where['g0'] == 'a' and where['g2'] == 'a' and where['g1'] in ('a', 'd')
+    assert where['g3'] == where['g4']
+    assert 'b' not in where.values()
+    assert plan['hosts']['b']['cordoned']
+    moves = [m['guest'] for m in plan['migrations']]
+    if 'g3' in moves:  # a group moves as consecutive migrations
+        assert abs(moves.index('g3') - moves.index('g4')) == 1
+
+
+def test_split_affinity_group_is_gathered():
+    hosts = [{'name': n, 'memory_mb': 16384, 'cpus': 8} for n in ('a', 'b')]
+    guests = [{'name': 'app', 'host': 'a', 'memory_mb': 2048, 'vcpus': 1},
+              {'name': 'cache', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'big', 'host': 'a', 'memory_mb': 4096, 'vcpus': 1}]
+    plan = pl.plan_balance(hosts, guests, threshold=50.0, rules={'affinity': [['app', 'cache']]})
+    assert len(plan['migrations']) == 1 and plan['migrations'][0]['reason'].startswith('repair affinity')
+
+
+def test_memory_is_a_hard_limit_even_when_unbalanced():
+    hosts = [{'name': 'a', 'memory_mb': 8192, 'cpus': 2}, {'name': 'b', 'memory_mb': 8192, 'cpus': 64}]
+    guests = [{'name': 'cpu%d' % i, 'host': 'a', 'memory_mb': 512, 'vcpus': 8} for i in range(2)]
+    guests.append({'name': 'fill', 'host': 'b', 'memory_mb': 8192, 'vcpus': 1})
+    plan = pl.plan_balance(hosts, guests, threshold=0.0)
+    assert plan['migrations'] == []  # b has no memory left, however idle its CPUs are
+
+
+def test_order_makes_every_step_fit():
+    # c is full; the only way to balance is to move out of c before moving into it
+    hosts = [{'name': n, 'memory_mb': 8192, 'cpus': 8} for n in ('a', 'b', 'c')]
+    guests = [{'name': 'a%d' % i, 'host': 'a', 'memory_mb': 2048, 'vcpus': 4} for i in range(4)]
+    guests += [{'name': 'c%d' % i, 'host': 'c', 'memory_mb': 4096, 'vcpus': 1} for i in range(2)]
+    plan = pl.plan_balance(hosts, guests, threshold=0.0)
+    replay(hosts, guests, {}, plan)
+    assert plan['migrations']
+
+
+def test_density_frees_hosts():
+    hosts = [{'name': 'h%d' % i, 'memory_mb': 16384, 'cpus': 8} for i in range(4)]
+    guests = [{'name': 'g%d' % i, 'host': 'h%d' % (i % 4), 'memory_mb': 2048, 'vcpus': 1} for i in range(8)]
+    plan = pl.plan_balance(hosts, guests, mode='density')
+    assert plan['hosts_in_use'] == {'before': 4, 'after': 1}
+    assert len(plan['migrations']) == 6
+    assert all(m['reason'].startswith('density: free') for m in plan['migrations'])
+    plan = pl.plan_balance(hosts, guests, mode='density', max_load={'memory': 50})
+    assert plan['hosts_in_use']['after'] == 2
+
+
+def test_evacuation_spreads_by_free_memory_and_reports_blocked():
+    hosts = [{'name': 'src', 'memory_mb': 32768, 'cpus': 16}, {'name': 'x', 'memory_mb': 16384, 'cpus': 8},
+             {'name': 'y', 'memory_mb': 16384, 'cpus': 8}, {'name': 'off', 'memory_mb': 65536, 'cpus': 8}]
+    guests = [{'name': 'big', 'host': 'src', 'memory_mb': 8192, 'vcpus': 2},
+              {'name': 'mid', 'host': 'src', 'memory_mb': 6144, 'vcpus': 2},
+              {'name': 'small', 'host': 'src', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'huge', 'host': 'src', 'memory_mb': 20480, 'vcpus': 4},
+              {'name': 'keep', 'host': 'src', 'memory_mb': 512, 'vcpus': 1},
+              {'name': 'other', 'host': 'y', 'memory_mb': 1024, 'vcpus': 1}]
+    rules = {'cordoned': ['src', 'off'], 'excluded': ['keep']}
+    plan = pl.plan_evacuation(hosts, guests, 'src', rules=rules)
+    assert [(m['guest'], m['to']) for m in plan['migrations']] == [('big', 'x'), ('mid', 'y'), ('small', 'y')]
+    assert not plan['complete']
+    assert plan['blocked'][0]['guest'] == 'huge'
+    assert 'needs 20480 MiB' in plan['blocked'][0]['why']
+    assert plan['remaining'] == [{'guest': 'keep', 'guests': ['keep'], 'why': 'excluded from moves'}]
+    assert 'cannot be placed' in plan['summary']
+
+
+def test_evacuation_reasons_for_pins_and_anti_affinity():
+    hosts = [{'name': n, 'memory_mb': 16384, 'cpus': 8} for n in ('a', 'b', 'c')]
+    guests = [{'name': 'p', 'host': 'a', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r1', 'host': 'a', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r2', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r3', 'host': 'c', 'memory_mb': 1024, 'vcpus': 1}]
+    plan = pl.plan_evacuation(hosts, guests, 'a', rules={'pinned': {'p': ['a']}, 'anti_affinity': [['r1', 'r2', 'r3']]})
+    why = dict((b['guest'], b['why']) for b in plan['blocked'])
+    assert why['p'] == 'pinned to a only'
+    assert 'anti-affinity' in why['r1']
+
+
+def test_fleet_from_facts():
+    facts = {
+        'xen1': {'host': {'free_memory_mb': 3000, 'nr_cpus': 4, 'total_memory_mb': 8191},
+                 'domains': [{'name': 'Domain-0', 'domid': 0, 'memory_mb': {'current': 1024, 'max': 1024},
+                              'vcpus': {'online': 2, 'max': 2}},
+                             {'name': 'web', 'domid': 3, 'memory_mb': {'current': 1000, 'target': 1000, 'max': 2000},
+                              'vcpus': {'online': 2, 'max': 4}}]},
+        'xen2': {'host': {'host': {'free_memory_mb': 4000, 'nr_cpus': 2}}, 'domains': {'domains': []}, 'cordoned': True,
+                 'cpu_usage': {}},
+    }
+    hosts, guests = pl.fleet_from_facts(facts, cpu_usage={'web': 35})
+    assert hosts == [{'name': 'xen1', 'memory_mb': 4000, 'cpus': 4, 'cordoned': False},
+                     {'name': 'xen2', 'memory_mb': 4000, 'cpus': 2, 'cordoned': True}]
+    assert guests == [{'name': 'web', 'host': 'xen1', 'memory_mb': 1000, 'vcpus': 2, 'cpu_percent': 35.0}]
+    _hosts, guests = pl.fleet_from_facts(facts, memory_basis='max')
+    assert guests[0]['memory_mb'] == 2000
+
+
+@pytest.mark.parametrize('call,param', [
+    (lambda: pl.fleet_from_facts({}), 'hosts'),
+    (lambda: pl.fleet_from_facts({'a': {'domains': []}}), 'hosts.a.host'),
+    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 'x', 'nr_cpus': 1}}}), 'hosts.a.host.free_memory_mb'),
+    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 1, 'nr_cpus': 0}}}), 'hosts.a.host.nr_cpus'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], mode='fast'), 'mode'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'disk': 1}), 'weights'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'memory': 0, 'vcpus': 0}), 'weights'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'pinned': {'x': 'a'}}), 'rules.pinned'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'cordoned': ['z']}), 'rules.cordoned'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'colocate': []}), 'rules'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}],
+                             [{'name': 'g', 'host': 'b', 'memory_mb': 1}]), 'guests[0]'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], max_migrations=-1), 'max_migrations'),
+    (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'b'), 'host'),
+])
+def test_bad_input_names_the_parameter(call, param):
+    with pytest.raises(pl.PlacementError) as exc:
+        call()
+    assert exc.value.param == param
+    assert str(exc.value).startswith(param + ': ')
+
+
+def test_gain_formula_matches_recomputation():
+    hosts, guests, _rules = random_fleet(7, nh=5, ng=30, with_rules=False)
+    fleet = pl._Fleet(hosts, guests, weights={'memory': 1, 'vcpus': 2, 'cpu': 0.5})
+    for unit in fleet.units[:10]:
+        for t in range(fleet.nh):
+            if t == unit.host:
+                continue
+            s = unit.host
+            predicted = fleet.gain(unit, s, t)
+            coef = pl._pair_coef(fleet, s, t)
+            quick = sum(unit.dem[m] * (a + b * unit.dem[m]) for m, a, b in coef)
+            before = fleet.sq_dev()
+            fleet.move(unit, t, 'test')
+            after = fleet.sq_dev()
+            fleet.undo()
+            assert abs((before - after) - predicted) < 1e-9
+            assert abs(quick - predicted) < 1e-9
+
+
+def test_imbalance_helper_matches_formula():
+    hosts, guests, _rules = random_fleet(11, nh=6, ng=40, with_rules=False)
+    weights = {'memory': 2.0, 'vcpus': 1.0, 'cpu': 1.0}
+    assert abs(pl.imbalance(hosts, guests, weights) - imbalance_by_hand(hosts, guests, weights)) < 1e-9
+    assert abs(pl.imbalance(hosts, guests, weights, cordoned=['h0']) -
+               imbalance_by_hand(hosts, guests, weights, cordoned=['h0'])) < 1e-9

@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.modules import xen_balance
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+
+
+def domain(name, mem, vcpus, domid):
+    """A domain as xen_domain_info returns it (the keys the planner reads, and a few it ignores)."""
+    return {'name': name, 'domid': domid, 'type': 'pvh', 'state': 'blocked',
+            'vcpus': {'online': vcpus, 'max': vcpus}, 'memory_mb': {'current': mem, 'target': mem, 'max': mem},
+            'config_file': '/etc/xen/%s.cfg' % name, 'autostart': True}
+
+
+def host(free, cpus=4, total=8191):
+    """The host dict of xen_host_info (the keys the planner reads, and a few it ignores)."""
+    return {'hostname': 'dom0', 'xen_version': '4.17.5', 'nr_cpus': cpus, 'total_memory_mb': total,
+            'free_memory_mb': free, 'dom0_memory_mb': 1024, 'scheduler': 'credit2'}
+
+
+def fleet():
+    # xen1 runs four guests (6 GiB), xen2 one, xen3 none; each host has 7 GiB for guests
+    return {
+        'xen1': {'host': host(1024), 'domains': [
+            {'name': 'Domain-0', 'domid': 0, 'vcpus': {'online': 2, 'max': 2},
+             'memory_mb': {'current': 1024, 'target': 1024, 'max': 1024}},
+            domain('web1', 2048, 2, 1), domain('web2', 2048, 2, 2), domain('db1', 1024, 1, 3), domain('db2', 1024, 1, 4)]},
+        'xen2': {'host': host(6144), 'domains': [domain('cache', 1024, 1, 1)]},
+        'xen3': {'host': host(7168), 'domains': []},
+    }
+
+
+def run(monkeypatch, args, check_mode=False):
+    full = dict(args)
+    if check_mode:
+        full['_ansible_check_mode'] = True
+    return run_module(monkeypatch, xen_balance.main, full, XlScript([]))
+
+
+def apply(facts, migrations):
+    """What the fleet's facts look like after the migrations (free memory follows the guests)."""
+    facts = copy.deepcopy(facts)
+    for move in migrations:
+        src, dst = facts[move['from']], facts[move['to']]
+        dom = [d for d in src['domains'] if d['name'] == move['guest']][0]
+        src['domains'].remove(dom)
+        dst['domains'].append(dom)
+        src['host']['free_memory_mb'] += dom['memory_mb']['current']
+        dst['host']['free_memory_mb'] -= dom['memory_mb']['current']
+    return facts
+
+
+def test_plan_spreads_load_and_second_run_plans_nothing(monkeypatch):
+    args = {'hosts': fleet(), 'anti_affinity': [{'name': 'db', 'guests': ['db1', 'db2']}], 'threshold': 5}
+    result, failed = run(monkeypatch, args)
+    assert not failed, result
+    assert result['changed'] is False
+    moves = result['migrations']
+    assert moves and moves[0]['from'] == 'xen1'
+    assert result['imbalance']['after'] < result['imbalance']['before']
+    assert result['hosts']['xen1']['before']['guests'] == 4
+    assert result['hosts']['xen3']['before'] == {
+        'memory_percent': 0.0, 'vcpus_percent': 0.0, 'cpu_percent': 0.0, 'score_percent': 0.0,
+        'memory_used_mb': 0, 'memory_free_mb': 7168, 'vcpus': 0, 'guests': 0}
+    after = apply(fleet(), moves)
+    where = dict((d['name'], h) for h, f in after.items() for d in f['domains'])
+    assert where['db1'] != where['db2']
+    assert any(line.startswith('1. ') for line in result['report'])
+    assert result['report'][-1] == result['summary']
+    again, failed = run(monkeypatch, dict(args, hosts=after))
+    assert not failed and again['migrations'] == []
+
+
+def test_check_mode_returns_the_same_plan(monkeypatch):
+    args = {'hosts': fleet(), 'threshold': 5}
+    real, _failed = run(monkeypatch, args)
+    check, _failed = run(monkeypatch, args, check_mode=True)
+    assert check == real
+
+
+def test_registered_results_are_accepted(monkeypatch):
+    facts = fleet()
+    registered = dict((name, {'host': {'host': f['host'], 'xl_calls': 2, 'changed': False},
+                              'domains': {'domains': f['domains'], 'xl_calls': 2, 'changed': False}})
+                      for name, f in facts.items())
+    a, _failed = run(monkeypatch, {'hosts': registered})
+    b, _failed = run(monkeypatch, {'hosts': facts})
+    assert a['migrations'] == b['migrations']
+
+
+def test_memory_reserve_is_kept(monkeypatch):
+    facts = fleet()
+    facts['xen2']['host']['free_memory_mb'] = 2048
+    facts['xen3']['host']['free_memory_mb'] = 2048
+    result, failed = run(monkeypatch, {'hosts': facts, 'memory_reserve_mb': 1024, 'threshold': 0,
+                                       'min_improvement': 0, 'weights': {'memory': 1, 'vcpus': 0}})
+    assert not failed
+    for move in result['migrations']:
+        assert move['memory_mb'] <= 1024
+
+
+def test_density_and_cordoned(monkeypatch):
+    facts = fleet()
+    facts['xen3']['cordoned'] = True
+    result, failed = run(monkeypatch, {'hosts': facts, 'mode': 'density'})
+    assert not failed
+    assert result['migrations'] == []  # xen1 could take cache only by eating into the default 256 MiB reserve
+    result, failed = run(monkeypatch, {'hosts': facts, 'mode': 'density', 'memory_reserve_mb': 0})
+    assert [(m['guest'], m['to']) for m in result['migrations']] == [('cache', 'xen1')]
+    assert result['hosts_in_use'] == {'before': 2, 'after': 1}
+    assert result['hosts']['xen3']['cordoned'] is True
+
+
+def test_evacuate(monkeypatch):
+    result, failed = run(monkeypatch, {'hosts': fleet(), 'mode': 'evacuate', 'evacuate': 'xen1', 'cordoned': ['xen1'],
+                                       'excluded_guests': ['db2'], 'memory_reserve_mb': 0})
+    assert not failed
+    assert [m['guest'] for m in result['migrations']] == ['web1', 'web2', 'db1']
+    assert result['complete'] is True
+    assert result['remaining'][0]['guest'] == 'db2'
+    assert result['migrations'][0]['to'] == 'xen3'
+
+
+def test_evacuate_reports_what_does_not_fit(monkeypatch):
+    facts = fleet()
+    facts['xen2']['host']['free_memory_mb'] = 512
+    facts['xen3']['host']['free_memory_mb'] = 1024
+    result, failed = run(monkeypatch, {'hosts': facts, 'mode': 'evacuate', 'evacuate': 'xen1', 'memory_reserve_mb': 0})
+    assert not failed
+    assert result['complete'] is False
+    assert [b['guest'] for b in result['blocked']] == ['web1', 'web2', 'db2']
+    assert 'needs 2048 MiB' in result['blocked'][0]['why']
+    assert any(line.startswith('cannot place web1') for line in result['report'])
+
+
+def test_group_defaults_for_xl_are_accepted(monkeypatch):
+    result, failed = run(monkeypatch, {'hosts': fleet(), 'xl_path': '/usr/sbin/xl', 'command_timeout': 30})
+    assert not failed, result
+
+
+@pytest.mark.parametrize('args,fragment', [
+    ({'hosts': {}}, 'hosts:'),
+    ({'hosts': {'xen1': {'domains': []}}}, 'hosts.xen1.host'),
+    ({'hosts': {'xen1': {'host': {'free_memory_mb': 'lots', 'nr_cpus': 2}}}}, 'hosts.xen1.host.free_memory_mb'),
+    ({'mode': 'evacuate'}, 'evacuate:'),
+    ({'mode': 'evacuate', 'evacuate': 'nowhere'}, 'host:'),
+    ({'evacuate': 'xen1'}, 'evacuate:'),
+    ({'pinned': {'web1': ['xen9']}}, 'rules.pinned'),
+    ({'pinned': {'ghost': ['xen1']}}, 'rules.pinned'),
+    ({'cordoned': ['xen9']}, 'rules.cordoned'),
+    ({'anti_affinity': [{'guests': ['web1', 'nobody']}]}, 'rules.anti_affinity[0]'),
+    ({'weights': {'memory': 0, 'vcpus': 0}}, 'weights'),
+    ({'max_migrations': -1}, 'max_migrations'),
+    ({'threshold': -2}, 'threshold'),
+])
+def test_bad_input_fails_naming_the_parameter(monkeypatch, args, fragment):
+    full = {'hosts': fleet()}
+    full.update(args)
+    result, failed = run(monkeypatch, full)
+    assert failed
+    assert result['msg'].startswith(fragment), result['msg']
+    assert 'exception' not in result
