@@ -7,11 +7,11 @@
   python3 benchmarks/balance/run.py            # everything, writes docs/balance.png
   python3 benchmarks/balance/run.py --quick    # fewer seeds, shorter solver limits
 
-Needs benchmarks/requirements.txt (ortools for the exact optimum, matplotlib for the chart) in a venv of
+Needs benchmarks/requirements.txt (highspy for the exact optimum, matplotlib for the chart) in a venv of
 its own; the planner itself needs neither. Prints figures; asserts nothing about time.
 
 1. Quality: small fleets (4-8 hosts, 12-30 guests, several seeds, with and without rules) solved exactly
-   with the CP-SAT solver: the least imbalance reachable with as many migrations as the planner used,
+   as a mixed-integer program (HiGHS): the least imbalance reachable with as many migrations as the planner used,
    and with any number of migrations.
 2. Baselines: the same instances planned by two greedy reference points implemented here, a Xen
    Orchestra-like pass (hottest host first, its guests by load descending, each to the coolest host)
@@ -62,7 +62,7 @@ def small_instance(seed, nh, ng, with_rules):
     for i in range(nh):
         big = rnd.random() < 0.5
         hosts.append({'name': 'h%d' % i, 'memory_mb': 32768 if big else 16384, 'cpus': 16 if big else 8})
-    skew = [0.2 + rnd.random() ** 2 for _ in hosts]
+    skew = [0.2 + rnd.random() ** 2 for _i in hosts]
     free = dict((h['name'], h['memory_mb'] * 0.9) for h in hosts)
     guests = []
     for j in range(ng):
@@ -95,11 +95,11 @@ def big_instance(seed, nh, per_host=20):
         mem, cpus = rnd.choice([(256, 64), (384, 96), (512, 128)])
         hosts.append({'name': 'h%04d' % i, 'memory_mb': mem * 1024, 'cpus': cpus})
     free = [h['memory_mb'] * 0.85 for h in hosts]
-    skew = [0.3 + rnd.random() ** 2 for _ in hosts]
+    skew = [0.3 + rnd.random() ** 2 for _i in hosts]
     guests = []
     for j in range(nh * per_host):
         mem = rnd.choice([1, 2, 4, 4, 8, 8, 16, 32]) * 1024
-        for _ in range(20):
+        for _i in range(20):
             h = rnd.choices(range(nh), weights=skew)[0]
             if free[h] >= mem:
                 break
@@ -117,84 +117,89 @@ def big_instance(seed, nh, per_host=20):
 
 def exact(hosts, guests, rules, weights, max_migrations, time_limit):
     """Least imbalance over all placements that keep the rules and memory, with at most max_migrations
-    guests moved (None: any). Returns (imbalance, proven optimal, lower bound)."""
-    from ortools.sat.python import cp_model  # pylint: disable=import-error
+    guests moved (None: any), as a mixed-integer program solved by HiGHS.
 
-    metrics = [('memory', 'memory_mb', lambda h: h['memory_mb'] // CHUNK, lambda g: g['memory_mb'] // CHUNK),
-               ('vcpus', 'cpus', lambda h: h['cpus'], lambda g: g['vcpus'])]
-    metrics = [m for m in metrics if weights.get(m[0], 0) > 0]
+    x[g,h] binary; per metric the scaled load b_h = sum_g a_g * (Q / cap_h) * x[g,h] is an integer (Q: the
+    least common multiple of the capacities), sq_h >= (2j+1) b_h - j(j+1) for every integer j makes
+    sq_h = b_h^2 at the optimum (exact at integers), and the total T = sum_h b_h (which varies when hosts
+    differ in size) is written as sum_v v z_v over one-hot binaries so that T^2 is linear.
+    Minimises sum_m w_m / Q_m^2 * (n * sum_h sq_h - T^2) = n * sum_m w_m * sum_h (u_h - mean)^2.
+    Returns (imbalance, proven optimal, imbalance at the solver's lower bound).
+    """
+    import highspy  # pylint: disable=import-error
+
+    solver = highspy.Highs()
+    solver.setOptionValue('output_flag', False)
+    solver.setOptionValue('time_limit', float(time_limit))
+    solver.setOptionValue('mip_rel_gap', 1e-7)
+    solver.setOptionValue('threads', 2)
+    integer = highspy.HighsVarType.kInteger
     names = [h['name'] for h in hosts]
     nh = len(hosts)
-    model = cp_model.CpModel()
+    metrics = [('memory', lambda h: h['memory_mb'] // CHUNK, lambda g: g['memory_mb'] // CHUNK),
+               ('vcpus', lambda h: h['cpus'], lambda g: g['vcpus'])]
+    metrics = [m for m in metrics if weights.get(m[0], 0) > 0]
     x = {}
     pinned = rules.get('pinned', {})
     for g in guests:
         for i, h in enumerate(names):
-            x[g['name'], i] = model.NewBoolVar('x_%s_%d' % (g['name'], i))
-            if g['name'] in pinned and h not in pinned[g['name']]:
-                model.Add(x[g['name'], i] == 0)
-        model.AddExactlyOne(x[g['name'], i] for i in range(nh))
+            ub = 0 if (g['name'] in pinned and h not in pinned[g['name']]) else 1
+            x[g['name'], i] = solver.addVariable(lb=0, ub=ub, type=integer)
+        solver.addConstr(sum(x[g['name'], i] for i in range(nh)) == 1)
         if g['name'] in rules.get('excluded', []):
-            model.Add(x[g['name'], names.index(g['host'])] == 1)
+            solver.addConstr(x[g['name'], names.index(g['host'])] == 1)
     for group in rules.get('anti_affinity', []):
         for i in range(nh):
-            model.Add(sum(x[n, i] for n in group) <= 1)
+            solver.addConstr(sum(x[n, i] for n in group) <= 1)
     for group in rules.get('affinity', []):
         for n in group[1:]:
             for i in range(nh):
-                model.Add(x[n, i] == x[group[0], i])
+                solver.addConstr(x[n, i] - x[group[0], i] == 0)
     for i, h in enumerate(hosts):
-        model.Add(sum(x[g['name'], i] * (g['memory_mb'] // CHUNK) for g in guests) <= h['memory_mb'] // CHUNK)
+        solver.addConstr(sum(x[g['name'], i] * (g['memory_mb'] // CHUNK) for g in guests) <= h['memory_mb'] // CHUNK)
     if max_migrations is not None:
-        model.Add(sum(1 - x[g['name'], names.index(g['host'])] for g in guests) <= max_migrations)
-    # n * sum_h u_h^2 - (sum_h u_h)^2 with u_h = b_h / Q (b_h integer): per metric, scaled to integers
-    qs = []
-    for _name, _key, hcap, _gdem in metrics:
+        solver.addConstr(sum(x[g['name'], names.index(g['host'])] for g in guests) >= len(guests) - max_migrations)
+    objective = 0
+    wsum = 0.0
+    for name, hcap, gdem in metrics:
         caps = [hcap(h) for h in hosts]
         q = 1
         for c in caps:
             q = q * c // math.gcd(q, c)
-        qs.append(q)
-    terms = []
-    for k, (name, _key, hcap, gdem) in enumerate(metrics):
-        q = qs[k]
-        other = 1
-        for j, qq in enumerate(qs):
-            if j != k:
-                other *= qq * qq
-        weight = int(round(weights[name])) * other
-        total_max = 0
-        squares = []
-        bs = []
-        for i, h in enumerate(hosts):
-            factor = q // hcap(h)
-            top = sum(gdem(g) for g in guests) * factor
-            b = model.NewIntVar(0, top, 'b_%s_%d' % (name, i))
-            model.Add(b == sum(x[g['name'], i] * (gdem(g) * factor) for g in guests))
-            sq = model.NewIntVar(0, top * top, 'sq_%s_%d' % (name, i))
-            model.AddMultiplicationEquality(sq, [b, b])
-            squares.append(sq)
-            bs.append(b)
-            total_max += top
-        tot = model.NewIntVar(0, total_max, 't_%s' % name)
-        model.Add(tot == sum(bs))
-        tsq = model.NewIntVar(0, total_max * total_max, 'tsq_%s' % name)
-        model.AddMultiplicationEquality(tsq, [tot, tot])
-        terms.append((weight, squares, tsq))
-    model.Minimize(sum(w * (nh * sum(sq) - tsq) for w, sq, tsq in terms))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
-    solver.parameters.num_workers = 2
-    status = solver.Solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        w = weights[name] / float(q * q)
+        wsum += weights[name]
+        total_demand = sum(gdem(g) for g in guests)
+        loads = []
+        for i in range(nh):
+            factor = q // caps[i]
+            b = sum(x[g['name'], i] * (gdem(g) * factor) for g in guests)
+            top = total_demand * factor
+            if name == 'memory':
+                top = min(top, caps[i] * factor)
+            sq = solver.addVariable(lb=0, ub=float(top * top))
+            for j in range(top):
+                solver.addConstr(sq - (2 * j + 1) * b >= -j * (j + 1))
+            objective = objective + w * nh * sq
+            loads.append(b)
+        if len(set(caps)) > 1:
+            values = range(total_demand * min(q // c for c in caps), total_demand * max(q // c for c in caps) + 1)
+            onehot = [(v, solver.addVariable(lb=0, ub=1, type=integer)) for v in values]
+            solver.addConstr(sum(z for _v, z in onehot) == 1)
+            solver.addConstr(sum(v * z for v, z in onehot) - sum(loads) == 0)
+            objective = objective - w * sum(v * v * z for v, z in onehot)
+        else:
+            total = total_demand * (q // caps[0])
+            objective = objective - w * total * total
+    solver.minimize(objective)
+    info = solver.getInfo()
+    status = solver.getModelStatus()
+    if info.primal_solution_status == 0:
         return None, False, None
-    denom = float(nh * nh * sum(weights[m[0]] for m in metrics))
-    for q in qs:
-        denom *= q * q
 
-    def to_imb(value):
-        return 100.0 * math.sqrt(max(value, 0) / denom)
-    return to_imb(solver.ObjectiveValue()), status == cp_model.OPTIMAL, to_imb(solver.BestObjectiveBound())
+    def to_imbalance(value):
+        return 100.0 * math.sqrt(max(value, 0.0) / (nh * nh * wsum))
+    return (to_imbalance(info.objective_function_value), status == highspy.HighsModelStatus.kOptimal,
+            to_imbalance(info.mip_dual_bound))
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,11 +374,16 @@ def baselines(args):
                 for name, algo in (('xo', xo_like), ('watcher', watcher_like)):
                     after, count = algo(hosts, guests, WEIGHTS, threshold)
                     row[name] = [P.imbalance(hosts, after, WEIGHTS), count]
+                    # the planner allowed no more migrations than the baseline made
+                    same, same_moves, _res = planner(hosts, guests, {}, threshold, max_migrations=count)
+                    row['ours_as_' + name] = [same, same_moves]
                 rows.append(row)
     for row in rows:
-        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | xo %6.2f/%3d | watcher %6.2f/%3d' % (
-            row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
-            row['xo'][0], row['xo'][1], row['watcher'][0], row['watcher'][1]))
+        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | xo %6.2f/%3d, ours at that budget '
+              '%6.2f/%3d | watcher %6.2f/%3d, ours at that budget %6.2f/%3d' % (
+                  row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
+                  row['xo'][0], row['xo'][1], row['ours_as_xo'][0], row['ours_as_xo'][1],
+                  row['watcher'][0], row['watcher'][1], row['ours_as_watcher'][0], row['ours_as_watcher'][1]))
     return rows
 
 
@@ -394,13 +404,13 @@ def scale(args):
     sizes = [100, 200, 400, 600, 800, 1000]
     repeats = args.repeats
     rows = []
-    calib = statistics.median(calibration() for _ in range(5))
+    calib = statistics.median(calibration() for _i in range(5))
     for nh in sizes:
         hosts, guests = big_instance(nh, nh)
         for mode in ('performance', 'density'):
             times = []
             res = None
-            for _ in range(repeats):
+            for _i in range(repeats):
                 t0 = time.perf_counter()
                 res = P.plan_balance(hosts, guests, mode=mode, weights=WEIGHTS, threshold=5.0)
                 times.append(time.perf_counter() - t0)
@@ -408,11 +418,11 @@ def scale(args):
             rows.append({'hosts': nh, 'guests': len(guests), 'mode': mode, 'seconds': med, 'runs': times,
                          'moves': len(res['migrations']), 'before': res['imbalance']['before'],
                          'after': res['imbalance']['after'], 'in_use': res['hosts_in_use']})
-    calib_after = statistics.median(calibration() for _ in range(5))
+    calib_after = statistics.median(calibration() for _i in range(5))
     calib = (calib + calib_after) / 2.0
     evac = []
     hosts, guests = big_instance(1000, 1000)
-    for _ in range(repeats):
+    for _i in range(repeats):
         t0 = time.perf_counter()
         P.plan_evacuation(hosts, guests, hosts[0]['name'])
         evac.append(time.perf_counter() - t0)
@@ -514,7 +524,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='fewer seeds and shorter solver limits')
     parser.add_argument('--seeds', type=int, default=None)
-    parser.add_argument('--limit', type=float, default=None, help='CP-SAT time limit per solve, seconds')
+    parser.add_argument('--limit', type=float, default=None, help='MIP solver time limit per solve, seconds')
     parser.add_argument('--repeats', type=int, default=None, help='runs per scale point')
     parser.add_argument('--skip', default='', help='comma-separated parts to skip: quality,baselines,scale,chart')
     parser.add_argument('--chart', default=os.path.join(ROOT, 'docs', 'balance.png'))
@@ -561,10 +571,15 @@ def summarize_quality(rows):
 def summarize_baselines(rows):
     for key in ('xo', 'watcher'):
         better_or_equal = sum(1 for r in rows if r['ours'][0] <= r[key][0] + 1e-6)
-        fewer_or_equal = sum(1 for r in rows if r['ours'][1] <= r[key][1])
-        both = sum(1 for r in rows if r['ours'][0] <= r[key][0] + 1e-6 and r['ours'][1] <= r[key][1])
-        print('  vs %-7s: imbalance better or equal %d/%d, migrations fewer or equal %d/%d, both %d/%d' % (
-            key, better_or_equal, len(rows), fewer_or_equal, len(rows), both, len(rows)))
+        same = [r['ours_as_' + key] for r in rows]
+        both = sum(1 for r, s in zip(rows, same) if s[0] <= r[key][0] + 1e-6 and s[1] <= r[key][1])
+        ratio = statistics.median(r['ours'][1] / float(max(r[key][1], 1)) for r in rows)
+        print('  vs %-7s: with no more migrations than it, better or equal imbalance on %d/%d instances '
+              '(median imbalance %.2f vs %.2f); unconstrained, better or equal on %d/%d '
+              '(median %.2f vs %.2f) with a median %.2f x its migrations' % (
+                  key, both, len(rows), statistics.median(s[0] for s in same), statistics.median(r[key][0] for r in rows),
+                  better_or_equal, len(rows), statistics.median(r['ours'][0] for r in rows),
+                  statistics.median(r[key][0] for r in rows), ratio))
 
 
 if __name__ == '__main__':

@@ -251,7 +251,7 @@ class _Fleet(object):
             if name not in self.hidx:
                 raise PlacementError('rules.cordoned', 'unknown host %s' % name)
         self.nh = len(self.names)
-        self.used = [[0.0] * self.nh for _ in range(3)]
+        self.used = [[0.0] * self.nh for _i in range(3)]
         self.nactive = sum(1 for a in self.active if a)
 
     def _guests(self, guests):
@@ -298,7 +298,7 @@ class _Fleet(object):
                 if aff_of[g] is not None and aff_of[g] != gi:
                     raise PlacementError('rules.affinity[%d]' % gi, 'guest %s is in two affinity groups' % member)
                 aff_of[g] = gi
-        anti_of = [[] for _ in range(ng)]
+        anti_of = [[] for _i in range(ng)]
         self.anti_names = []
         for gi, (gname, members) in enumerate(_group_list(rules.get('anti_affinity'), 'rules.anti_affinity')):
             self.anti_names.append(gname)
@@ -334,8 +334,8 @@ class _Fleet(object):
             parts[key].append(g)
         self.units = []
         self.unit_of = [0] * ng
-        self.on = [set() for _ in range(self.nh)]
-        self.anti_count = [dict() for _ in self.anti_names]
+        self.on = [set() for _i in range(self.nh)]
+        self.anti_count = [dict() for _i in self.anti_names]
         self.aff_parts = {}
         for key in order:
             members = parts[key]
@@ -381,7 +381,7 @@ class _Fleet(object):
 
     def recompute(self):
         """Recompute loads and sums from the units' positions (no drift from incremental updates)."""
-        self.used = [[0.0] * self.nh for _ in range(3)]
+        self.used = [[0.0] * self.nh for _i in range(3)]
         for g, dem in enumerate(self.gdem):
             h = self.units[self.unit_of[g]].host
             for m in range(3):
@@ -509,7 +509,7 @@ class _Fleet(object):
 
     def restore(self, snap):
         hosts, used, s1, s2, anti, nmoves, nreasons = snap
-        self.on = [set() for _ in range(self.nh)]
+        self.on = [set() for _i in range(self.nh)]
         for unit, h, nr in zip(self.units, hosts, nreasons):
             unit.host = h
             del unit.reasons[nr:]
@@ -551,7 +551,7 @@ class _Fleet(object):
     def repair(self, budget):
         """Move units that break a rule to a host where they do not, best balance first. Returns unresolved."""
         unresolved = []
-        for _ in range(3):
+        for _i in range(3):
             progress = False
             unresolved = []
             for uidx, kind, text in self.violations():
@@ -939,7 +939,7 @@ def _pack(fleet, budget):
                 fleet.migrations_now += delta
                 freed = True
             else:
-                for _ in range(done):
+                for _i in range(done):
                     for t in fleet.undo():
                         index.update(t)
         if not freed:

@@ -16,10 +16,10 @@ description:
     M(xenfleet.xen.xen_domain_info) return them, and a placement policy, and returns a plan, an ordered
     list of live migrations (guest, from, to, why) with the load of every host before and after and the
     imbalance figure before and after.
-  - It only plans. It runs on the controller (C(delegate_to: localhost) with C(run_once: true)), never
+  - 'It only plans. It runs on the controller (C(delegate_to: localhost) with C(run_once: true)), never
     calls C(xl) and changes nothing, so it reports C(changed=false) and behaves the same in check
     mode. The C(xenfleet.xen.balance) playbook shows the plan and, when confirmed, applies it with
-    M(xenfleet.xen.xen_migrate), in order.
+    M(xenfleet.xen.xen_migrate), in order.'
   - O(mode=performance) spreads load. O(mode=density) packs guests onto fewer hosts so that whole hosts are
     freed. O(mode=evacuate) drains the host O(evacuate), largest guest first, each to the host with the most
     free memory.
@@ -199,7 +199,7 @@ options:
     type: int
 notes:
   - Rules can come from variables or from inventory groups, for example
-    C(anti_affinity: [{name: db, guests: "{{ groups['db_replicas'] }}"}]).
+    C(anti_affinity=[{name=db, guests=groups['db_replicas']}]) in YAML as a list of C(name)/C(guests) dicts.
   - Migrations are planned one guest at a time; an affinity group is moved as consecutive migrations, so
     it is briefly split while it moves.
 seealso:

@@ -27,7 +27,7 @@ def random_fleet(seed, nh=None, ng=None, with_rules=True):
     for i in range(nh):
         mem = rnd.choice([8192, 16384, 32768])
         hosts.append({'name': 'h%d' % i, 'memory_mb': mem, 'cpus': mem // 2048})
-    skew = [rnd.random() ** 2 + 0.05 for _ in hosts]
+    skew = [rnd.random() ** 2 + 0.05 for _i in hosts]
     used = dict((h['name'], 0) for h in hosts)
     guests = []
     for j in range(ng):
