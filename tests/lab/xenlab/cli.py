@@ -34,7 +34,7 @@ def parser():
     p.add_argument("--mem", type=int, default=4096, help="MiB of RAM per host (default 4096)")
     p.add_argument("--smp", type=int, default=2, help="vCPUs per host (default 2)")
     p.add_argument("--dom0-mem", type=int, default=1024, help="dom0 memory in MiB (default 1024)")
-    p.add_argument("--boot-timeout", type=int, help="seconds to wait for SSH per host (default 420)")
+    p.add_argument("--boot-timeout", type=int, help="seconds to wait for SSH per host (default 600, or $XENLAB_BOOT_TIMEOUT)")
     p.add_argument("--accel", choices=["auto", "tcg", "kvm"], default=None,
                    help="default: auto-detect (or $XENLAB_ACCEL)")
     p.add_argument("--keep-on-failure", action="store_true")

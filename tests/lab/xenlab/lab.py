@@ -13,10 +13,10 @@ import sys
 import tarfile
 import time
 
-from xenlab import aptrepo, images, net, paths, qemu, render
+from xenlab import aptrepo, images, net, paths, qemu, render, warm
 
 STATE = "state.json"
-DEFAULT_BOOT_TIMEOUT = 420
+DEFAULT_BOOT_TIMEOUT = 600
 
 
 class LabError(Exception):
@@ -147,9 +147,10 @@ def ssh_argv(state, host, command=None):
     return argv
 
 
-def run_ssh(state, host, command, timeout=60):
+def run_ssh(state, host, command, timeout=60, input=None):
     return subprocess.run(ssh_argv(state, host, command), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
+                          input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
 
 def _keygen(path, comment):
@@ -270,7 +271,9 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
             state["hosts"].append({
                 "name": hname, "index": i, "lab": name, "ssh_port": ports[i - 1],
                 "priv_addr": net.private_address(i), "priv": list(priv),
-                "mac_user": qemu.mac(0, i), "mac_priv": qemu.mac(1, i),
+                # user-net NICs are alone on their own slirp network: one MAC for all (so a
+                # host resumed from the warm template keeps a matching networkd unit)
+                "mac_user": qemu.mac(0, 1), "mac_priv": qemu.mac(1, i),
                 "accel": acc, "cpu": cpu, "mem": mem, "smp": smp, "dom0_mem": dom0_mem,
                 "xen": os.path.join(img, "xen"), "vmlinuz": os.path.join(img, "vmlinuz"),
                 "initrd": os.path.join(img, "initrd.img"),
@@ -294,10 +297,15 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
         if hosts > 2:
             state["hub_pid"] = _start_hub(state, priv_port)
             save_state(state)
+        wdir = _warm_template(state, boot_timeout) if _warm_wanted(state) else None
         for h in state["hosts"]:
-            _prepare_host(state, h, pub)
+            _prepare_host(state, h, pub, backing=warm.template_files(wdir)["overlay"] if wdir
+                          else None)
         for h in state["hosts"]:
-            _boot_host(state, h, boot_timeout)
+            if wdir:
+                _resume_host(state, h, wdir, boot_timeout)
+            else:
+                _boot_host(state, h, boot_timeout)
         state["status"] = "up"
         save_state(state)
     except (LabError, subprocess.SubprocessError, OSError) as e:
@@ -323,10 +331,10 @@ def down(name, **kw):
         return _down(name, **kw)
 
 
-def _prepare_host(state, h, authorized_pub):
+def _prepare_host(state, h, authorized_pub, backing=None):
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b",
-                    os.path.join(state["image"], "disk.qcow2"), "-F", "qcow2", h["overlay"]],
-                   check=True)
+                    backing or os.path.join(state["image"], "disk.qcow2"), "-F", "qcow2",
+                    h["overlay"]], check=True)
     hd = os.path.dirname(h["overlay"])
     with open(os.path.join(hd, "ssh_host_ed25519_key"), "rb") as f:
         hostkey = f.read()
@@ -368,6 +376,136 @@ def _boot_host(state, h, timeout):
         h["boot_seconds"] = round(time.time() - t0, 1)
         save_state(state)
         say("%s: SSH up after %.0f s (boot-to-SSH %.1f s)" % (h["name"], secs, h["boot_seconds"]))
+
+
+def _warm_wanted(state):
+    return warm.enabled() and state["kind"] == "xen" and all(
+        h.get("boot", "kernel") != "disk" and not h.get("guestfwd") for h in state["hosts"])
+
+
+def _template_host(state, wd, port, priv_port):
+    """The host dict of the template: host 1's shape with the template's files and ports."""
+    h = dict(state["hosts"][0])
+    h.update({
+        "name": warm.TEMPLATE_NAME, "lab": "warm", "index": 1, "ssh_port": port,
+        "priv": ["listen", priv_port], "mac_user": qemu.mac(0, 1), "mac_priv": qemu.mac(1, 1),
+        "priv_addr": net.private_address(1), "guestfwd": [],
+        "overlay": os.path.join(wd, "overlay.qcow2"), "seed": os.path.join(wd, "seed.tar"),
+        "serial": os.path.join(wd, "serial.log"), "monitor": os.path.join(wd, "monitor.sock"),
+        "pidfile": os.path.join(wd, "qemu.pid"), "pid": None, "boot_seconds": None,
+    })
+    return h
+
+
+def _warm_template(state, timeout):
+    """Directory of the saved template for this lab's shape; boots and saves it if missing."""
+    key = warm.shape_key(_template_host(state, "W", 1, 2), state["image_key"])
+    state["warm_key"] = key
+    final = warm.warm_dir(state["image"], key)
+    with _flock("warm-%s.lock" % key):
+        if warm.find(state["image"], key):
+            return final
+        say("no saved warm state for this image and machine shape: booting a template host once")
+        wd = final + ".tmp"
+        shutil.rmtree(wd, ignore_errors=True)
+        os.makedirs(wd)
+        f = warm.template_files(wd)
+        with _flock("ports.lock"):
+            port, priv_port = net.allocate_ports(2, reserved_ports())
+        h = _template_host(state, wd, port, priv_port)
+        pub = _keygen(f["key"], "xenlab-warm-template")
+        h["host_pubkey"] = _keygen(f["hostkey"], "root@" + warm.TEMPLATE_NAME)
+        tstate = {"dir": wd, "image": state["image"], "hosts": [h],
+                  "ssh_config": os.path.join(wd, "ssh_config"),
+                  "known_hosts": os.path.join(wd, "known_hosts")}
+        with open(tstate["known_hosts"], "w") as fh:
+            fh.write(render.known_hosts([h]))
+        with open(tstate["ssh_config"], "w") as fh:
+            fh.write(render.ssh_config([h], f["key"], tstate["known_hosts"]))
+        t0 = time.time()
+        try:
+            _prepare_host(tstate, h, pub)
+            _boot_host(tstate, h, timeout)
+            # settle: let the boot's last services finish before freezing the machine
+            run_ssh(tstate, h["name"], ["systemctl is-system-running --wait >/dev/null; sync"],
+                    timeout=300)
+            secs = warm.save_template(f["state"], h["monitor"])
+            deadline = time.time() + 30
+            while pid_alive(h["pid"], wd) and time.time() < deadline:
+                time.sleep(0.2)
+            if pid_alive(h["pid"], wd):
+                os.kill(h["pid"], signal.SIGKILL)
+        except BaseException:
+            if pid_alive(h.get("pid"), wd):
+                os.kill(h["pid"], signal.SIGKILL)
+            raise
+        manifest = {"key": key, "image_key": state["image_key"], "template_port": port,
+                    "template_host_pubkey": h["host_pubkey"], "boot_seconds": h["boot_seconds"],
+                    "save_seconds": round(secs, 1), "total_seconds": round(time.time() - t0, 1),
+                    "state_bytes": os.path.getsize(f["state"]),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        with open(os.path.join(wd, "manifest.json"), "w") as fh:
+            json.dump(manifest, fh, indent=2)
+        for junk in ("seed.tar", "monitor.sock", "qemu.pid", STATE):
+            try:
+                os.unlink(os.path.join(wd, junk))
+            except OSError:
+                pass
+        os.rename(wd, final)
+        say("warm state saved: %s (%.0f MB, boot %.0f s + save %.0f s)" % (
+            final, manifest["state_bytes"] / 1e6, h["boot_seconds"], secs))
+        return final
+
+
+def _resume_host(state, h, wdir, timeout):
+    """Start h from the saved template state, then give it its own identity (reseed)."""
+    f = warm.template_files(wdir)
+    with open(f["manifest"]) as fh:
+        manifest = json.load(fh)
+    hd = os.path.dirname(h["overlay"])
+    run = dict(h)
+    run.update({"mac_user": qemu.mac(0, 1), "mac_priv": qemu.mac(1, 1)})
+    argv = qemu.host_argv(run) + ["-incoming", "exec:cat %s" % f["state"]]
+    with open(os.path.join(hd, "qemu.argv"), "w") as fh:
+        fh.write(" ".join(argv) + "\n")
+    tmpl = {"name": "template", "ssh_port": h["ssh_port"],
+            "host_pubkey": manifest["template_host_pubkey"]}
+    tstate = {"dir": state["dir"], "ssh_config": os.path.join(hd, "ssh_config.template")}
+    kh = os.path.join(hd, "known_hosts.template")
+    with open(kh, "w") as fh:
+        fh.write(render.known_hosts([tmpl]))
+    with open(tstate["ssh_config"], "w") as fh:
+        fh.write(render.ssh_config([tmpl], f["key"], kh))
+    with _flock("boot.lock"):
+        say("%s: resuming the saved Xen host (%s), SSH on 127.0.0.1:%d, serial log %s" % (
+            h["name"], wdir, h["ssh_port"], h["serial"]))
+        t0 = time.time()
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+        h["pid"] = read_pidfile(h["pidfile"])
+        save_state(state)
+        if r.returncode != 0:
+            raise LabError("%s: QEMU failed to resume (rc %d): %s" % (h["name"], r.returncode,
+                                                                     r.stdout.strip()))
+        try:
+            twait = dict(h, name="template")
+            _wait_ssh(tstate, twait, timeout)
+            r = run_ssh(tstate, "template", ["sh", "-s"], timeout=120,
+                        input=warm.reseed_script(h, (qemu.mac(0, 1), qemu.mac(1, 1)),
+                                                 time.time()))
+            if r.returncode != 0 or "reseeded" not in r.stdout:
+                raise LabError("%s: re-seeding the resumed host failed (rc %d): %s" % (
+                    h["name"], r.returncode, (r.stdout + r.stderr).strip()[-500:]))
+            _wait_ssh(state, h, 120)
+        except LabError:
+            say("%s: last lines of the serial log %s:" % (h["name"], h["serial"]))
+            sys.stdout.write(serial_tail(h["serial"], 60) + "\n")
+            sys.stdout.flush()
+            raise
+        h["boot_seconds"] = round(time.time() - t0, 1)
+        h["warm"] = True
+        save_state(state)
+        say("%s: resumed and re-seeded, SSH up after %.1f s" % (h["name"], h["boot_seconds"]))
 
 
 def _down(name, graceful=True, keep_logs=True, wait=25):

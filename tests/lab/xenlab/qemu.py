@@ -6,7 +6,8 @@ import tempfile
 import time
 
 QEMU = os.environ.get("XENLAB_QEMU", "qemu-system-x86_64")
-TCG_CPU = "max,-smap,-rdtscp"
+# XENLAB_TCG_CPU overrides the model for experiments; the default is the one that works (docs/lab.md)
+TCG_CPU = os.environ.get("XENLAB_TCG_CPU") or "max,-smap,-rdtscp"
 KVM_CPU = "host"
 
 XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 console=com1 "

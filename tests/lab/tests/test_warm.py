@@ -1,0 +1,34 @@
+from xenlab import qemu, warm
+from test_qemu import _host
+
+
+def test_shape_key_ignores_paths_ports_and_names():
+    a = _host()
+    b = _host(name="xen2", lab="other", overlay="/x/disk.qcow2", seed="/x/seed", ssh_port=1234,
+              priv=["connect", 999], serial="/x/s", monitor="/x/m", pidfile="/x/p")
+    assert warm.shape_key(a, "img1") == warm.shape_key(b, "img1")
+
+
+def test_shape_key_changes_with_machine_and_image():
+    base = warm.shape_key(_host(), "img1")
+    assert warm.shape_key(_host(), "img2") != base
+    assert warm.shape_key(_host(mem=2048), "img1") != base
+    assert warm.shape_key(_host(smp=1), "img1") != base
+    assert warm.shape_key(_host(dom0_mem=512), "img1") != base
+    assert warm.shape_key(_host(cpu="qemu64"), "img1") != base
+
+
+def test_reseed_script_moves_the_private_mac_and_reapplies_the_seed():
+    h = _host(mac_priv=qemu.mac(1, 2))
+    text = warm.reseed_script(h, (qemu.mac(0, 1), qemu.mac(1, 1)), 1700000000)
+    assert "date -s @1700000000" in text
+    assert '"52:54:00:77:01:01"' in text and "address 52:54:00:77:01:02" in text
+    assert "/usr/local/sbin/xenlab-seed" in text and "systemctl restart ssh" in text
+    assert text.rstrip().endswith("echo reseeded")
+
+
+def test_disabled_by_env(monkeypatch):
+    monkeypatch.setenv("XENLAB_WARM", "0")
+    assert not warm.enabled()
+    monkeypatch.setenv("XENLAB_WARM", "1")
+    assert warm.enabled()
