@@ -96,6 +96,8 @@ print_summary() {
 on_exit() {
   local rc=$?
   set +e
+  # A stage that failed under XENFLEET_CI_KEEP_GOING, or an interrupted run, never reports success.
+  if [ "$rc" -eq 0 ] && [ ${#FAILED_STAGES[@]} -gt 0 ]; then rc=1; fi
   if [ -n "$CURRENT_STAGE" ]; then
     RESULTS+=("$CURRENT_STAGE|FAILED (exit $rc)|$(( $(date +%s) - CURRENT_START ))")
   fi
@@ -128,6 +130,9 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 want_stage() { case " $STAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
