@@ -92,6 +92,10 @@ class ToolstackUnavailableError(XlCommandError):
     kind = 'toolstack_unavailable'
 
 
+class XlCrashedError(XlCommandError):
+    kind = 'xl_crashed'
+
+
 class XlTimeoutError(XlCommandError):
     kind = 'timeout'
 
@@ -131,6 +135,13 @@ _CLASSIFIERS = (
 
 def classify_failure(cmd, rc, stdout, stderr):
     """Return the typed error for a failed xl call (pure: used by the client and by tests)."""
+    if rc is not None and (rc < 0 or 128 < rc < 160):
+        signal_number = -rc if rc < 0 else rc - 128
+        return XlCrashedError(
+            '`%s` crashed (killed by signal %d). xl and its helper processes do crash now and then; the command '
+            'may or may not have taken effect. Run the task again: the module re-reads the state before acting. '
+            'If it recurs, look at `dmesg` and /var/log/xen on the host.' % (' '.join(cmd), signal_number),
+            cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
     text = '%s\n%s' % (stderr or '', stdout or '')
     last_line = ''
     for line in (stderr or stdout or '').splitlines():

@@ -560,7 +560,8 @@ class Converger(object):
         self.did('shutdown', live=True)
         if not self.check:
             done = dom.shutdown(self.client, self.name, self.p['shutdown_timeout'], force=self.p['force'])
-            self.applied[-1] = 'shutdown (%s)' % ', '.join(done)
+            # what check mode cannot predict (a forced destroy, a domain xl left shut down) is added
+            self.applied.extend(d for d in done if d.startswith('destroy'))
 
     def start(self, paused, file_before, file_after):
         self.did('create' + (' (paused)' if paused else ''), live=True)
@@ -634,7 +635,14 @@ class Converger(object):
             self.ensure_autostart(p['autostart'])
             return self.finish(live, before_state, state, file_before, file_after, changes, refresh=True)
 
+        paused_now = active and live['state'] == 'paused'
         if active and p['apply'] != 'next_boot':
+            if paused_now and live_changes and (state != 'paused' or any(c.key == 'vcpus' for c in live_changes)):
+                # a paused guest cannot online or offline vCPUs: run it first (paused again below if wanted)
+                self.did('unpause', live=True)
+                paused_now = False
+                if not self.check:
+                    dom.set_paused(self.client, self.name, False)
             for change in live_changes:
                 self.did(' '.join(change.action), live=True)
                 if not self.check:
@@ -655,11 +663,11 @@ class Converger(object):
 
         if creating:
             self.start(state == 'paused', file_before, file_after)
-        elif active and state == 'running' and live['state'] == 'paused':
+        elif active and state == 'running' and paused_now:
             self.did('unpause', live=True)
             if not self.check:
                 dom.set_paused(self.client, self.name, False)
-        elif active and state == 'paused' and live['state'] != 'paused':
+        elif active and state == 'paused' and not paused_now:
             self.did('pause', live=True)
             if not self.check:
                 dom.set_paused(self.client, self.name, True)

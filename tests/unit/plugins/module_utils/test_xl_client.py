@@ -219,3 +219,10 @@ def test_lock_is_reentrant(tmp_path):
         assert c._lock_depth == 1
     assert c._lock_depth == 0 and c._lock_fd is None
     assert os.path.exists(c.lock_path)
+
+
+@pytest.mark.parametrize('rc,signal_number', [(139, 11), (-11, 11), (134, 6)])
+def test_crashed_xl_is_reported_as_crash(rc, signal_number):
+    err = xl.classify_failure(['/usr/sbin/xl', 'list', '-l'], rc, '', '')
+    assert err.__class__ is xl.XlCrashedError and err.kind == 'xl_crashed'
+    assert 'killed by signal %d' % signal_number in err.msg and 'Run the task again' in err.msg

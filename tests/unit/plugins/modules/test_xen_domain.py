@@ -231,7 +231,7 @@ def test_shutdown_waits_and_keeps_definition(env):
     ]
     result, failed, script = env(dict(PV1, state='shutdown', shutdown_timeout=30), steps)
     assert not failed, result
-    assert result['applied'] == ['shutdown (shutdown -w)']
+    assert result['applied'] == ['shutdown']
     assert os.path.exists(cfg_path(env)) and result['domain'] is None
     # the shutdown ran under our timeout, not xl's (which has none)
     assert script.seen[3] == ['shutdown', '-w', 'pv1']
@@ -256,7 +256,7 @@ def test_absent_removes_file_and_link_never_disks(env):
     ]
     result, failed, script = env({'name': 'pv1', 'state': 'absent'}, steps)
     assert not failed, result
-    assert result['applied'] == ['shutdown (shutdown -w)', 'autostart link removed', 'config file removed']
+    assert result['applied'] == ['shutdown', 'autostart link removed', 'config file removed']
     assert not os.path.exists(cfg_path(env)) and not os.path.lexists(str(env.etc / 'auto' / 'pv1.cfg'))
 
 
