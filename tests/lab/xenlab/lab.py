@@ -5,6 +5,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -124,10 +125,14 @@ def serial_tail(path, lines=40):
     return "\n".join(data.splitlines()[-lines:])
 
 
+_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
 def _last_serial_line(path):
     for line in reversed(serial_tail(path, 5).splitlines()):
-        if line.strip():
-            return line.strip()[:110]
+        line = _ANSI.sub("", line).strip()
+        if line:
+            return line[:110]
     return ""
 
 
@@ -488,6 +493,11 @@ def _resume_host(state, h, wdir, timeout):
             raise LabError("%s: QEMU failed to resume (rc %d): %s" % (h["name"], r.returncode,
                                                                      r.stdout.strip()))
         try:
+            try:
+                loaded = warm.run_incoming(h["monitor"])
+            except (RuntimeError, OSError) as e:
+                raise LabError("%s: %s" % (h["name"], e))
+            say("%s: saved state loaded in %.1f s, VM running" % (h["name"], loaded))
             twait = dict(h, name="template")
             _wait_ssh(tstate, twait, timeout)
             r = run_ssh(tstate, "template", ["sh", "-s"], timeout=120,

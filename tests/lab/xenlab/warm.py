@@ -134,6 +134,26 @@ def save_template(state_file, monitor, timeout=600, log=None):
     return time.time() - t0
 
 
+def run_incoming(monitor, timeout=300):
+    """Wait until QEMU has loaded the saved state, then start the VM (the template was saved
+    stopped, so the loaded VM stays paused until told to continue). Returns seconds taken."""
+    t0 = time.time()
+    while True:
+        try:
+            status = hmp(monitor, "info status")
+        except OSError:
+            status = ""
+        if "VM status: running" in status:
+            return time.time() - t0
+        if "VM status: paused" in status and "inmigrate" not in status:
+            hmp(monitor, "cont")
+            return time.time() - t0
+        if time.time() - t0 > timeout:
+            raise RuntimeError("saved state not loaded within %d s (%s)" % (
+                timeout, status.strip()[-200:]))
+        time.sleep(0.2)
+
+
 def template_files(d):
     """Paths of a warm directory."""
     return {
