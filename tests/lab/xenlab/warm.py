@@ -10,7 +10,7 @@ units), gives the private-link NIC the host's MAC, sets the clock, restarts sshd
 
 Stored in <image dir>/warm-<key>/ where key hashes everything the saved state depends on
 (image, QEMU version, accelerator, CPU model, memory, vCPUs, dom0 memory, device layout).
-XENLAB_WARM=1 turns warm starts on (off by default until measured on CI).
+XENLAB_WARM=0 turns warm starts off (every host then boots).
 """
 
 import hashlib
@@ -28,7 +28,7 @@ TEMPLATE_NAME = "xenlab-warm"
 
 
 def enabled():
-    return os.environ.get("XENLAB_WARM", "0") not in ("0", "no", "false", "")
+    return os.environ.get("XENLAB_WARM", "1") not in ("0", "no", "false", "")
 
 
 def _qemu_version():
