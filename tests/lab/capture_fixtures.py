@@ -87,9 +87,19 @@ FILES = [
 ]
 
 
-def remote(state, host, cmd, timeout=180):
-    r = xlab.run_ssh(state, host, ["LC_ALL=C sh -c %s" % shlex.quote(cmd)], timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
+MARK = "XENLAB-CAPTURE-RC="
+
+
+def remote(state, host, cmd, timeout=300):
+    """Run cmd in dom0; return (rc, stdout, stderr) of cmd itself. A failure of the SSH
+    transport (no exit marker) raises instead of being recorded as xl output."""
+    wrapped = "LC_ALL=C sh -c %s; echo %s$? >&2" % (shlex.quote(cmd), MARK)
+    r = xlab.run_ssh(state, host, [wrapped], timeout=timeout)
+    lines = r.stderr.splitlines(True)
+    if not lines or not lines[-1].startswith(MARK):
+        raise RuntimeError("ssh to %s failed (rc %d) running %r: %s" % (
+            host, r.returncode, cmd, r.stderr.strip()[-300:]))
+    return int(lines[-1][len(MARK):]), r.stdout, "".join(lines[:-1])
 
 
 def wait_boot(state, host, guest, timeout=150):

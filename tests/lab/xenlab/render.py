@@ -55,7 +55,8 @@ def ssh_config(hosts, key, known_hosts):
             "  UserKnownHostsFile %s" % known_hosts,
             "  StrictHostKeyChecking yes",
             "  BatchMode yes",
-            "  ConnectTimeout 10",
+            # sshd in a TCG dom0 under load can take well over 10 s to send its banner
+            "  ConnectTimeout 60",
             "  LogLevel ERROR",
             "",
         ]
