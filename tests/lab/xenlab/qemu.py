@@ -10,7 +10,11 @@ QEMU = os.environ.get("XENLAB_QEMU", "qemu-system-x86_64")
 TCG_CPU = os.environ.get("XENLAB_TCG_CPU") or "max,-smap,-rdtscp"
 KVM_CPU = "host"
 
-XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 console=com1 "
+# spec-ctrl=eager-fpu: QEMU's TCG (7.2) CPU reports AMD, where Xen switches FPU state lazily
+# (CR0.TS); under TCG that corrupts dom0 processes as soon as a guest runs (segfaults of xl,
+# python3 and sshd, corrupted module payloads, bad SSH MACs). Eager switching avoids it; the
+# experiments and numbers are in docs/lab.md ("FPU switching under TCG").
+XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 spec-ctrl=eager-fpu console=com1 "
             "com1=115200,8n1 loglvl=all guest_loglvl=all noreboot")
 DOM0_ARGS = "root=/dev/vda rw console=hvc0 earlyprintk=xen net.ifnames=1"
 
