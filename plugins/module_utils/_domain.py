@@ -45,6 +45,8 @@ MODELLED_KEYS = (
 FILE_ONLY_RESTART_KEYS = ('uuid', 'bootloader_args', 'firmware', 'boot', 'vnc', 'vnclisten', 'vncdisplay',
                           'vncpasswd', 'serial')
 SECRET_KEYS = ('vncpasswd',)
+# Seconds xl's monitor gets to destroy a domain that shut down before we destroy it ourselves.
+MONITOR_GRACE = 10
 
 
 class InvalidSpec(XenError):
@@ -531,7 +533,7 @@ def shutdown(client, name, timeout, force=False):
         client.run(['unpause', name], mutating=True)
         done.append('unpause')
     if state in ('shutdown', 'crashed'):
-        client.run(['destroy', name], mutating=True)
+        destroy(client, name)
         return done + ['destroy (was %s)' % state]
     args = ['shutdown', '-w', name]
     try:
@@ -547,26 +549,41 @@ def shutdown(client, name, timeout, force=False):
         if not force:
             raise GuestTimeout('%s did not shut down within %d seconds. Set force: true to destroy it, or raise '
                                'shutdown_timeout.' % (name, timeout))
-        client.run(['destroy', name], mutating=True)
+        destroy(client, name)
         return done + ['destroy (shutdown timed out)']
-    row = row_of(client, name)
+    # xl's monitor process destroys the shut-down domain (on_poweroff=destroy): give it a moment
+    try:
+        row = wait_for(client, name, lambda r: r is None, MONITOR_GRACE, 'disappear')
+    except GuestTimeout:
+        row = row_of(client, name)
     if row is not None:
         left = parse.state_from_flags(row['flags'])
         if left in ('shutdown', 'crashed'):
-            client.run(['destroy', name], mutating=True)
+            destroy(client, name)
             done.append('destroy (left %s by xl)' % left)
         elif left != 'dying':
             if not force:
                 raise GuestError('%s is still %s after shutdown' % (name, left))
-            client.run(['destroy', name], mutating=True)
+            destroy(client, name)
             done.append('destroy')
-    wait_for(client, name, lambda r: r is None, 30, 'disappear')
+        else:
+            wait_for(client, name, lambda r: r is None, 30, 'disappear')
     return done
 
 
 def destroy(client, name):
-    client.run(['destroy', name], mutating=True)
-    wait_for(client, name, lambda r: r is None, 30, 'disappear')
+    """`xl destroy` and wait until the domain is gone.
+
+    A destroy that races with xl's own monitor destroying the domain fails ("Device Model already
+    exited", "unable to find domain info"): that is success if the domain is then gone.
+    """
+    result = client.run(['destroy', name], mutating=True, check=False)
+    try:
+        wait_for(client, name, lambda r: r is None, 30, 'disappear')
+    except GuestTimeout:
+        if result.rc != 0:
+            raise classify_failure(result.cmd, result.rc, result.stdout, result.stderr)
+        raise
 
 
 def set_paused(client, name, paused):

@@ -458,6 +458,11 @@ def spec_from_params(params):
     return spec
 
 
+def diff_state(live_state):
+    """A live state in the module's terms for diffs: `blocked` (idle) is `running` too."""
+    return 'running' if live_state == 'blocked' else live_state
+
+
 class Converger(object):
     """One run of the module: read, compare, act (or predict), report."""
 
@@ -588,7 +593,7 @@ class Converger(object):
         self.client.ensure_xen_host()
         live = dom.find_domain(self.client, self.name)
         file_before = read_text(self.config_path)
-        before_state = live['state'] if live else ('defined' if file_before is not None else 'undefined')
+        before_state = diff_state(live['state']) if live else ('defined' if file_before is not None else 'undefined')
 
         if state == 'absent':
             self.absent(live, file_before)
@@ -674,7 +679,7 @@ class Converger(object):
 
         after_state = {'running': 'running', 'paused': 'paused', 'shutdown': 'defined'}.get(state)
         if state == 'present':
-            after_state = live['state'] if active else 'defined'
+            after_state = diff_state(live['state']) if active else 'defined'
         if state == 'shutdown':
             live = None
         return self.finish(live, before_state, after_state, file_before, file_after, changes,

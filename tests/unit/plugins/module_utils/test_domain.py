@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as _xl
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
 
@@ -89,3 +90,48 @@ def test_host_checks(host, fragment):
     with pytest.raises(dom.InvalidSpec) as exc:
         dom.validate(spec, host=host)
     assert fragment in exc.value.msg
+
+
+class FakeClient(object):
+    """Answers xl calls from a script of (args, (rc, out, err)), like module.run_command would."""
+
+    def __init__(self, steps):
+        self.steps = list(steps)
+        self.timeout = 60
+
+    def run(self, args, mutating=False, timeout=None, check=True, data=None):
+        want, (rc, out, err) = self.steps.pop(0)
+        assert args == want, (args, want)
+        result = _xl.XlResult(['/usr/sbin/xl'] + args, rc, out, err)
+        if check and rc:
+            raise _xl.classify_failure(result.cmd, rc, out, err)
+        return result
+
+    def list_rows(self, name=None):
+        res = self.run(['list', name])
+        return parse.parse_list(res.stdout)
+
+
+def cap(name, capture_set=None):
+    c = Capture(name, capture_set) if capture_set else Capture(name)
+    return (c.rc, c.stdout, c.stderr)
+
+
+def test_destroy_racing_xl_monitor_is_done_when_domain_is_gone(monkeypatch):
+    monkeypatch.setattr(dom.time, 'sleep', lambda s: None)
+    race = cap('err_destroy_race_hvm', 'xen-4.17.5-lab-guests')
+    client = FakeClient([(['destroy', 'hvm1'], race), (['list', 'hvm1'], cap('err_list_unknown_name'))])
+    dom.destroy(client, 'hvm1')
+    assert client.steps == []
+
+
+def test_destroy_failing_while_domain_stays_is_reported(monkeypatch):
+    ticks = iter(range(0, 1000, 10))
+    monkeypatch.setattr(dom.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(dom.time, 'time', lambda: next(ticks))
+    race = cap('err_destroy_race_hvm', 'xen-4.17.5-lab-guests')
+    still = cap('xl_list_three_guests')
+    client = FakeClient([(['destroy', 'pv1'], race)] + [(['list', 'pv1'], still)] * 4)
+    with pytest.raises(_xl.XlCommandError) as exc:
+        dom.destroy(client, 'pv1')
+    assert 'destroy failed (rc=-15)' in exc.value.stderr
