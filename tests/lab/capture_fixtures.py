@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Capture real xl output from a nested Xen lab host into tests/unit/fixtures/.
 
     tests/lab/capture_fixtures.py [--name LAB] [--host xen1] [--label lab-tcg] [--force]
@@ -107,7 +107,7 @@ def wait_boot(state, host, guest, timeout=150):
     log = "/var/log/xen/console/guest-%s.log" % guest
     t0 = time.time()
     while time.time() - t0 < timeout:
-        rc, out, _ = remote(state, host, "grep -c XENLAB-REPORT %s 2>/dev/null || true" % log)
+        rc, out, _err = remote(state, host, "grep -c XENLAB-REPORT %s 2>/dev/null || true" % log)
         if out.strip() not in ("", "0"):
             return time.time() - t0
         time.sleep(3)
@@ -181,7 +181,7 @@ def capture(state, args):
 
 def write_readme(state, host, dest, version, fields, order, notes):
     qemu_v = subprocess.run([state.get("qemu", "qemu-system-x86_64"), "--version"],
-                            stdout=subprocess.PIPE, universal_newlines=True).stdout.splitlines()[0]
+                            stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout.splitlines()[0]
     cpu = ""
     with open("/proc/cpuinfo") as f:
         for line in f:

@@ -32,7 +32,7 @@ def test_no_virt_flags_means_tcg_without_test_boot():
 
 
 def test_missing_dev_kvm_means_tcg():
-    accel, _, why = qemu.choose_accel(CPUINFO_VMX, False, _boot_must_not_run)
+    accel, _cpu, why = qemu.choose_accel(CPUINFO_VMX, False, _boot_must_not_run)
     assert accel == "tcg" and "/dev/kvm" in why
 
 

@@ -230,7 +230,7 @@ def serve_stdio(root, rfile=None, wfile=None):
             h = rfile.readline(8192)
             if not h or not h.strip():
                 break
-            k, _, v = h.decode("latin-1").partition(":")
+            k, _sep, v = h.decode("latin-1").partition(":")
             headers[k.strip().lower()] = v.strip()
         close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
         full = _resolve(root, target)

@@ -303,7 +303,7 @@ def build(kind="xen", suite=DEFAULT_SUITE, force=False, mirror=None):
         "timings": timings,
         "build_seconds": round(time.time() - t0, 1),
         "rootfs_mb": int(subprocess.run(["du", "-sm", rootfs], stdout=subprocess.PIPE,
-                                        universal_newlines=True).stdout.split()[0]),
+                                        universal_newlines=True, check=False).stdout.split()[0]),
         "guest_dir": guest.GUEST_DIR,
     }
     with open(os.path.join(out, "dpkg.txt"), "w") as f:

@@ -154,7 +154,7 @@ def ssh_argv(state, host, command=None):
 
 def run_ssh(state, host, command, timeout=60, input=None):
     return subprocess.run(ssh_argv(state, host, command), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False, timeout=timeout,
                           input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
 
@@ -211,7 +211,7 @@ def _start_hub(state, port):
     subprocess.Popen([sys.executable, "-m", "xenlab", "hub", "--port", str(port),
                       "--pidfile", pidfile], env=env, stdout=log, stderr=log,
                      stdin=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(100):
+    for _attempt in range(100):
         pid = read_pidfile(pidfile)
         if pid and not net.port_is_free(port):
             return pid
@@ -228,7 +228,7 @@ def host_names(count, names=None):
 
 
 def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, dom0_mem=1024,
-       names=None, boot_timeout=None, keep_on_failure=False, accel=None, apt_repo=None):
+        names=None, boot_timeout=None, keep_on_failure=False, accel=None, apt_repo=None):
     """apt_repo: directory of a local APT repository (xenlab.aptrepo) served to every host
     at http://10.0.2.100/debian through QEMU guestfwd (the hosts reach nothing else)."""
     boot_timeout = int(boot_timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
@@ -365,12 +365,11 @@ def _boot_host(state, h, timeout):
             h["name"], h["accel"], h["mem"], h["smp"], h["ssh_port"], h["serial"]))
         t0 = time.time()
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True)
+                           universal_newlines=True, check=False)
         h["pid"] = read_pidfile(h["pidfile"])
         save_state(state)
         if r.returncode != 0:
-            raise LabError("%s: QEMU failed to start (rc %d): %s" % (h["name"], r.returncode,
-                                                                    r.stdout.strip()))
+            raise LabError("%s: QEMU failed to start (rc %d): %s" % (h["name"], r.returncode, r.stdout.strip()))
         try:
             secs = _wait_ssh(state, h, timeout)
         except LabError:
@@ -486,12 +485,11 @@ def _resume_host(state, h, wdir, timeout):
             h["name"], wdir, h["ssh_port"], h["serial"]))
         t0 = time.time()
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True)
+                           universal_newlines=True, check=False)
         h["pid"] = read_pidfile(h["pidfile"])
         save_state(state)
         if r.returncode != 0:
-            raise LabError("%s: QEMU failed to resume (rc %d): %s" % (h["name"], r.returncode,
-                                                                     r.stdout.strip()))
+            raise LabError("%s: QEMU failed to resume (rc %d): %s" % (h["name"], r.returncode, r.stdout.strip()))
         try:
             try:
                 loaded = warm.run_incoming(h["monitor"])
@@ -524,8 +522,7 @@ def _down(name, graceful=True, keep_logs=True, wait=25):
         say("no lab %r" % name)
         return True
     marker = state["dir"]
-    live = [h for h in state["hosts"] if pid_alive(h.get("pid") or read_pidfile(h["pidfile"]),
-                                                    marker)]
+    live = [h for h in state["hosts"] if pid_alive(h.get("pid") or read_pidfile(h["pidfile"]), marker)]
     for h in live:
         h["pid"] = h.get("pid") or read_pidfile(h["pidfile"])
     if graceful and live:

@@ -86,7 +86,7 @@ def run_hub(port, pidfile=None):
     sel.register(srv, selectors.EVENT_READ, None)
     peers = {}
     while True:
-        for key, _ in sel.select():
+        for key, _events in sel.select():
             if key.data is None:
                 conn, _addr = srv.accept()
                 peers[conn] = _Peer(conn)

@@ -34,7 +34,7 @@ def enabled():
 def _qemu_version():
     try:
         return subprocess.run([qemu.QEMU, "--version"], stdout=subprocess.PIPE,
-                              universal_newlines=True).stdout.splitlines()[0]
+                              universal_newlines=True, check=False).stdout.splitlines()[0]
     except (OSError, IndexError):
         return "?"
 

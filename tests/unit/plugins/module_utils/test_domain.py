@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as _xl
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
 
