@@ -19,6 +19,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
     XL_COMMON_ARGUMENT_SPEC,
     XenError,
     XlClient,
+    _read_file,
 )
 
 
@@ -68,9 +69,5 @@ def write_atomic(module, path, text, mode):
 
 
 def read_text(path):
-    """A file's text, or None when it does not exist or cannot be read."""
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
+    """A file's text, or None when it does not exist or cannot be read (the client's reader)."""
+    return _read_file(path)
