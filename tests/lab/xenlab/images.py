@@ -32,6 +32,9 @@ BASE_PACKAGES = [
 XEN_PACKAGES = [
     "xen-system-amd64", "xen-utils-4.17", "xen-hypervisor-4.17-amd64", "qemu-system-xen",
     "seabios", "bridge-utils",
+    # shared storage for live migration between lab hosts (molecule/migrate): an NFS export
+    # over the private link; the services stay disabled until a scenario starts them
+    "nfs-kernel-server",
 ]
 
 FILES_COMMON = {
@@ -114,7 +117,7 @@ MASK_UNITS = [
     "getty@tty1.service", "systemd-timesyncd.service", "remote-fs.target",
 ]
 ENABLE_UNITS = ["systemd-networkd.service", "xenlab-seed.service", "ssh.service"]
-DISABLE_UNITS_XEN = ["xendomains.service"]
+DISABLE_UNITS_XEN = ["xendomains.service", "nfs-server.service", "rpcbind.service", "rpcbind.socket"]
 
 
 def packages(kind):

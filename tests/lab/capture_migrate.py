@@ -1,0 +1,236 @@
+#!/usr/bin/env python
+"""Capture real `xl migrate` output between two nested Xen lab hosts into tests/unit/fixtures/.
+
+    tests/lab/capture_migrate.py --name LAB [--label lab-migrate] [--force]
+
+LAB is a running two-host lab (`xenlab up --name LAB --hosts 2`, or the lab of `molecule create -s
+migrate`). The script sets up what migration needs, the way molecule/migrate's prepare does it
+(root SSH keys and known_hosts between the dom0s, an NFS export of xen1's /srv/xenshared mounted at
+the same path on xen2, a second sshd on xen2 port 2222 in a mount namespace without the Xen tools),
+then runs each migration once and records NAME.{cmd,stdout,stderr,rc} in
+tests/unit/fixtures/xen-<version>-<label>/ with a README.md. The xl command line is the one
+xenfleet.xen.xen_migrate runs. Output is kept as it came: a failure is data, never retried.
+An existing directory is never overwritten without --force.
+"""
+
+import argparse
+import datetime
+import os
+import shlex
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from xenlab import lab as xlab  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+MARK = "@@CAPTURE-RC@@"
+G = "/var/lib/xenlab/guest"
+SHARED = "/srv/xenshared"
+A, B = "xen1", "xen2"
+ADDR = {A: "192.168.77.11", B: "192.168.77.12"}
+# exactly what xen_migrate passes to `xl migrate -s` (SshTarget.xl_sshcmd with the defaults)
+SSHCMD = "ssh -o BatchMode=yes -o ConnectTimeout=15 -l root"
+NOXEN_PORT = 2222
+
+
+def cfg(name, disk, extra=""):
+    return ('name = "%s"\ntype = "pv"\nkernel = "%s/vmlinuz"\nramdisk = "%s/initrd.img"\n'
+            'extra = "console=hvc0 quiet xenlab.name=%s"\nmemory = 64\nvcpus = 1\n%s%s'
+            % (name, G, G, name, 'disk = [ "format=raw,vdev=xvda,access=rw,target=%s" ]\n' % disk if disk else "",
+               extra))
+
+
+def remote(state, host, cmd, timeout=900):
+    """(rc, stdout, stderr) of cmd in host's dom0; an SSH transport failure raises."""
+    wrapped = "LC_ALL=C sh -c %s; echo %s$? >&2" % (shlex.quote(cmd), MARK)
+    r = xlab.run_ssh(state, host, [wrapped], timeout=timeout)
+    lines = r.stderr.splitlines(True)
+    if not lines or not lines[-1].startswith(MARK):
+        raise RuntimeError("ssh to %s failed (rc %d) running %r: %s" % (
+            host, r.returncode, cmd, r.stderr.strip()[-300:]))
+    return int(lines[-1][len(MARK):]), r.stdout, "".join(lines[:-1])
+
+
+def must(state, host, cmd):
+    rc, out, err = remote(state, host, cmd)
+    if rc != 0:
+        raise RuntimeError("%s: %r failed (rc %d): %s %s" % (host, cmd, rc, out, err))
+    return out
+
+
+def write_file(state, host, path, text):
+    must(state, host, "printf '%%s' %s > %s" % (shlex.quote(text), shlex.quote(path)))
+
+
+def wait_report(state, host, guest, after=0, timeout=240):
+    log = "/var/log/xen/console/guest-%s.log" % guest
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        _rc, out, _err = remote(state, host, "tail -c +%d %s 2>/dev/null | grep -a 'XENLAB-REPORT name=%s ' | tail -n 1"
+                                % (after + 1, log, guest))
+        if out.strip():
+            return out.strip()
+        time.sleep(3)
+    raise RuntimeError("%s on %s: no console report within %d s" % (guest, host, timeout))
+
+
+def setup(state):
+    keys = {}
+    for h in (A, B):
+        must(state, h, "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519")
+        keys[h] = (must(state, h, "cat /root/.ssh/id_ed25519.pub").strip(),
+                   must(state, h, "cat /etc/ssh/ssh_host_ed25519_key.pub").strip())
+    for h, other in ((A, B), (B, A)):
+        must(state, h, "grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys"
+             % (shlex.quote(keys[other][0]), shlex.quote(keys[other][0])))
+        hostkey = " ".join(keys[other][1].split()[:2])
+        for name in (ADDR[other], "[%s]:%d" % (ADDR[other], NOXEN_PORT)):
+            line = "%s %s" % (name, hostkey)
+            must(state, h, "touch /root/.ssh/known_hosts; grep -qxF %s /root/.ssh/known_hosts || echo %s >> /root/.ssh/known_hosts"
+                 % (shlex.quote(line), shlex.quote(line)))
+    must(state, A, "mkdir -p %s && echo '%s 192.168.77.0/24(rw,sync,no_subtree_check,no_root_squash)' "
+         "> /etc/exports.d/xenshared.exports && systemctl start nfs-server && exportfs -ra" % (SHARED, SHARED))
+    must(state, A, "for g in mcap mkill; do test -f %s/$g.img || truncate -s 32M %s/$g.img; done; "
+         "mkdir -p /var/lib/xen/images; truncate -s 16M /var/lib/xen/images/mcaploc.img" % (SHARED, SHARED))
+    must(state, B, "mkdir -p %s && (mountpoint -q %s || mount -t nfs4 -o hard,timeo=600 %s:%s %s)"
+         % (SHARED, SHARED, ADDR[A], SHARED, SHARED))
+    must(state, B, """
+if ! { [ -f /run/sshd-noxen.pid ] && kill -0 "$(cat /run/sshd-noxen.pid)" 2>/dev/null; }; then
+  mkdir -p /run/noxen/sbin /run/noxen/empty
+  for f in /usr/sbin/*; do case "${f##*/}" in xl|xen*) ;; *) ln -sf "$f" "/run/noxen/sbin/${f##*/}" ;; esac; done
+  rm -f /run/noxen/sbin/sshd && cp /usr/sbin/sshd /run/noxen/sbin/sshd
+  unshare --mount --propagation private sh -c '
+    for d in /usr/lib/xen-*; do mount --bind /run/noxen/empty "$d"; done
+    umount -l /proc/xen
+    mount --bind /run/noxen/sbin /usr/sbin
+    exec /usr/sbin/sshd -p %d -o PidFile=/run/sshd-noxen.pid'
+fi""" % NOXEN_PORT)
+    for g, disk in (("mcap", "%s/mcap.img" % SHARED), ("mkill", "%s/mkill.img" % SHARED),
+                    ("mcaploc", "/var/lib/xen/images/mcaploc.img")):
+        write_file(state, A, "/etc/xen/%s.cfg" % g, cfg(g, disk))
+        must(state, A, "xl list %s >/dev/null 2>&1 || xl create /etc/xen/%s.cfg" % (g, g))
+    for g in ("mcap", "mkill", "mcaploc"):
+        print("[capture] %s: %s" % (g, wait_report(state, A, g)))
+
+
+def migrate_cmd(guest, target, sshcmd=SSHCMD):
+    return "xl migrate -s %s %s %s" % (shlex.quote(sshcmd), guest, target)
+
+
+def capture(state, dest):
+    order = []
+    notes = []
+
+    def rec(name, host, cmd, timeout=900):
+        t0 = time.time()
+        rc, out, err = remote(state, host, cmd, timeout=timeout)
+        secs = time.time() - t0
+        for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
+            with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
+                f.write(data)
+        order.append((name, host, cmd, rc, secs))
+        print("[capture] %-34s %s rc=%d %5.1f s  %s" % (name, host, rc, secs, cmd))
+        return rc, out, err
+
+    # success both ways
+    rec("migrate_ok_pv", A, migrate_cmd("mcap", ADDR[B]))
+    rec("xl_list_target_after_ok", B, "xl list")
+    rec("xl_list_source_after_ok", A, "xl list")
+    notes.append("mcap after A->B: " + wait_report(state, B, "mcap"))
+    rec("migrate_ok_pv_back", B, migrate_cmd("mcap", ADDR[A]))
+    # a domain of the same name on the target (xl's own reaction, without any pre-flight)
+    write_file(state, B, "/tmp/mcap-twin.cfg", cfg("mcap", None))
+    must(state, B, "xl create /tmp/mcap-twin.cfg")
+    rec("err_migrate_same_name", A, migrate_cmd("mcap", ADDR[B]))
+    rec("xl_list_source_after_same_name", A, "xl list")
+    must(state, B, "xl destroy mcap")
+    # a disk that exists on the source only
+    rec("err_migrate_missing_disk", A, migrate_cmd("mcaploc", ADDR[B]))
+    rec("xl_list_source_after_missing_disk", A, "xl list")
+    rec("xl_list_target_after_missing_disk", B, "xl list")
+    # a target that is not a Xen host (no xl in PATH, no /proc/xen)
+    rec("err_migrate_no_xl", A, migrate_cmd("mcap", ADDR[B], SSHCMD + " -p %d" % NOXEN_PORT))
+    # a host key that is not known (strict checking, batch mode)
+    rec("err_migrate_unknown_host_key", A, migrate_cmd("mcap", "xen2"))
+    # a shell startup file on the target that prints (bash reads ~/.bashrc for ssh commands)
+    must(state, B, "cp /root/.bashrc /root/.bashrc.capture && echo 'echo Welcome to xen2' >> /root/.bashrc")
+    try:
+        rec("err_migrate_banner", A, migrate_cmd("mcap", ADDR[B]))
+    finally:
+        must(state, B, "mv /root/.bashrc.capture /root/.bashrc")
+    rec("xl_list_source_after_banner", A, "xl list")
+    # the receiver killed mid-transfer
+    must(state, A, "rm -f /tmp/mkill.out /tmp/mkill.err /tmp/mkill.rc; (%s > /tmp/mkill.out 2> /tmp/mkill.err; "
+         "echo $? > /tmp/mkill.rc) > /dev/null 2>&1 &" % migrate_cmd("mkill", ADDR[B]))
+    kill = must(state, B, "i=0; until xl list mkill--incoming >/dev/null 2>&1; do i=$((i+1)); "
+                "[ $i -lt 1200 ] || exit 3; sleep 0.2; done; sleep 2; pid=$(pgrep -o -f 'xl migrate-receive'); "
+                "ps -o pid,etime,args -p $pid; kill -9 $pid; echo killed $pid")
+    notes.append("receiver kill: " + " | ".join(kill.strip().splitlines()))
+    t0 = time.time()
+    while remote(state, A, "test -s /tmp/mkill.rc")[0] != 0 and time.time() - t0 < 900:
+        time.sleep(2)
+    cmd = migrate_cmd("mkill", ADDR[B])
+    rc = int(must(state, A, "cat /tmp/mkill.rc").strip())
+    out = must(state, A, "cat /tmp/mkill.out")
+    err = must(state, A, "cat /tmp/mkill.err")
+    for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
+        with open(os.path.join(dest, "err_migrate_receiver_killed.%s" % ext), "w") as f:
+            f.write(data)
+    order.append(("err_migrate_receiver_killed", A, cmd + "  (receiver killed on xen2)", rc, time.time() - t0))
+    print("[capture] err_migrate_receiver_killed rc=%d" % rc)
+    rec("xl_list_source_after_receiver_killed", A, "xl list")
+    rec("xl_list_target_after_receiver_killed", B, "xl list")
+    return order, notes
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--name", required=True, help="a running two-host lab")
+    ap.add_argument("--label", default="lab-migrate")
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args(argv)
+    state = xlab.load_state(args.name)
+    if not state:
+        sys.exit("no lab %r" % args.name)
+    info = must(state, A, "xl info")
+    fields = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in info.splitlines() if ":" in l))
+    version = "%s.%s%s" % (fields["xen_major"], fields["xen_minor"], fields["xen_extra"])
+    dest = os.path.join(args.out, "xen-%s-%s" % (version, args.label))
+    if os.path.exists(os.path.join(dest, "README.md")) and not args.force:
+        sys.exit("%s exists; use --force or another --label" % dest)
+    os.makedirs(dest, exist_ok=True)
+    setup(state)
+    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    order, notes = capture(state, dest)
+    lines = [
+        "# `xl migrate` between two nested Xen %s hosts, captured by tests/lab/capture_migrate.py" % version,
+        "",
+        "Captured %s on lab `%s` (two hosts booted by tests/lab, QEMU TCG `-cpu %s -smp %s -m %s`," % (
+            started, args.name, state["cpu"], state["smp"], state["mem"]),
+        "dom0_mem=%sM, Xen command line with spec-ctrl=eager-fpu; Debian 12's Xen %s), joined by the" % (
+            state["dom0_mem"], fields.get("xen_version")),
+        "lab's private link (xen1 = 192.168.77.11, xen2 = 192.168.77.12). Setup as in molecule/migrate's",
+        "prepare: root SSH keys and known_hosts between the dom0s (strict host-key checking), an NFS",
+        "export of xen1's /srv/xenshared mounted at the same path on xen2 (the guests' disks), and a",
+        "second sshd on xen2 port 2222 in a mount namespace without the Xen tools and /proc/xen (a",
+        "target that is not a Xen host). Guests: PV, 64 MiB, dom0's kernel and the lab's busybox",
+        "initramfs, disk on the NFS share (mcaploc: disk on xen1's local /var/lib/xen/images only).",
+        "`-s` is exactly the ssh command xenfleet.xen.xen_migrate passes. Every command ran once, in",
+        "this order; its output is kept as it came (NAME.cmd, NAME.stdout, NAME.stderr, NAME.rc):",
+        "",
+    ]
+    for name, host, cmd, rc, secs in order:
+        lines.append("- `%s` on %s, rc %d, %.1f s: `%s`" % (name, host, rc, secs, cmd))
+    lines += ["", "Notes: " + "; ".join(notes), ""]
+    with open(os.path.join(dest, "README.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("[capture] wrote %s" % dest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
