@@ -18,6 +18,7 @@ import time
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
+    LIBXL_USERDATA_DIR,
     DomainNotFoundError,
     XenError,
     XlCommandError,
@@ -60,6 +61,10 @@ class InvalidSpec(XenError):
 
 class GuestError(XenError):
     kind = 'guest_error'
+
+
+class ConfigUnreadableError(XenError):
+    kind = 'config_unreadable'
 
 
 class GuestTimeout(XenError):
@@ -445,8 +450,9 @@ def mem_set_args(name, mib):
 # Transitions (run xl through the client, re-read, wait with timeouts)
 # --------------------------------------------------------------------------------------------
 
-def find_domain(client, name):
-    """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress."""
+def find_domain(client, name, need_config=True):
+    """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress,
+    and (with need_config) when libxl can report neither its live nor its stored configuration."""
     doms = client.domains(include_transient=True, include_dying=False)
     found = None
     for dom in doms:
@@ -455,6 +461,13 @@ def find_domain(client, name):
         elif dom['name'] in (name + '--incoming', name + '--migratedaway'):
             raise GuestError('%s is being live-migrated (%s exists); run again when the migration has ended'
                              % (name, dom['name']))
+    if need_config and found is not None and found.get('config_source') is None:
+        raise ConfigUnreadableError(
+            '%s (id %d) is running, but libxl could not report its configuration: `xl list -l` left it out '
+            'and there is no stored configuration for it in %s. Nothing was changed; acting on an unknown '
+            "configuration could restart or re-plug the guest. Check the domain's device model "
+            '(qemu-system-i386 -xen-domid %d) and run again.'
+            % (name, found['domid'], LIBXL_USERDATA_DIR, found['domid']))
     return found
 
 

@@ -41,13 +41,22 @@ def run_module(module, worker):
     try:
         result = worker(module, client)
     except XenError as exc:
+        _warn(module, client)
         module.fail_json(xl_calls=len(client.calls), **exc.fail_kwargs())
     except Exception as exc:  # pylint: disable=broad-except
+        _warn(module, client)
         module.fail_json(msg='Unexpected error in %s: %s: %s' % (module._name, type(exc).__name__, exc),
                          error='internal', exception=traceback.format_exc())
+    _warn(module, client)
     result.setdefault('changed', False)
     result['xl_calls'] = len(client.calls)
     module.exit_json(**result)
+
+
+def _warn(module, client):
+    for warning in client.warnings:
+        module.warn(warning)
+    del client.warnings[:]
 
 
 def write_atomic(module, path, text, mode):

@@ -27,6 +27,9 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as p
 
 DEFAULT_TIMEOUT = 120
 DEFAULT_LOCK_PATH = '/run/lock/xenfleet-xen.lock'
+# Where libxl keeps the configuration it stored for each domain at creation (and updates on
+# device hot-plug): userdata-d.<domid>.<uuid>.libxl-json. `xl list -l` starts from this file.
+LIBXL_USERDATA_DIR = '/var/lib/xen'
 TIMEOUT_KILL_AFTER = 10
 
 # Options every module that talks to xl accepts (documented in doc_fragments/xl.py).
@@ -216,6 +219,13 @@ def _read_file(path):
         return None
 
 
+def _list_dir(path):
+    try:
+        return os.listdir(path)
+    except (IOError, OSError):
+        return []
+
+
 # --------------------------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------------------------
@@ -277,12 +287,15 @@ class XlClient(object):
     `calls` records every argv run, so modules can report (and benchmarks count) xl calls.
     """
 
-    def __init__(self, module, xl_path=None, timeout=None, lock_path=None, read_file=None):
+    def __init__(self, module, xl_path=None, timeout=None, lock_path=None, read_file=None, list_dir=None):
         self.module = module
         self.timeout = timeout or module.params.get('command_timeout') or DEFAULT_TIMEOUT
         self.lock_path = lock_path or DEFAULT_LOCK_PATH
         self.read_file = read_file or _read_file
+        self.list_dir = list_dir or _list_dir
         self.calls = []
+        # Things the user should know that did not stop the run (modules pass them to module.warn).
+        self.warnings = []
         self._xl = xl_path if xl_path is not None else module.params.get('xl_path')
         self._xl_checked = False
         self._timeout_bin = None
@@ -411,6 +424,7 @@ class XlClient(object):
         plus one `xl list` for live state."""
         long_entries = self.list_long()
         rows = self.list_rows()
+        long_entries.extend(self._stored_configs_for_missing(long_entries, rows, names))
         doms = parse.merge_domains(long_entries, rows, include_dom0=include_dom0,
                                    include_stubs=include_stubs, include_dying=include_dying,
                                    include_transient=include_transient)
@@ -418,6 +432,43 @@ class XlClient(object):
             wanted = set(names)
             doms = [d for d in doms if d['name'] in wanted]
         return doms
+
+    def _stored_configs_for_missing(self, long_entries, rows, names=None):
+        """Entries for domains that `xl list` shows but `xl list -l` left out.
+
+        For an HVM guest `xl list -l` asks the domain's device model (QEMU, over QMP) which
+        vCPUs are online; when QEMU does not answer within libxl's QMP timeout (hung, stopped or
+        starved of CPU) xl silently drops that domain from the JSON, exit status 0 and nothing on
+        stderr. The configuration libxl stored for the domain is still on disk: use it (the row
+        from `xl list` supplies the live state, memory and online vCPUs) and warn.
+        """
+        have = set(e['domid'] for e in long_entries)
+        missing = [r for r in rows if r['domid'] not in have and not parse.is_dom0(r['name'], r['domid'])
+                   and not parse.is_dying_placeholder(r['name'])
+                   and (not names or r['name'] in names)]
+        if not missing:
+            return []
+        files = self.list_dir(LIBXL_USERDATA_DIR)
+        extra = []
+        for row in missing:
+            config = parse.pick_stored_config(row['domid'], files, self._read_userdata)
+            if config is None:
+                self.warnings.append(
+                    '`xl list -l` left out domain %s (id %d) and libxl has no readable stored '
+                    'configuration for it in %s; its type, devices and limits are unknown. Check that '
+                    'its device model (qemu-system-i386 -xen-domid %d) is alive and responsive.'
+                    % (row['name'], row['domid'], LIBXL_USERDATA_DIR, row['domid']))
+                continue
+            self.warnings.append(
+                '`xl list -l` left out domain %s (id %d): for an HVM guest that means its device model '
+                '(qemu-system-i386 -xen-domid %d) did not answer libxl within its QMP timeout. Used the '
+                'configuration libxl stored for the domain instead; the device model may be hung or the '
+                'host overloaded.' % (row['name'], row['domid'], row['domid']))
+            extra.append({'domid': row['domid'], 'config': config, 'source': 'stored'})
+        return extra
+
+    def _read_userdata(self, filename):
+        return self.read_file(os.path.join(LIBXL_USERDATA_DIR, filename))
 
     # -- locking -----------------------------------------------------------------------------
 

@@ -267,11 +267,35 @@ def _nic_summary(nic):
     }
 
 
-def domain_summary(domid, config, row=None):
+def pick_stored_config(domid, filenames, read):
+    """The configuration libxl stored for domain `domid`, parsed, or None.
+
+    `filenames` lists libxl's userdata directory; the file is userdata-d.<domid>.<uuid>.libxl-json
+    and `read(filename)` returns its text (None when unreadable). None when there is no such file,
+    more than one (ambiguous), or it is not a JSON object.
+    """
+    prefix = 'userdata-d.%d.' % domid
+    matches = [f for f in filenames if f.startswith(prefix) and f.endswith('.libxl-json')]
+    if len(matches) != 1:
+        return None
+    text = read(matches[0])
+    if not text:
+        return None
+    try:
+        # libxl writes the JSON followed by a NUL byte
+        data = json.loads(text.rstrip('\x00 \t\r\n'))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get('c_info'), dict) else None
+
+
+def domain_summary(domid, config, row=None, source='live'):
     """One domain's facts from its `xl list -l` config and (optionally) its `xl list` row.
 
     The row carries the live state flags, current memory and online vCPUs; without it state is
-    None. xl omits fields equal to their defaults, so every lookup has a default.
+    None. xl omits fields equal to their defaults, so every lookup has a default. `source` says
+    where the config came from: 'live' (`xl list -l`) or 'stored' (libxl's stored file, when
+    `xl list -l` left the domain out).
     """
     c_info = config.get('c_info') or {}
     b_info = config.get('b_info') or {}
@@ -307,6 +331,7 @@ def domain_summary(domid, config, row=None):
         'on_poweroff': config.get('on_poweroff', 'destroy'),
         'on_reboot': config.get('on_reboot', 'restart'),
         'on_crash': config.get('on_crash', 'destroy'),
+        'config_source': source,
     }
     if row is not None:
         summary['state'] = state_from_flags(row['flags'])
@@ -323,8 +348,9 @@ def merge_domains(long_entries, rows, include_dom0=False, include_stubs=False,
                   include_dying=False, include_transient=False):
     """Join `xl list -l` entries with `xl list` rows (by domid) and apply the filters.
 
-    A domain that is only in the table (dying `(null)` domains, domains whose stored config
-    libxl could not read) is reported from its row alone, with type None, when included.
+    An entry may carry 'source': 'stored' (see domain_summary). A domain that is only in the
+    table (dying `(null)` domains, domains whose config libxl could not read) is reported from its
+    row alone, with type None and config_source None, when included.
     """
     rows_by_id = dict((r['domid'], r) for r in rows)
     seen = set()
@@ -332,7 +358,7 @@ def merge_domains(long_entries, rows, include_dom0=False, include_stubs=False,
     for entry in long_entries:
         domid = entry['domid']
         seen.add(domid)
-        summary = domain_summary(domid, entry['config'], rows_by_id.get(domid))
+        summary = domain_summary(domid, entry['config'], rows_by_id.get(domid), entry.get('source', 'live'))
         result.append(summary)
     for row in rows:
         if row['domid'] in seen:
@@ -345,7 +371,7 @@ def merge_domains(long_entries, rows, include_dom0=False, include_stubs=False,
             'memory_mb': {'current': row['memory_mb'], 'target': None, 'max': None},
             'kernel': None, 'ramdisk': None, 'cmdline': None, 'bootloader': None,
             'scheduler': {}, 'disks': [], 'nics': [], 'pci_devices': 0,
-            'on_poweroff': None, 'on_reboot': None, 'on_crash': None,
+            'on_poweroff': None, 'on_reboot': None, 'on_crash': None, 'config_source': None,
         })
     filtered = []
     for dom in result:

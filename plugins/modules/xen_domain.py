@@ -429,7 +429,10 @@ xl_calls:
 error:
   description:
     - On failure, what went wrong, as a word, for example V(invalid_parameter), V(not_xen_host),
-      V(timeout), V(config_rejected), V(domain_exists), V(not_enough_memory), V(guest_error).
+      V(timeout), V(config_rejected), V(domain_exists), V(not_enough_memory), V(guest_error),
+      V(xl_crashed) (xl was killed by a signal), V(config_unreadable) (the guest runs but libxl could
+      report neither its live nor its stored configuration, see RV(xenfleet.xen.xen_domain_info#module:domains[].config_source);
+      nothing is changed).
   returned: failure
   type: str
   sample: invalid_parameter
@@ -591,7 +594,8 @@ class Converger(object):
         else:
             dom.validate(spec)
         self.client.ensure_xen_host()
-        live = dom.find_domain(self.client, self.name)
+        # stopping or removing a guest does not need its configuration; comparing it does
+        live = dom.find_domain(self.client, self.name, need_config=state not in ('absent', 'shutdown'))
         file_before = read_text(self.config_path)
         before_state = diff_state(live['state']) if live else ('defined' if file_before is not None else 'undefined')
 

@@ -201,6 +201,19 @@ domains:
       description: Action when the guest crashes.
       type: str
       sample: destroy
+    config_source:
+      description:
+        - Where the configuration facts come from. V(live) is C(xl list -l).
+        - V(stored) is the configuration libxl stored for the domain (C(/var/lib/xen/userdata-d.*.libxl-json)),
+          used when C(xl list -l) left the domain out. C(xl list -l) does that, with exit status 0 and no
+          message, when an HVM guest's device model (QEMU) does not answer libxl's QMP query in time (hung,
+          stopped or starved of CPU); the module then also returns a warning. State, current memory and online
+          vCPUs still come from C(xl list).
+        - V(null) when neither was readable; type, devices and limits are then V(null) or empty, and
+          M(xenfleet.xen.xen_domain) refuses to change such a domain.
+      type: str
+      choices: [live, stored]
+      sample: live
     config_file:
       description: Path of the domain's configuration file when it exists in O(config_dir), else V(null).
       type: str

@@ -53,6 +53,13 @@ STEPS = [
     ("xl_vcpu_list", "xl vcpu-list", 0),
     ("xl_vm_list", "xl vm-list", 0),
     ("guest_pv1_console", "cat /var/log/xen/console/guest-pv1.log", 0),
+    # A device model that does not answer QMP (hung or starved QEMU): `xl list -l` waits for
+    # libxl's QMP timeout, then leaves the HVM guest out, exit 0, nothing on stderr.
+    (None, "pkill -STOP -f -- \"-xen-domid $(xl domid hvm1) \"", 0),
+    ("xl_list_l_hvm_qemu_stopped", "xl list -l", 0),
+    ("xl_list_hvm_qemu_stopped", "xl list", 0),
+    ("userdata_hvm1", "cat /var/lib/xen/userdata-d.$(xl domid hvm1).*.libxl-json", 0),
+    (None, "pkill -CONT -f -- \"-xen-domid $(xl domid hvm1) \"", 2),
     ("xl_pause_pv", "xl pause pv1", 0),
     ("xl_list_paused", "xl list pv1", 0),
     ("xl_unpause_pv", "xl unpause pv1", 0),
@@ -168,6 +175,8 @@ def capture(state, args):
                     f.write(data)
             order.append((name, cmd, rc))
             print("[capture] %-28s rc=%d  %s" % (name, rc, cmd))
+        else:
+            order.append((None, cmd, rc))
         if pause:
             time.sleep(pause)
     for fname, cmd in FILES:
@@ -216,7 +225,10 @@ def write_readme(state, host, dest, version, fields, order, notes):
         "",
     ]
     for name, cmd, rc in order:
-        lines.append("- `%s` (%s): `%s`" % (name, "rc %d" % rc, cmd))
+        if name is None:
+            lines.append("- setup, not recorded: `%s`" % cmd)
+        else:
+            lines.append("- `%s` (%s): `%s`" % (name, "rc %d" % rc, cmd))
     lines += ["", "Guest boots: " + "; ".join(notes), ""]
     with open(os.path.join(dest, "README.md"), "w") as f:
         f.write("\n".join(lines))

@@ -6,12 +6,13 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
 
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as xl
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fake_files
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fake_files, fixture_text
 
 
 class FakeModule(object):
@@ -226,3 +227,56 @@ def test_crashed_xl_is_reported_as_crash(rc, signal_number):
     err = xl.classify_failure(['/usr/sbin/xl', 'list', '-l'], rc, '', '')
     assert err.__class__ is xl.XlCrashedError and err.kind == 'xl_crashed'
     assert 'killed by signal %d' % signal_number in err.msg and 'Run the task again' in err.msg
+
+
+# -- `xl list -l` leaving out an HVM guest whose QEMU does not answer QMP --------------------
+# Captured with hvm1's device model stopped (SIGSTOP): xl waited for libxl's QMP timeout, then
+# printed only Domain-0, exit 0, empty stderr. `xl list` still shows hvm1.
+
+LAB = 'xen-4.17.5-lab-tcg'
+
+
+def lab_answer(name):
+    cap = Capture(name, LAB)
+    return (cap.rc, cap.stdout, cap.stderr)
+
+
+def hvm1_domid():
+    rows = Capture('xl_list_hvm_qemu_stopped', LAB).stdout.splitlines()
+    return int([r for r in rows if r.startswith('hvm1 ')][0].split()[1])
+
+
+def test_list_l_leaving_out_hvm_guest_falls_back_to_stored_config():
+    stored = fixture_text('userdata_hvm1.stdout', LAB)
+    domid = hvm1_domid()
+    path = '/var/lib/xen/userdata-d.%d.%s.libxl-json' % (domid, json.loads(stored.rstrip('\x00'))['c_info']['uuid'])
+    files = dict(XEN_DOM0_FILES)
+    files[path] = stored
+    module = FakeModule([lab_answer('xl_list_l_hvm_qemu_stopped'), lab_answer('xl_list_hvm_qemu_stopped')])
+    c = xl.XlClient(module, read_file=fake_files(files), list_dir=lambda d: [os.path.basename(path)] if d == '/var/lib/xen' else [])
+    doms = dict((d['name'], d) for d in c.domains())
+    hvm1 = doms['hvm1']
+    assert hvm1['config_source'] == 'stored' and hvm1['type'] == 'hvm' and hvm1['domid'] == domid
+    assert hvm1['kernel'] == '/var/lib/xenlab/guest/vmlinuz' and hvm1['memory_mb']['max'] == 256
+    assert hvm1['state'] is not None and hvm1['memory_mb']['current'] is not None
+    assert all(d['config_source'] == 'live' for n, d in doms.items() if n != 'hvm1')
+    assert len(c.warnings) == 1 and 'hvm1' in c.warnings[0] and 'QMP' in c.warnings[0]
+    assert len(module.calls) == 2
+
+
+def test_list_l_leaving_out_guest_without_stored_config_is_flagged():
+    module = FakeModule([lab_answer('xl_list_l_hvm_qemu_stopped'), lab_answer('xl_list_hvm_qemu_stopped')])
+    c = xl.XlClient(module, read_file=fake_files(XEN_DOM0_FILES), list_dir=lambda d: [])
+    hvm1 = c.domains(names=['hvm1'])[0]
+    assert hvm1['config_source'] is None and hvm1['type'] is None and hvm1['disks'] == []
+    assert len(c.warnings) == 1 and 'no readable stored configuration' in c.warnings[0]
+
+
+def test_no_fallback_work_when_list_l_is_complete():
+    module = FakeModule([answer('xl_list_l_three_guests'), answer('xl_list_three_guests')])
+
+    def no_listing(path):
+        raise AssertionError('listed %s although xl list -l was complete' % path)
+    c = xl.XlClient(module, read_file=fake_files(XEN_DOM0_FILES), list_dir=no_listing)
+    assert [d['config_source'] for d in c.domains()] == ['live', 'live']
+    assert c.warnings == []

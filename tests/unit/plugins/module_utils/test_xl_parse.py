@@ -9,7 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, fixture_text
 
 
 def test_parse_info_real_xen_4_17():
@@ -148,3 +148,27 @@ def test_parse_vcpu_list():
 def test_parse_commandline():
     assert parse.parse_commandline('a=1 b c=x=y a=2') == {'a': '2', 'b': True, 'c': 'x=y'}
     assert parse.parse_commandline(None) == {}
+
+
+# -- libxl's stored configuration (used when `xl list -l` leaves a domain out) ----------------
+
+def test_pick_stored_config_reads_libxl_file_with_trailing_nul():
+    stored = fixture_text('userdata_hvm1.stdout', 'xen-4.17.5-lab-tcg')
+    assert stored.endswith('\x00')
+    files = {'userdata-d.4.a1040ffa-aa94-4e0b-a509-c188f4bf2b5a.libxl-json': stored,
+             'userdata-d.14.0000.libxl-json': '{}', 'userdata-d.4.a1040ffa.other-key': 'x'}
+    config = parse.pick_stored_config(4, sorted(files), files.get)
+    assert config['c_info']['name'] == 'hvm1' and config['c_info']['type'] == 'hvm'
+    summary = parse.domain_summary(4, config, source='stored')
+    assert summary['config_source'] == 'stored' and summary['memory_mb']['max'] == 256
+
+
+@pytest.mark.parametrize('files', [
+    {},
+    {'userdata-d.4.aaaa.libxl-json': '{"c_info": {}}', 'userdata-d.4.bbbb.libxl-json': '{"c_info": {}}'},
+    {'userdata-d.4.aaaa.libxl-json': 'not json'},
+    {'userdata-d.4.aaaa.libxl-json': None},
+    {'userdata-d.4.aaaa.libxl-json': '[1]'},
+])
+def test_pick_stored_config_none_when_missing_ambiguous_or_broken(files):
+    assert parse.pick_stored_config(4, sorted(files), files.get) is None

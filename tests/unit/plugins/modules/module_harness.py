@@ -7,6 +7,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import posixpath
+
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
@@ -72,6 +74,8 @@ def run_module(monkeypatch, module_main, args, script, files=None):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     file_map = XEN_DOM0_FILES if files is None else files
     monkeypatch.setattr(_xl, '_read_file', file_map.get)
+    monkeypatch.setattr(_xl, '_list_dir', lambda d: sorted(
+        posixpath.basename(p) for p in file_map if posixpath.dirname(p) == d))
     with patch_module_args(args):
         try:
             module_main()
