@@ -13,6 +13,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import time
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
@@ -449,6 +450,28 @@ def mem_set_args(name, mib):
 # --------------------------------------------------------------------------------------------
 # Transitions (run xl through the client, re-read, wait with timeouts)
 # --------------------------------------------------------------------------------------------
+
+def autostart_entries(name, config_path, autostart_dir):
+    """The entries of autostart_dir that start NAME with the host: `<name>.cfg` (a link or a copy)
+    and any other link that resolves to config_path. xendomains creates a domain from every file
+    there, so each of them counts. Dangling links are left out."""
+    if not os.path.isdir(autostart_dir):
+        return []
+    real = os.path.realpath(config_path)
+    found = []
+    for entry in sorted(os.listdir(autostart_dir)):
+        path = os.path.join(autostart_dir, entry)
+        if (entry == '%s.cfg' % name or (os.path.islink(path) and os.path.realpath(path) == real)) \
+                and os.path.exists(path):
+            found.append(path)
+    return found
+
+
+def autostart_links_to(config_path, entries):
+    """Whether one of `entries` is a link to config_path (the guest starts from its managed file)."""
+    real = os.path.realpath(config_path)
+    return any(os.path.islink(e) and os.path.realpath(e) == real for e in entries)
+
 
 def find_domain(client, name, need_config=True):
     """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress,

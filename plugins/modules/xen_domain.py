@@ -218,6 +218,10 @@ options:
     description:
       - Whether the guest starts with the host (a link in O(autostart_dir) read by the C(xendomains)
         service). Left alone when not set.
+      - V(true) creates C(<autostart_dir>/<name>.cfg) linking to the config file, unless some link there
+        already points at it. V(false) removes every entry that would start the guest, that is C(<name>.cfg)
+        (a link or a stale copy) and any link to its config file, since C(xendomains) starts a domain from
+        each file in that directory.
     type: bool
   apply:
     description:
@@ -520,16 +524,20 @@ class Converger(object):
         else:
             self.write_config(text, secret='vncpasswd' in text)
 
+    def autostart_entries(self):
+        return dom.autostart_entries(self.name, self.config_path, self.p['autostart_dir'])
+
     def autostart_is(self):
-        return os.path.islink(self.link_path) and os.path.realpath(self.link_path) == os.path.realpath(self.config_path)
+        return dom.autostart_links_to(self.config_path, self.autostart_entries())
 
     def ensure_autostart(self, wanted):
         if wanted is None:
             return
-        current = self.autostart_is()
-        if wanted == current and (wanted or not os.path.lexists(self.link_path)):
-            return
+        entries = self.autostart_entries()
         if wanted:
+            if dom.autostart_links_to(self.config_path, entries):
+                return
+            # none of them links to the managed file (or a stale copy sits at <name>.cfg): link it
             self.did('autostart link created')
             if not self.check:
                 if not os.path.isdir(self.p['autostart_dir']):
@@ -538,19 +546,25 @@ class Converger(object):
                     os.unlink(self.link_path)
                 os.symlink(self.config_path, self.link_path)
         else:
+            self.remove_autostart(entries)
+
+    def remove_autostart(self, entries):
+        """Remove every entry that would start this guest with the host, and a dangling <name>.cfg."""
+        doomed = list(entries)
+        if os.path.lexists(self.link_path) and self.link_path not in doomed:
+            doomed.append(self.link_path)
+        if doomed:
             self.did('autostart link removed')
             if not self.check:
-                os.unlink(self.link_path)
+                for path in doomed:
+                    os.unlink(path)
 
     # -- states ----------------------------------------------------------------------------
 
     def absent(self, live, file_before):
         if live is not None:
             self.stop(live)
-        if os.path.lexists(self.link_path):
-            self.did('autostart link removed')
-            if not self.check:
-                os.unlink(self.link_path)
+        self.remove_autostart(self.autostart_entries())
         if file_before is not None or os.path.exists(self.config_path):
             self.did('config file removed')
             if not self.check:

@@ -238,26 +238,18 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
 
 
 def config_facts(name, config_dir, autostart_dir):
-    """Path of NAME's config file (or None) and whether a link in autostart_dir points at it."""
+    """Path of NAME's config file (or None) and whether an entry of autostart_dir starts it."""
     if not name:
         return None, False
     path = os.path.join(config_dir, '%s.cfg' % name)
     if not os.path.isfile(path):
         return None, False
-    real = os.path.realpath(path)
-    autostart = False
-    if os.path.isdir(autostart_dir):
-        for entry in sorted(os.listdir(autostart_dir)):
-            link = os.path.join(autostart_dir, entry)
-            if entry == '%s.cfg' % name or os.path.realpath(link) == real:
-                autostart = os.path.exists(link)
-                if autostart:
-                    break
-    return path, autostart
+    return path, bool(dom.autostart_entries(name, path, autostart_dir))
 
 
 def gather(module, client):

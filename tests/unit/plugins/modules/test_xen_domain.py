@@ -392,3 +392,31 @@ def test_guest_with_unreadable_config_can_still_be_removed(monkeypatch, tmp_path
                                         {'state': 'absent', '_ansible_check_mode': True})
     assert not failed, result
     assert result['changed'] is True and result['xl_calls'] == 2 and len(warnings) == 1
+
+
+# -- autostart: every entry of the autostart directory that would start the guest counts -----
+
+def test_autostart_link_under_another_name_counts(env):
+    write_rendered(env, PV1)
+    auto = env.etc / 'auto'
+    auto.mkdir()
+    os.symlink(cfg_path(env), str(auto / 'pv1'))
+    result, failed, script = env(dict(PV1, state='running', autostart=True), READ_PV1)
+    assert not failed, result
+    assert result['changed'] is False and sorted(os.listdir(str(auto))) == ['pv1']
+    assert result['domain']['autostart'] is True
+
+
+@pytest.mark.parametrize('check', [True, False])
+def test_autostart_false_removes_every_entry_that_starts_the_guest(env, check):
+    write_rendered(env, PV1)
+    auto = env.etc / 'auto'
+    auto.mkdir()
+    os.symlink(cfg_path(env), str(auto / 'pv1'))
+    (auto / 'pv1.cfg').write_text(u'name = "pv1"\n')     # a stale copy: xendomains starts it too
+    os.symlink(str(env.etc / 'other.cfg'), str(auto / 'other.cfg'))
+    result, failed, script = env(dict(PV1, state='running', autostart=False, _ansible_check_mode=check), READ_PV1)
+    assert not failed, result
+    assert result['changed'] is True and result['applied'] == ['autostart link removed']
+    left = sorted(os.listdir(str(auto)))
+    assert left == (['other.cfg', 'pv1', 'pv1.cfg'] if check else ['other.cfg'])
