@@ -36,6 +36,8 @@ __metaclass__ = type
 
 import heapq
 import math
+import random
+import zlib
 from bisect import bisect_left, insort
 
 METRICS = ('memory', 'vcpus', 'cpu')
@@ -46,6 +48,15 @@ DEFAULT_MAX_LOAD = {'memory': 100.0, 'vcpus': None, 'cpu': None}
 _EPS = 1e-12
 _CANDIDATES = 4
 _SMALL_FLEET = 24
+# the wider search (perturbation + re-descent) runs on fleets of at most this many active hosts and
+# movable units, with this many perturbations tried from each local optimum
+_REFINE_HOSTS = 16
+_REFINE_UNITS = 80
+_REFINE_TRIALS = 3
+_REFINE_STEPS = 300
+_REFINE_MAX_STEPS = 40000
+_REFINE_HEAT = 1.0
+_REFINE_ROUNDS = 40
 
 
 class PlacementError(ValueError):
@@ -195,6 +206,8 @@ class _Fleet(object):
         # where each guest was when planning started (a rebuilt fleet keeps the first one's)
         self.gorigin = [self.hidx[origins[g]] if origins else self.ghost[i] for i, g in enumerate(self.guests)]
         self.migrations_now = self.migrations()
+        # the wider search saw a lower imbalance that no order of single migrations reaches from here
+        self.deferred = False
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -857,6 +870,292 @@ def _balance(fleet, threshold, budget):
             stuck.discard(s)
             stuck.discard(t)
         clean = False
+    # the wider search on small fleets; not after an affinity group split in the input was gathered
+    # (its members started on different hosts, which _schedulable does not model)
+    if fleet.nactive <= _REFINE_HOSTS and _outside_band(fleet, thr) \
+            and sum(1 for u in fleet.units if u.movable) <= _REFINE_UNITS \
+            and not any(len(set(fleet.gorigin[g] for g in u.gids)) > 1 for u in fleet.units):
+        _refine(fleet, budget)
+
+
+def _outside_band(fleet, thr):
+    n = fleet.nactive
+    for m in fleet.obj:
+        mean = fleet.s1[m] / n
+        for h in range(fleet.nh):
+            if fleet.active[h] and abs(fleet.used[m][h] * fleet.inv[m][h] - mean) > thr:
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Small fleets: a wider search (full neighbourhood descent, perturbation + re-descent)
+# --------------------------------------------------------------------------------------------
+
+def _full_step(fleet, budget):
+    """The best improving move, else the best improving exchange, over every pair of active hosts."""
+    best = None
+    for a in range(fleet.nh):
+        if not fleet.active[a]:
+            continue
+        cand = _best_move(fleet, None, a, True, budget)
+        if cand is not None and (best is None or cand[0] > best[0]):
+            best = cand
+    if best is not None:
+        return best
+    for a in range(fleet.nh):
+        if not fleet.active[a]:
+            continue
+        cand = _best_swap(fleet, None, a, True, budget)
+        if cand is not None and (best is None or cand[0] > best[0]):
+            best = cand
+    return best
+
+
+def _descend(fleet, budget, reason, limit):
+    """Steepest descent over the full neighbourhood; returns the number of steps taken."""
+    steps = 0
+    while steps < limit:
+        best = _full_step(fleet, budget)
+        if best is None:
+            break
+        for unit, t in best[1]:
+            fleet.migrations_now += fleet.cost(unit, t)
+            fleet.move(unit, t, reason)
+        steps += 1
+    return steps
+
+
+def _trim(fleet, reason):
+    """Fewer migrations for the same loads: two single guests with the same demand trade places when
+    that moves fewer guests away from where they started (memory and imbalance do not change)."""
+    changed = False
+    singles = [u for u in fleet.units if u.movable and len(u.gids) == 1]
+    by_dem = {}
+    for unit in singles:
+        by_dem.setdefault(tuple(unit.dem), []).append(unit)
+    for group in by_dem.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda u: u.name)
+        for i, x in enumerate(group):
+            for y in group[i + 1:]:
+                hx, hy = x.host, y.host
+                if hx == hy:
+                    continue
+                ox, oy = fleet.gorigin[x.gids[0]], fleet.gorigin[y.gids[0]]
+                delta = (hy != ox) + (hx != oy) - (hx != ox) - (hy != oy)
+                if delta >= 0:
+                    continue
+                if (x.allowed is not None and hy not in x.allowed) or (y.allowed is not None and hx not in y.allowed):
+                    continue
+                if any(fleet.anti_count[a].get(hy, 0) - (1 if a in y.anti else 0) for a in x.anti):
+                    continue
+                if any(fleet.anti_count[a].get(hx, 0) - (1 if a in x.anti else 0) for a in y.anti):
+                    continue
+                fleet.move(x, hy, reason)
+                fleet.move(y, hx, reason)
+                fleet.migrations_now += delta
+                changed = True
+    return changed
+
+
+def _placement_seed(fleet):
+    """A seed that depends only on where every guest is (the same in a new run on the same state)."""
+    text = ';'.join('%s=%s' % (unit.name, fleet.names[unit.host]) for unit in fleet.units)
+    return zlib.crc32(text.encode('utf-8'))
+
+
+def _anneal(fleet, rnd, budget, iterations):
+    """Simulated annealing over single moves and exchanges that keep every hard constraint (on a light
+    copy of the loads); returns {unit idx: host} of the best placement seen. The fleet is not changed."""
+    units = [u for u in fleet.units if u.movable]
+    hosts = [h for h in range(fleet.nh) if fleet.active[h]]
+    if not units or len(hosts) < 2:
+        return dict((u.idx, u.host) for u in units)
+    n = float(fleet.nactive)
+    obj = list(fleet.obj)
+    wn = [fleet.w[m] / fleet.wsum for m in range(3)]
+    inv = fleet.inv
+    load = [[fleet.used[m][h] * inv[m][h] for h in range(fleet.nh)] for m in range(3)]
+    s1 = list(fleet.s1)
+    used = [list(x) for x in fleet.used]
+    lim = [[v + 1e-9 for v in x] for x in fleet.lim]
+    anti = [dict(c) for c in fleet.anti_count]
+    where = dict((u.idx, u.host) for u in units)
+    origin = fleet.gorigin
+    moved = [sum(1 for g in u.gids if u.host != origin[g]) for u in units]
+    pos = dict((u.idx, k) for k, u in enumerate(units))
+    migrations = fleet.migrations_now
+
+    def delta_of(u, s, t):
+        total = 0.0
+        for m in obj:
+            d = u.dem[m]
+            if not d:
+                continue
+            a, b = load[m][s], load[m][t]
+            a2, b2 = a - d * inv[m][s], b + d * inv[m][t]
+            c = s1[m]
+            c2 = c + (a2 - a) + (b2 - b)
+            total += wn[m] * (a2 * a2 - a * a + b2 * b2 - b * b - (c2 * c2 - c * c) / n)
+        return total
+
+    def apply(u, s, t):
+        for m in range(3):
+            d = u.dem[m]
+            if not d:
+                continue
+            used[m][s] -= d
+            used[m][t] += d
+            a, b = load[m][s], load[m][t]
+            load[m][s] = used[m][s] * inv[m][s]
+            load[m][t] = used[m][t] * inv[m][t]
+            s1[m] += load[m][s] - a + load[m][t] - b
+        for a in u.anti:
+            anti[a][s] -= 1
+            anti[a][t] = anti[a].get(t, 0) + 1
+        where[u.idx] = t
+
+    def room(u, t, extra=None):
+        for m in range(3):
+            d = u.dem[m]
+            if extra is not None:
+                d -= extra.dem[m]
+            if d > 0 and used[m][t] + d > lim[m][t]:
+                return False
+        return True
+
+    def moves_after(u, t):
+        return sum(1 for g in u.gids if t != origin[g])
+
+    # start hot enough to accept a typical worsening move about half of the time
+    ups = sorted(d for d in (delta_of(u, u.host, t) for u in units for t in hosts if t != u.host) if d > 0)
+    best_at = dict(where)
+    if not ups:
+        return best_at
+    temp = ups[len(ups) // 2] * _REFINE_HEAT
+    cool = math.exp(math.log(1e-3) / max(iterations, 1))
+    cur = best = 0.0
+    exp, rand = math.exp, rnd.random
+    nu, nh = len(units), len(hosts)
+    for _it in range(iterations):
+        temp *= cool
+        x = units[int(rand() * nu)]
+        s = where[x.idx]
+        if rand() < 0.5:
+            t = hosts[int(rand() * nh)]
+            if t == s or (x.allowed is not None and t not in x.allowed) or not room(x, t):
+                continue
+            if x.anti and any(anti[a].get(t) for a in x.anti):
+                continue
+            after = moves_after(x, t)
+            if budget is not None and migrations + after - moved[pos[x.idx]] > budget:
+                continue
+            delta = delta_of(x, s, t)
+            if delta > 0 and rand() >= exp(-delta / temp):
+                continue
+            apply(x, s, t)
+            migrations += after - moved[pos[x.idx]]
+            moved[pos[x.idx]] = after
+        else:
+            y = units[int(rand() * nu)]
+            t = where[y.idx]
+            if t == s or (x.allowed is not None and t not in x.allowed) or (y.allowed is not None and s not in y.allowed):
+                continue
+            if (x.anti and any(anti[a].get(t) for a in x.anti)) or (y.anti and any(anti[a].get(s) for a in y.anti)):
+                continue  # (two members of one anti-affinity group cannot trade places one after the other)
+            # final loads within the limits, and one of the two orders possible
+            if not (room(x, t, y) and room(y, s, x)) or not (room(x, t) or room(y, s)):
+                continue
+            ax, ay = moves_after(x, t), moves_after(y, s)
+            dm = ax - moved[pos[x.idx]] + ay - moved[pos[y.idx]]
+            if budget is not None and migrations + dm > budget:
+                continue
+            delta = delta_of(x, s, t)
+            apply(x, s, t)
+            delta += delta_of(y, t, s)
+            if delta > 0 and rand() >= exp(-delta / temp):
+                apply(x, t, s)
+                continue
+            apply(y, t, s)
+            migrations += dm
+            moved[pos[x.idx]] = ax
+            moved[pos[y.idx]] = ay
+        cur += delta
+        if cur < best - 1e-12:
+            best = cur
+            best_at = dict(where)
+    return best_at
+
+
+def _schedulable(fleet):
+    """Whether the units can go from where they started to where they are now, one migration each, in
+    some order that keeps every hard constraint at each step (as _schedule would order them)."""
+    final = [u.host for u in fleet.units]
+    start = {}
+    for unit in fleet.units:
+        o = fleet.gorigin[unit.gids[0]]
+        if o != unit.host:
+            start[unit.idx] = o
+    if not start:
+        return True
+    snap = fleet.snapshot()
+    for uidx, o in start.items():
+        fleet.move(fleet.units[uidx], o, None)
+    _ordered, pending = _run_order(fleet, sorted(start), dict(enumerate(final)), {})
+    fleet.restore(snap)
+    return not pending
+
+
+def _refine(fleet, budget):
+    """Iterated local search on a small fleet, deterministic given the placement it starts from.
+
+    From a local optimum L of the full neighbourhood (every move, every exchange), try a fixed number of
+    perturbations (a few random moves that keep the hard constraints) each followed by a descent; the
+    perturbations are drawn from a seed computed from L's placement. The first trial that ends clearly
+    better than L becomes the new starting point; the search stops when no trial from L helps. A new run
+    on the result starts from that same L, draws the same trials and so plans nothing (idempotence).
+    """
+    reason = 'balance: a wider search (perturbation and re-descent) found a lower imbalance'
+    movable = [u for u in fleet.units if u.movable]
+    if not movable:
+        return
+    limit = 4 * len(movable) + 10
+    for _round in range(_REFINE_ROUNDS):
+        fleet.recompute()
+        fleet.migrations_now = fleet.migrations()
+        if _descend(fleet, budget, reason, limit):
+            continue
+        if _trim(fleet, reason):
+            continue
+        base = fleet.snapshot()
+        sq0 = fleet.sq_dev()
+        tol = 1e-6 * sq0 + 1e-12
+        rnd = random.Random(_placement_seed(fleet))
+        accepted = False
+        fleet.deferred = False
+        for _trial in range(_REFINE_TRIALS):
+            fleet.restore(base)
+            fleet.migrations_now = fleet.migrations()
+            target = _anneal(fleet, rnd, budget, min(_REFINE_STEPS * len(movable), _REFINE_MAX_STEPS))
+            fleet.restore(base)
+            for unit in movable:
+                if target[unit.idx] != unit.host:
+                    fleet.move(unit, target[unit.idx], reason)
+            fleet.recompute()
+            fleet.migrations_now = fleet.migrations()
+            _descend(fleet, budget, reason, limit)
+            if fleet.sq_dev() < sq0 - tol:
+                if _schedulable(fleet):
+                    accepted = True
+                    break
+                fleet.deferred = True
+        if not accepted:
+            fleet.restore(base)
+            break
+    fleet.recompute()
+    fleet.migrations_now = fleet.migrations()
 
 
 def _loads_text(fleet, h):
@@ -957,13 +1256,34 @@ def _schedule(fleet, start, final, reasons, last):
     indices to the host where the search left them, why, and when the search last moved them.
     Units go in the order of their last decision; one that does not fit yet (its target still holds
     what leaves later, or an anti-affinity mate has not left yet) waits until a later migration makes
-    room. What can never go (a cycle on full hosts) is dropped and reported; everything that stays in
-    the plan was checked, in plan order, against memory, limits and rules.
+    room; when that order leaves some unit stuck, the units are tried again in index order (the order
+    _schedulable checks during the search). What can never go (a cycle on full hosts) is dropped and
+    reported; everything that stays in the plan was checked, in plan order, against memory, limits
+    and rules.
     Returns (ordered [(unit, from, to, reason)], skipped [dict]).
     """
     fleet.restore(start)
-    fleet.moves = []
-    todo = sorted((last[u], u) for u in final if final[u] != fleet.units[u].host)
+    todo = [u for u in final if final[u] != fleet.units[u].host]
+    orders = [[u for _key, u in sorted((last[u], u) for u in todo)], sorted(todo)]
+    for todo in orders:
+        fleet.restore(start)
+        fleet.moves = []
+        ordered, pending = _run_order(fleet, todo, final, reasons)
+        if not pending:
+            break
+    else:
+        fleet.restore(start)
+        fleet.moves = []
+        ordered, pending = _run_order(fleet, orders[0], final, reasons)
+    skipped = [{'guest': unit.name, 'guests': list(unit.members), 'from': fleet.names[unit.host], 'to': fleet.names[t],
+                'why': 'no order of the migrations lets it move without overfilling a host or breaking a rule'}
+               for unit, t in pending]
+    fleet.recompute()
+    return ordered, skipped
+
+
+def _run_order(fleet, todo, final, reasons):
+    """Migrations in the order of `todo`, a unit that does not fit yet waiting for a later one to make room."""
     ordered = []
     pending = []
 
@@ -971,7 +1291,7 @@ def _schedule(fleet, start, final, reasons, last):
         ordered.append((unit, unit.host, t, reasons.get(unit.idx, '')))
         fleet.move(unit, t, reasons.get(unit.idx, ''))
 
-    for _key, uidx in todo:
+    for uidx in todo:
         unit = fleet.units[uidx]
         t = final[uidx]
         if not fleet.fits(unit, t):
@@ -987,11 +1307,7 @@ def _schedule(fleet, start, final, reasons, last):
                     go(punit, pt)
                     progress = True
                     break
-    skipped = [{'guest': unit.name, 'guests': list(unit.members), 'from': fleet.names[unit.host], 'to': fleet.names[t],
-                'why': 'no order of the migrations lets it move without overfilling a host or breaking a rule'}
-               for unit, t in pending]
-    fleet.recompute()
-    return ordered, skipped
+    return ordered, pending
 
 
 def _compose_reason(reasons):
@@ -1110,7 +1426,11 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
         if not skipped:
             break
         frozen.extend(g for item in skipped for g in item['guests'])
-    extra['converged'] = not frozen
+    deferred = extra.pop('deferred', False)
+    extra['converged'] = not frozen and not deferred
+    if deferred and not frozen:
+        extra['note'] = ('a lower imbalance exists that would move some guest(s) twice (no order of single '
+                         'migrations reaches it from here); the next run may go there')
     if frozen:
         extra['note'] = ('%d guest(s) kept in place because no order of migrations could move them without '
                          'overfilling a host; the next run may move them' % len(frozen))
@@ -1148,6 +1468,7 @@ def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budg
         reasons[unit.idx] = _compose_reason(why)
         last[unit.idx] = when
     extra['unresolved'] = state['unresolved']
+    extra['deferred'] = state['deferred']
     ordered, skipped = _schedule(base, start, final, reasons, last)
     return ordered, skipped, extra
 
@@ -1188,6 +1509,7 @@ def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, 
         'positions': [fleet.units[fleet.unit_of[g]].host for g in range(len(fleet.guests))],
         'reasons': reasons, 'last': last, 'balanced': balanced, 'repaired': repaired_any,
         'unresolved': [v for v in unresolved if v['problem'] in left], 'imbalance': fleet.imbalance(),
+        'deferred': fleet.deferred,
     }
 
 
