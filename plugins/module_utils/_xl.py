@@ -111,6 +111,10 @@ class LockTimeoutError(XenError):
     kind = 'lock_timeout'
 
 
+class HotplugTimeoutError(XlCommandError):
+    kind = 'hotplug_timeout'
+
+
 # (substring of stderr/stdout, error class, hint) -- first match wins.
 _CLASSIFIERS = (
     ("Can't find hypervisor information in sysfs", NotXenHostError,
@@ -130,6 +134,10 @@ _CLASSIFIERS = (
     ('Failed to parse config', ConfigRejectedError, 'xl rejected the configuration.'),
     ('Domain name must be specified', ConfigRejectedError, 'xl rejected the configuration.'),
     ('Failed to read config file', ConfigRejectedError, 'xl could not read the configuration file.'),
+    ('because of timeout', HotplugTimeoutError,
+     'A device hotplug script (run by libxl in dom0) did not finish within libxl\'s timeout, so xl gave up '
+     'on the device and on the domain. dom0 may be overloaded, or the script hangs: for vif-bridge check that '
+     'the bridge exists; see /var/log/xen/xl-<domain>.log and /var/log/xen/xen-hotplug.log.'),
     ('failed to free memory for the domain', NotEnoughMemoryError,
      'The host does not have enough free memory for this domain.'),
     ('not enough memory', NotEnoughMemoryError, 'The host does not have enough free memory.'),

@@ -434,7 +434,8 @@ error:
   description:
     - On failure, what went wrong, as a word, for example V(invalid_parameter), V(not_xen_host),
       V(timeout), V(config_rejected), V(domain_exists), V(not_enough_memory), V(guest_error),
-      V(xl_crashed) (xl was killed by a signal), V(config_unreadable) (the guest runs but libxl could
+      V(xl_crashed) (xl was killed by a signal), V(hotplug_timeout) (a device hotplug script such as
+      C(vif-bridge) outlived libxl's timeout, so the domain was not created), V(config_unreadable) (the guest runs but libxl could
       report neither its live nor its stored configuration, see RV(xenfleet.xen.xen_domain_info#module:domains[].config_source);
       nothing is changed).
   returned: failure

@@ -68,6 +68,13 @@ def test_classify_real_failures(name, cls):
     assert kwargs['error'] == cls.kind
 
 
+def test_classify_hotplug_script_timeout():
+    cap = Capture('err_create_vif_hotplug_timeout', 'xen-4.17.5-lab-guests')
+    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    assert err.__class__ is xl.HotplugTimeoutError and err.fail_kwargs()['error'] == 'hotplug_timeout'
+    assert 'vif-bridge online because of timeout' in err.msg and 'bridge exists' in err.msg
+
+
 def test_classify_message_quotes_xl():
     cap = Capture('err_create_same_name')
     err = xl.classify_failure(['xl', 'create', 'x.cfg'], cap.rc, cap.stdout, cap.stderr)
