@@ -187,7 +187,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _migrate as mig
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, xl_argument_spec
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget, XenError
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget, XenError, XlTimeoutError
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
 
 
@@ -199,19 +199,41 @@ class PreflightError(XenError):
     kind = 'preflight_failed'
 
 
-def remote_domain(client, target, name):
-    """`xl list NAME` on the target: the row, or None."""
+def remote_rows(client, target):
+    """`xl list` on the target: its rows, or None when it cannot be read."""
     res = client.run_ssh(target, ['xl', 'list'], check=False)
     if res.rc != 0:
         return None
     try:
-        rows = parse.parse_list(res.stdout)
+        return parse.parse_list(res.stdout)
     except parse.XlParseError:
         return None
-    for row in rows:
+
+
+def remote_domain(client, target, name, rows=None):
+    """The target's `xl list` row of NAME, or None."""
+    for row in (rows if rows is not None else remote_rows(client, target)) or []:
         if row['name'] == name:
             return row
     return None
+
+
+def clean_incoming(client, target, name, rows):
+    """After a failed migration with the guest still running here: destroy the half-received,
+    never-started copy NAME--incoming that a receiver which died (killed, crashed, lost its
+    connection) leaves paused on the target, holding memory and the guest's disks.
+
+    Returns a sentence for the failure message ('' when there was nothing to clean).
+    """
+    incoming = name + '--incoming'
+    if not any(row['name'] == incoming for row in rows or []):
+        return ''
+    res = client.run_ssh(target, ['xl', 'destroy', incoming], check=False)
+    if res.rc == 0:
+        return ' The half-received copy %s that the receiver left on %s was destroyed.' % (incoming, target.host)
+    return (' The receiver left a half-received copy %s on %s, and `xl destroy %s` there failed (%s): destroy it '
+            'by hand before migrating again.' % (incoming, target.host, incoming,
+                                                 ((res.stderr or res.stdout or '').strip().splitlines() or ['no message'])[-1]))
 
 
 def move_definition(module, client, target, name, check):
@@ -306,12 +328,19 @@ def converge(module, client):
         return result
 
     t0 = time.time()
-    mres = client.run(['migrate', '-s', target.xl_sshcmd(), name, p['target']], mutating=True,
-                      timeout=p['timeout'], check=False)
+    try:
+        mres = client.run(['migrate', '-s', target.xl_sshcmd(), name, p['target']], mutating=True,
+                          timeout=p['timeout'], check=False)
+        status, message = mig.migrate_outcome(mres.rc, mres.stdout, mres.stderr)
+    except XlTimeoutError as exc:
+        # xl was stopped by the timeout: where the guest is now is read below, as after any failure
+        mres = exc
+        status, message = 'failed', ('xl migrate did not finish within %d seconds (timeout) and was stopped'
+                                     % p['timeout'])
     migrate_duration = round(time.time() - t0, 3)
-    status, message = mig.migrate_outcome(mres.rc, mres.stdout, mres.stderr)
     here = dom.row_of(client, name)
-    there = remote_domain(client, target, name)
+    rows = remote_rows(client, target)
+    there = remote_domain(client, target, name, rows)
     where = {'source': here is not None, 'target': there is not None}
     if status == 'ok' and there is not None and here is None:
         moved = move_definition(module, client, target, name, False)
@@ -329,8 +358,9 @@ def converge(module, client):
         err.kind = 'migration_undefined'
         raise err
     if where['source']:
-        raise MigrationError('Migration of %s to %s failed (%s); the guest still runs on this host (%s). Nothing else '
-                             'was changed.' % (name, p['target'], message, parse.state_from_flags(here['flags'])),
+        cleaned = clean_incoming(client, target, name, rows)
+        raise MigrationError('Migration of %s to %s failed (%s); the guest still runs on this host (%s). Its definition '
+                             'was not moved.%s' % (name, p['target'], message, parse.state_from_flags(here['flags']), cleaned),
                              **details)
     raise MigrationError('Migration of %s to %s reported "%s", and the guest now runs on %s only; its definition was '
                          'not moved. Run the task again to move it.' % (name, p['target'], message, p['target']), **details)

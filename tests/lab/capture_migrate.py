@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Capture real `xl migrate` output between two nested Xen lab hosts into tests/unit/fixtures/.
 
-    tests/lab/capture_migrate.py --name LAB [--label lab-migrate] [--force]
+    tests/lab/capture_migrate.py --name LAB [--label lab-migrate] [--steps a,b] [--force]
 
 LAB is a running two-host lab (`xenlab up --name LAB --hosts 2`, or the lab of `molecule create -s
 migrate`). The script sets up what migration needs, the way molecule/migrate's prepare does it
@@ -38,7 +38,7 @@ NOXEN_PORT = 2222
 
 def cfg(name, disk, extra=""):
     return ('name = "%s"\ntype = "pv"\nkernel = "%s/vmlinuz"\nramdisk = "%s/initrd.img"\n'
-            'extra = "console=hvc0 quiet xenlab.name=%s"\nmemory = 64\nvcpus = 1\n%s%s'
+            'extra = "console=hvc0 quiet xenlab.name=%s"\nmemory = 128\nvcpus = 1\n%s%s'
             % (name, G, G, name, 'disk = [ "format=raw,vdev=xvda,access=rw,target=%s" ]\n' % disk if disk else "",
                extra))
 
@@ -77,7 +77,7 @@ def wait_report(state, host, guest, after=0, timeout=240):
     raise RuntimeError("%s on %s: no console report within %d s" % (guest, host, timeout))
 
 
-def setup(state):
+def setup(state, steps):
     keys = {}
     for h in (A, B):
         must(state, h, "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519")
@@ -91,7 +91,7 @@ def setup(state):
             line = "%s %s" % (name, hostkey)
             must(state, h, "touch /root/.ssh/known_hosts; grep -qxF %s /root/.ssh/known_hosts || echo %s >> /root/.ssh/known_hosts"
                  % (shlex.quote(line), shlex.quote(line)))
-    must(state, A, "mkdir -p %s && echo '%s 192.168.77.0/24(rw,sync,no_subtree_check,no_root_squash)' "
+    must(state, A, "mkdir -p %s /etc/exports.d && echo '%s 192.168.77.0/24(rw,sync,no_subtree_check,no_root_squash)' "
          "> /etc/exports.d/xenshared.exports && systemctl start nfs-server && exportfs -ra" % (SHARED, SHARED))
     must(state, A, "for g in mcap mkill; do test -f %s/$g.img || truncate -s 32M %s/$g.img; done; "
          "mkdir -p /var/lib/xen/images; truncate -s 16M /var/lib/xen/images/mcaploc.img" % (SHARED, SHARED))
@@ -99,20 +99,24 @@ def setup(state):
          % (SHARED, SHARED, ADDR[A], SHARED, SHARED))
     must(state, B, """
 if ! { [ -f /run/sshd-noxen.pid ] && kill -0 "$(cat /run/sshd-noxen.pid)" 2>/dev/null; }; then
-  mkdir -p /run/noxen/sbin /run/noxen/empty
-  for f in /usr/sbin/*; do case "${f##*/}" in xl|xen*) ;; *) ln -sf "$f" "/run/noxen/sbin/${f##*/}" ;; esac; done
-  rm -f /run/noxen/sbin/sshd && cp /usr/sbin/sshd /run/noxen/sbin/sshd
+  mkdir -p /var/lib/noxen/sbin /var/lib/noxen/empty
+  for f in /usr/sbin/*; do case "${f##*/}" in xl|xen*) ;; *) ln -sf "$f" "/var/lib/noxen/sbin/${f##*/}" ;; esac; done
+  rm -f /var/lib/noxen/sbin/sshd && cp /usr/sbin/sshd /var/lib/noxen/sbin/sshd
   unshare --mount --propagation private sh -c '
-    for d in /usr/lib/xen-*; do mount --bind /run/noxen/empty "$d"; done
+    for d in /usr/lib/xen-*; do mount --bind /var/lib/noxen/empty "$d"; done
     umount -l /proc/xen
-    mount --bind /run/noxen/sbin /usr/sbin
+    mount --bind /var/lib/noxen/sbin /usr/sbin
     exec /usr/sbin/sshd -p %d -o PidFile=/run/sshd-noxen.pid'
 fi""" % NOXEN_PORT)
-    for g, disk in (("mcap", "%s/mcap.img" % SHARED), ("mkill", "%s/mkill.img" % SHARED),
-                    ("mcaploc", "/var/lib/xen/images/mcaploc.img")):
+    guests = [("mcap", "%s/mcap.img" % SHARED)]
+    if "receiver_killed" in steps:
+        guests.append(("mkill", "%s/mkill.img" % SHARED))
+    if "missing_disk" in steps:
+        guests.append(("mcaploc", "/var/lib/xen/images/mcaploc.img"))
+    for g, disk in guests:
         write_file(state, A, "/etc/xen/%s.cfg" % g, cfg(g, disk))
         must(state, A, "xl list %s >/dev/null 2>&1 || xl create /etc/xen/%s.cfg" % (g, g))
-    for g in ("mcap", "mkill", "mcaploc"):
+    for g, _disk in guests:
         print("[capture] %s: %s" % (g, wait_report(state, A, g)))
 
 
@@ -120,7 +124,10 @@ def migrate_cmd(guest, target, sshcmd=SSHCMD):
     return "xl migrate -s %s %s %s" % (shlex.quote(sshcmd), guest, target)
 
 
-def capture(state, dest):
+STEPS = ("ok", "same_name", "missing_disk", "no_xl", "unknown_host_key", "banner", "receiver_killed")
+
+
+def capture(state, dest, steps=STEPS):
     order = []
     notes = []
 
@@ -136,53 +143,60 @@ def capture(state, dest):
         return rc, out, err
 
     # success both ways
-    rec("migrate_ok_pv", A, migrate_cmd("mcap", ADDR[B]))
-    rec("xl_list_target_after_ok", B, "xl list")
-    rec("xl_list_source_after_ok", A, "xl list")
-    notes.append("mcap after A->B: " + wait_report(state, B, "mcap"))
-    rec("migrate_ok_pv_back", B, migrate_cmd("mcap", ADDR[A]))
+    if "ok" in steps:
+        rec("migrate_ok_pv", A, migrate_cmd("mcap", ADDR[B]))
+        rec("xl_list_target_after_ok", B, "xl list")
+        rec("xl_list_source_after_ok", A, "xl list")
+        notes.append("mcap after A->B: " + wait_report(state, B, "mcap"))
+        rec("migrate_ok_pv_back", B, migrate_cmd("mcap", ADDR[A]))
     # a domain of the same name on the target (xl's own reaction, without any pre-flight)
-    write_file(state, B, "/tmp/mcap-twin.cfg", cfg("mcap", None))
-    must(state, B, "xl create /tmp/mcap-twin.cfg")
-    rec("err_migrate_same_name", A, migrate_cmd("mcap", ADDR[B]))
-    rec("xl_list_source_after_same_name", A, "xl list")
-    must(state, B, "xl destroy mcap")
+    if "same_name" in steps:
+        write_file(state, B, "/tmp/mcap-twin.cfg", cfg("mcap", None))
+        must(state, B, "xl create /tmp/mcap-twin.cfg")
+        rec("err_migrate_same_name", A, migrate_cmd("mcap", ADDR[B]))
+        rec("xl_list_source_after_same_name", A, "xl list")
+        must(state, B, "xl destroy mcap")
     # a disk that exists on the source only
-    rec("err_migrate_missing_disk", A, migrate_cmd("mcaploc", ADDR[B]))
-    rec("xl_list_source_after_missing_disk", A, "xl list")
-    rec("xl_list_target_after_missing_disk", B, "xl list")
+    if "missing_disk" in steps:
+        rec("err_migrate_missing_disk", A, migrate_cmd("mcaploc", ADDR[B]))
+        rec("xl_list_source_after_missing_disk", A, "xl list")
+        rec("xl_list_target_after_missing_disk", B, "xl list")
     # a target that is not a Xen host (no xl in PATH, no /proc/xen)
-    rec("err_migrate_no_xl", A, migrate_cmd("mcap", ADDR[B], SSHCMD + " -p %d" % NOXEN_PORT))
+    if "no_xl" in steps:
+        rec("err_migrate_no_xl", A, migrate_cmd("mcap", ADDR[B], SSHCMD + " -p %d" % NOXEN_PORT))
     # a host key that is not known (strict checking, batch mode)
-    rec("err_migrate_unknown_host_key", A, migrate_cmd("mcap", "xen2"))
+    if "unknown_host_key" in steps:
+        rec("err_migrate_unknown_host_key", A, migrate_cmd("mcap", "xen2"))
     # a shell startup file on the target that prints (bash reads ~/.bashrc for ssh commands)
-    must(state, B, "cp /root/.bashrc /root/.bashrc.capture && echo 'echo Welcome to xen2' >> /root/.bashrc")
-    try:
-        rec("err_migrate_banner", A, migrate_cmd("mcap", ADDR[B]))
-    finally:
-        must(state, B, "mv /root/.bashrc.capture /root/.bashrc")
-    rec("xl_list_source_after_banner", A, "xl list")
+    if "banner" in steps:
+        must(state, B, "cp /root/.bashrc /root/.bashrc.capture && echo 'echo Welcome to xen2' >> /root/.bashrc")
+        try:
+            rec("err_migrate_banner", A, migrate_cmd("mcap", ADDR[B]))
+        finally:
+            must(state, B, "mv /root/.bashrc.capture /root/.bashrc")
+        rec("xl_list_source_after_banner", A, "xl list")
     # the receiver killed mid-transfer
-    must(state, A, "rm -f /tmp/mkill.out /tmp/mkill.err /tmp/mkill.rc; (%s > /tmp/mkill.out 2> /tmp/mkill.err; "
-         "echo $? > /tmp/mkill.rc) > /dev/null 2>&1 &" % migrate_cmd("mkill", ADDR[B]))
-    kill = must(state, B, "i=0; until xl list mkill--incoming >/dev/null 2>&1; do i=$((i+1)); "
-                "[ $i -lt 1200 ] || exit 3; sleep 0.2; done; sleep 2; pid=$(pgrep -o -f 'xl migrate-receive'); "
-                "ps -o pid,etime,args -p $pid; kill -9 $pid; echo killed $pid")
-    notes.append("receiver kill: " + " | ".join(kill.strip().splitlines()))
-    t0 = time.time()
-    while remote(state, A, "test -s /tmp/mkill.rc")[0] != 0 and time.time() - t0 < 900:
-        time.sleep(2)
-    cmd = migrate_cmd("mkill", ADDR[B])
-    rc = int(must(state, A, "cat /tmp/mkill.rc").strip())
-    out = must(state, A, "cat /tmp/mkill.out")
-    err = must(state, A, "cat /tmp/mkill.err")
-    for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
-        with open(os.path.join(dest, "err_migrate_receiver_killed.%s" % ext), "w") as f:
-            f.write(data)
-    order.append(("err_migrate_receiver_killed", A, cmd + "  (receiver killed on xen2)", rc, time.time() - t0))
-    print("[capture] err_migrate_receiver_killed rc=%d" % rc)
-    rec("xl_list_source_after_receiver_killed", A, "xl list")
-    rec("xl_list_target_after_receiver_killed", B, "xl list")
+    if "receiver_killed" in steps:
+        must(state, A, "rm -f /tmp/mkill.out /tmp/mkill.err /tmp/mkill.rc; (%s > /tmp/mkill.out 2> /tmp/mkill.err; "
+             "echo $? > /tmp/mkill.rc) > /dev/null 2>&1 &" % migrate_cmd("mkill", ADDR[B]))
+        kill = must(state, B, "i=0; until xl list mkill--incoming >/dev/null 2>&1; do i=$((i+1)); "
+                    "[ $i -lt 1200 ] || exit 3; sleep 0.2; done; sleep 2; pid=$(pgrep -o -f 'xl migrate-receive'); "
+                    "ps -o pid,etime,args -p $pid; kill -9 $pid; echo killed $pid")
+        notes.append("receiver kill: " + " | ".join(kill.strip().splitlines()))
+        t0 = time.time()
+        while remote(state, A, "test -s /tmp/mkill.rc")[0] != 0 and time.time() - t0 < 900:
+            time.sleep(2)
+        cmd = migrate_cmd("mkill", ADDR[B])
+        rc = int(must(state, A, "cat /tmp/mkill.rc").strip())
+        out = must(state, A, "cat /tmp/mkill.out")
+        err = must(state, A, "cat /tmp/mkill.err")
+        for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
+            with open(os.path.join(dest, "err_migrate_receiver_killed.%s" % ext), "w") as f:
+                f.write(data)
+        order.append(("err_migrate_receiver_killed", A, cmd + "  (receiver killed on xen2)", rc, time.time() - t0))
+        print("[capture] err_migrate_receiver_killed rc=%d" % rc)
+        rec("xl_list_source_after_receiver_killed", A, "xl list")
+        rec("xl_list_target_after_receiver_killed", B, "xl list")
     return order, notes
 
 
@@ -191,6 +205,7 @@ def main(argv=None):
     ap.add_argument("--name", required=True, help="a running two-host lab")
     ap.add_argument("--label", default="lab-migrate")
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)
     state = xlab.load_state(args.name)
@@ -203,9 +218,9 @@ def main(argv=None):
     if os.path.exists(os.path.join(dest, "README.md")) and not args.force:
         sys.exit("%s exists; use --force or another --label" % dest)
     os.makedirs(dest, exist_ok=True)
-    setup(state)
+    setup(state, args.steps.split(","))
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
-    order, notes = capture(state, dest)
+    order, notes = capture(state, dest, args.steps.split(","))
     lines = [
         "# `xl migrate` between two nested Xen %s hosts, captured by tests/lab/capture_migrate.py" % version,
         "",
@@ -217,7 +232,7 @@ def main(argv=None):
         "prepare: root SSH keys and known_hosts between the dom0s (strict host-key checking), an NFS",
         "export of xen1's /srv/xenshared mounted at the same path on xen2 (the guests' disks), and a",
         "second sshd on xen2 port 2222 in a mount namespace without the Xen tools and /proc/xen (a",
-        "target that is not a Xen host). Guests: PV, 64 MiB, dom0's kernel and the lab's busybox",
+        "target that is not a Xen host). Guests: PV, 128 MiB, dom0's kernel and the lab's busybox",
         "initramfs, disk on the NFS share (mcaploc: disk on xen1's local /var/lib/xen/images only).",
         "`-s` is exactly the ssh command xenfleet.xen.xen_migrate passes. Every command ran once, in",
         "this order; its output is kept as it came (NAME.cmd, NAME.stdout, NAME.stderr, NAME.rc):",

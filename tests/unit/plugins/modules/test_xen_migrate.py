@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.xenfleet.xen.plugins.modules import xen_migrate
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, fixture_text
 
 READ = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
 READ_NONE = [(['list', '-l'], 'xl_list_l_dom0_only'), (['list'], 'xl_list_dom0_only')]
@@ -102,3 +102,44 @@ def test_xl_sshcmd_keeps_host_key_checking():
     cmd = target.xl_sshcmd()
     assert cmd == "ssh -o BatchMode=yes -o ConnectTimeout=15 -l root -p 2222 -i '/root/.ssh/id x' -o UserKnownHostsFile=/k"
     assert 'StrictHostKeyChecking' not in cmd
+
+
+# ---- output of real migrations between two nested Xen 4.17.5 hosts (tests/unit/fixtures/xen-4.17.5-lab-migrate)
+
+LAB = 'xen-4.17.5-lab-migrate'
+
+
+def lab_result(name):
+    import json
+    return json.loads(fixture_text(name, LAB))
+
+
+def test_real_transfer_lines_read_as_success():
+    """The xl lines the module returned from the real PV and PVH migrations (converge of molecule/migrate)."""
+    for name in ('module_result_pv_ok.json', 'module_result_pvh_ok.json'):
+        real = lab_result(name)
+        text = '\n'.join(real['transfer'])
+        assert xen_migrate.mig.migrate_outcome(0, '', text) == ('ok', 'Migration successful.')
+        assert xen_migrate.mig.transfer_facts('', text) == real['transfer']
+        assert real['location'] == 'target' and real['moved'] == {'autostart': True, 'config_file': True}
+
+
+def test_successful_migration_moves_the_definition(env, tmp_path):
+    # the real transfer lines of the PV migration (their stdout/stderr split was not recorded: all as stderr)
+    real = lab_result('module_result_pv_ok.json')
+    (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
+    (tmp_path / 'auto').mkdir()
+    (tmp_path / 'auto' / 'pv1.cfg').symlink_to(tmp_path / 'pv1.cfg')
+    steps = [(['info'], 'xl_info')] + READ + [
+        (is_ssh('xl info'), probe_reply()),
+        (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (0, '', '\n'.join(real['transfer']) + '\n')),
+        (['list', 'pv1'], 'err_list_unknown_name'),  # captured for another name: only the error matters
+        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
+        (is_ssh('cat >'), (0, '', '')),
+    ]
+    result, failed, script = env({}, steps)
+    assert not failed, result
+    assert result['changed'] is True and result['location'] == 'target'
+    assert result['moved'] == {'config_file': True, 'autostart': True}
+    assert result['transfer'] == real['transfer']
+    assert not (tmp_path / 'pv1.cfg').exists() and not (tmp_path / 'auto' / 'pv1.cfg').is_symlink()
