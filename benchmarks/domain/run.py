@@ -18,7 +18,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST = {
-    'state': 'running', 'type': 'pv', 'memory': 48, 'vcpus': 1,
+    # 128 MiB: with 48 MiB Xen's domain builder cannot place dom0's kernel and the lab initramfs
+    'state': 'running', 'type': 'pv', 'memory': 128, 'vcpus': 1,
     'kernel': '/var/lib/xenlab/guest/vmlinuz', 'ramdisk': '/var/lib/xenlab/guest/initrd.img',
     'cmdline': 'console=hvc0 quiet',
 }

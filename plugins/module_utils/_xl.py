@@ -134,6 +134,9 @@ _CLASSIFIERS = (
     ('Failed to parse config', ConfigRejectedError, 'xl rejected the configuration.'),
     ('Domain name must be specified', ConfigRejectedError, 'xl rejected the configuration.'),
     ('Failed to read config file', ConfigRejectedError, 'xl could not read the configuration file.'),
+    ('xc_dom_chk_alloc_pages', ConfigRejectedError,
+     "The guest's memory is too small to load its kernel and ramdisk (Xen's domain builder ran out of room "
+     'while placing them): raise memory.'),
     ('because of timeout', HotplugTimeoutError,
      'A device hotplug script (run by libxl in dom0) did not finish within libxl\'s timeout, so xl gave up '
      'on the device and on the domain. dom0 may be overloaded, or the script hangs: for vif-bridge check that '

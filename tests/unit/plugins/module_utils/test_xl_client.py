@@ -75,6 +75,13 @@ def test_classify_hotplug_script_timeout():
     assert 'vif-bridge online because of timeout' in err.msg and 'bridge exists' in err.msg
 
 
+def test_classify_memory_too_small_for_kernel():
+    cap = Capture('err_create_memory_too_small_for_kernel', 'xen-4.17.5-lab-guests')
+    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    assert err.__class__ is xl.ConfigRejectedError
+    assert 'raise memory' in err.msg and 'segment kernel too large' in err.msg
+
+
 def test_classify_message_quotes_xl():
     cap = Capture('err_create_same_name')
     err = xl.classify_failure(['xl', 'create', 'x.cfg'], cap.rc, cap.stdout, cap.stderr)
