@@ -86,6 +86,44 @@ def plan_pins(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
     return changes, calls
 
 
+def hvm_removal_problem(name, dtype, online_now, wanted):
+    """Why lowering the online vCPUs of this domain live cannot work, or None.
+
+    Measured on Xen 4.17 (lab, QEMU upstream device model): for an HVM guest `xl vcpu-set`
+    adds vCPUs through QEMU (QMP device_add, ACPI CPU hotplug), but to remove one it only
+    writes `offline` into xenstore and exits 0: QEMU keeps the vCPU (`avail_vcpus` unchanged)
+    and an HVM Linux guest does not watch that xenstore key, so the vCPU stays online.
+    """
+    if dtype != 'hvm' or wanted is None or online_now is None or wanted >= online_now:
+        return None
+    return ('%d is fewer than the %d vCPUs %s runs now, and %s is an HVM guest: Xen 4.17 cannot remove vCPUs from '
+            'a running HVM guest (`xl vcpu-set` exits 0 but the device model keeps the vCPU). Lower vcpus in its '
+            'config with xenfleet.xen.xen_domain and restart the guest (apply: restart), or offline the CPU from '
+            'inside the guest.' % (wanted, online_now, name, name))
+
+
+def soft_outside_hard(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
+    """vCPUs whose soft affinity (after the change) has no CPU in common with their hard affinity.
+
+    Xen then ignores the soft affinity (libxl warns "All cpus in soft affinity of vcpu N are
+    unreachable. Only hard affinity will be considered for scheduling" and exits 0).
+    Returns [(vcpu, hard text, soft text)].
+    """
+    rows = dict((r['vcpu'], r) for r in vcpu_rows if r['name'] == name)
+    result = []
+    for vcpu in sorted(targets):
+        row = rows.get(vcpu)
+        if row is None:
+            continue
+        sets = {}
+        for kind in ('hard', 'soft'):
+            text = targets[vcpu][kind] if targets[vcpu][kind] is not None else row['%s_affinity' % kind]
+            sets[kind] = parse.parse_cpulist(text, nr_cpus, node_cpus) if text != 'none' else frozenset()
+        if sets['hard'] and sets['soft'] and not sets['hard'] & sets['soft']:
+            result.append((vcpu, parse.format_cpuset(sets['hard'], nr_cpus), parse.format_cpuset(sets['soft'], nr_cpus)))
+    return result
+
+
 def scheduler_args(sched, name, weight, cap):
     if sched not in SCHEDULERS:
         raise GuestError('weight and cap need the credit2 or credit scheduler; this domain runs under %r' % sched)

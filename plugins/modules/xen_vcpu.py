@@ -18,14 +18,26 @@ description:
     they survive a restart (pins are otherwise lost when the guest reboots).
   - Reads C(xl list -l) (and C(xl vcpu-list) when O(pin) is set) first and changes only what differs;
     after acting it reads again and fails if Xen or the guest did not apply the change.
-  - B(What the guest must support.) Xen makes added vCPUs I(available); the guest kernel brings them
-    online. Linux PV and PVH guests need CPU hotplug (C(CONFIG_HOTPLUG_CPU), standard in distribution
-    kernels) and something that onlines new CPUs - a udev rule such as
-    C(SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1") or an
-    agent that writes C(1) to C(/sys/devices/system/cpu/cpuN/online). Removal works
-    the same way in reverse and needs no agent. HVM guests get added vCPUs through the device model's
-    ACPI CPU hotplug (only when they were created with O(online) below C(maxvcpus)), and need an OS
-    that handles ACPI CPU hotplug.
+  - B(What the guest must support - PV and PVH.) Xen only makes added vCPUs I(available) (xl writes
+    C(cpu/N/availability) in xenstore); the guest kernel makes them present but leaves them offline until
+    user space onlines them. Linux needs CPU hotplug (C(CONFIG_HOTPLUG_CPU), standard in distribution kernels)
+    and something that onlines new CPUs - a udev rule such as
+    C(SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1") or an agent that
+    writes C(1) to C(/sys/devices/system/cpu/cpuN/online). Removal needs no agent - the kernel offlines the
+    vCPU itself. The module waits (O(vcpu_timeout)) until Xen runs exactly O(online) vCPUs and otherwise fails
+    with V(timeout) and this explanation. In the nested test lab (TCG, busy machine) 2 to 4 vCPUs took 13 s
+    and 4 to 1 took 10 s.
+  - A Linux PV guest brings up all C(maxvcpus) vCPUs while it boots and offlines the unavailable ones a few
+    seconds later; run the module on a guest that has finished booting.
+  - B(HVM guests, Xen 4.17, measured.) Adding works only up to the C(maxvcpus) the guest was created with
+    (set C(maxvcpus) above C(vcpus)); C(xl vcpu-set) asks the device model (QEMU) to hot-plug a CPU and the
+    guest OS must handle ACPI CPU hotplug and online the CPU (the same udev rule on Linux).
+    B(Removing vCPUs from a running HVM guest is not possible.) C(xl vcpu-set) exits 0 without a message
+    but only writes C(offline) into xenstore - QEMU keeps the vCPU (C(avail_vcpus) unchanged), and Linux
+    watches that xenstore key only in PV and PVH guests, so nothing asks the HVM guest to let go. The
+    module therefore refuses to lower O(online) of an HVM guest, before changing anything; lower C(vcpus)
+    with M(xenfleet.xen.xen_domain) and restart the guest instead. In the lab an HVM guest that was not
+    yet booted did not online the added vCPU, so HVM hot-add has not been seen end to end.
   - C(maxvcpus) is fixed when the domain is created. To go beyond it, raise C(maxvcpus) with
     M(xenfleet.xen.xen_domain) and restart the guest (O(xenfleet.xen.xen_domain#module:apply=restart)).
 author:
@@ -42,6 +54,9 @@ options:
     description:
       - Number of online vCPUs, from 1 to the domain's C(maxvcpus).
       - More than the host's physical CPUs is refused unless O(allow_overcommit=true).
+      - Compared with the vCPUs Xen runs now (the C(VCPUs) column of C(xl list)), not with what was last
+        requested; a vCPU the guest has not onlined counts as missing, and the module asks again.
+      - Fewer than now is refused for HVM guests (see the description).
     type: int
   allow_overcommit:
     description:
@@ -55,6 +70,8 @@ options:
         override an V(all) item). Affinities use xl's cpulist syntax - V(all), V(2), V(0-3,5),
         V(^1) (all but 1), V(nodes:0) (the CPUs of NUMA node 0) - and are validated against the host's CPUs.
       - Compared as CPU sets, so V(0-1) and V(all) on a 2-CPU host are the same.
+      - A soft affinity with no CPU in the hard affinity (hard V(1), soft V(0)) is applied as asked, but Xen
+        then ignores it and schedules on the hard affinity only; the module warns about it.
     type: list
     elements: dict
     suboptions:
@@ -222,6 +239,9 @@ def converge(module, client):
         raise dom.InvalidSpec('online', '%d is more than maxvcpus (%d) of %s. maxvcpus is fixed when the domain is '
                                         'created: raise it with xenfleet.xen.xen_domain (maxvcpus) and restart the '
                                         'guest (apply: restart).' % (p['online'], max_vcpus, name))
+    problem = vcpu.hvm_removal_problem(name, live.get('type'), online_now, p['online'])
+    if problem:
+        raise dom.InvalidSpec('online', problem)
     need_host = (p['online'] is not None and p['online'] != online_now) or bool(p['pin'])
     host = parse.host_facts(client.info()) if need_host else None
     nr_cpus = host['nr_cpus'] if host else None
@@ -239,6 +259,9 @@ def converge(module, client):
             node_cpus = {0: set(range(nr_cpus))}
         current_pins, rows = pins_of(client, name, nr_cpus)
         pin_changes, pin_calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
+        for index, hard, soft in vcpu.soft_outside_hard(name, targets, rows, nr_cpus, node_cpus):
+            module.warn('vCPU %d of %s: its soft affinity (%s) has no CPU in its hard affinity (%s), so Xen ignores '
+                        'the soft affinity and schedules the vCPU on its hard affinity only.' % (index, name, soft, hard))
         before['pins'] = [dict(vcpu=c['vcpu'], **c['before']) for c in pin_changes]
         after['pins'] = [dict(vcpu=c['vcpu'], **c['after']) for c in pin_changes]
 

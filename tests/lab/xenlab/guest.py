@@ -1,8 +1,8 @@
 """The test-guest payload: dom0's kernel plus a tiny busybox initramfs.
 
 The initramfs is written here as a gzip'd cpio "newc" archive (no cpio tool needed):
-busybox-static with its applet links, busybox init, the Xen front-end drivers, a loop
-that onlines hot-added vCPUs, and a reporter that prints what tests observe:
+busybox-static with its applet links, busybox init, the Xen front-end drivers, a CPU
+hotplug handler, and a reporter that prints what tests observe:
 
     XENLAB-REPORT name=pv1 vcpus_online=2 cpus=0-1 mem_total_kb=123456 uptime=12.34
 
@@ -11,6 +11,17 @@ to the guest console (hvc0 for PV/PVH, ttyS0 for HVM), when something changes an
 /var/log/xen/console/guest-NAME.log in dom0. A guest given `guestip=ADDR/PREFIX` on its
 kernel command line configures eth0 and answers ping and HTTP (busybox httpd serving
 /www/status, the last report).
+
+vCPU hotplug: the kernel makes a vCPU that Xen adds *present* (PV/PVH: the xenstore
+cpu/N/availability watch; HVM: ACPI CPU hotplug) and sends a uevent `add` for its cpu
+device, but leaves it offline: onlining is user space's job (a udev rule on a normal
+distribution). `busybox uevent` runs /sbin/xenlab-hotplug for every uevent; it onlines
+a CPU only on that `add` event and prints
+
+    XENLAB-HOTPLUG name=pv1 action=add cpu=cpu1 online=1
+
+A vCPU Xen removes is offlined by the kernel itself (PV/PVH) and stays offline: nothing
+here re-onlines CPUs, so tests see exactly what Xen and the guest kernel did.
 """
 
 import gzip
@@ -25,6 +36,7 @@ WANTED_MODULES = ("xen-netfront", "xen-blkfront")
 INITTAB = """\
 ::sysinit:/etc/init.d/rcS
 ::respawn:-/bin/sh
+::respawn:/sbin/uevent /sbin/xenlab-hotplug
 ::respawn:/sbin/xenlab-report
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/umount -a -r
@@ -59,18 +71,25 @@ fi
 echo "XENLAB-BOOT name=$name guestip=${guestip:-none}" > /dev/console
 """
 
+HOTPLUG = """\
+#!/bin/sh
+# Run by `busybox uevent` for every kernel uevent (environment: ACTION, SUBSYSTEM, DEVPATH).
+# Online a CPU the hypervisor has just added (what udev's usual CPU rule does); never touch
+# CPUs that were offlined.
+[ "$SUBSYSTEM" = cpu ] && [ "$ACTION" = add ] || exit 0
+f="/sys$DEVPATH/online"
+[ -f "$f" ] || exit 0
+[ "$(cat "$f")" = 0 ] && echo 1 > "$f" 2>/dev/null
+echo "XENLAB-HOTPLUG name=$(cat /etc/hostname) action=add cpu=${DEVPATH##*/} online=$(cat "$f")" > /dev/console
+"""
+
 REPORT = """\
 #!/bin/sh
-# Online hot-added vCPUs and report vCPUs / memory / uptime when they change (and every 30 s).
+# Report vCPUs / memory / uptime when they change (and every 30 s). Only reports.
 name=$(cat /etc/hostname)
 last=""
 n=0
 while true; do
-    for c in /sys/devices/system/cpu/cpu[0-9]*; do
-        if [ -f "$c/online" ] && [ "$(cat "$c/online")" = 0 ]; then
-            echo 1 > "$c/online" 2>/dev/null
-        fi
-    done
     cpus=$(cat /sys/devices/system/cpu/online)
     count=0
     for c in /sys/devices/system/cpu/cpu[0-9]*; do
@@ -231,6 +250,7 @@ def build_initramfs(rootfs, kver, applets):
     cpio.add_file("etc/inittab", INITTAB.encode())
     cpio.add_file("etc/init.d/rcS", RCS.encode(), 0o755)
     cpio.add_file("sbin/xenlab-report", REPORT.encode(), 0o755)
+    cpio.add_file("sbin/xenlab-hotplug", HOTPLUG.encode(), 0o755)
     moddir = os.path.join(rootfs, "lib/modules", kver)
     with open(os.path.join(moddir, "modules.dep")) as f:
         deps = parse_modules_dep(f.read())

@@ -71,3 +71,25 @@ def test_set_keys_keeps_comments_and_order():
 def test_set_keys_refuses_broken_file():
     with pytest.raises(xlcfg.XlConfigError):
         xlcfg.set_keys('name = \n', {'vcpus': 1})
+
+
+def test_soft_outside_hard_from_lab_vcpu_list():
+    # captured in the lab after `xl vcpu-pin smp1 0 1 0`: vCPU 0 is `1 / 0`, which libxl warns about
+    rows = parse.parse_vcpu_list(fixture_text('xl_vcpu_list_smp1_pinned.stdout', 'xen-4.17.5-lab-vcpu'))
+    # as it is now (no change asked for the soft affinity)
+    assert vcpu.soft_outside_hard('smp1', {0: {'hard': None, 'soft': None}}, rows, 2) == [(0, '1', '0')]
+    # a change that makes them overlap again
+    assert vcpu.soft_outside_hard('smp1', {0: {'hard': 'all', 'soft': None}}, rows, 2) == []
+    assert vcpu.soft_outside_hard('smp1', {1: {'hard': '0', 'soft': '1'}, 2: {'hard': '0', 'soft': 'all'}},
+                                  rows, 2) == [(1, '0', '1')]
+
+
+def test_hvm_removal_problem():
+    msg = vcpu.hvm_removal_problem('h1', 'hvm', 2, 1)
+    assert msg.startswith('1 is fewer than the 2 vCPUs h1 runs now, and h1 is an HVM guest')
+    assert 'apply: restart' in msg
+    assert vcpu.hvm_removal_problem('h1', 'hvm', 1, 2) is None
+    assert vcpu.hvm_removal_problem('h1', 'hvm', 2, 2) is None
+    assert vcpu.hvm_removal_problem('p1', 'pv', 4, 1) is None
+    assert vcpu.hvm_removal_problem('p1', 'pvh', 4, 1) is None
+    assert vcpu.hvm_removal_problem('h1', 'hvm', 2, None) is None

@@ -8,10 +8,13 @@ __metaclass__ = type
 
 import pytest
 
+from ansible.module_utils import basic
+
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl_parse import parse_list_long
 from ansible_collections.xenfleet.xen.plugins.modules import xen_vcpu
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import fixture_text
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, fixture_text
 
 # Captured state: pv1 has maxvcpus 4, 2 online, vCPU 0 hard-pinned to CPU 1; the host has 2 CPUs.
 READ = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
@@ -134,3 +137,53 @@ def test_bad_numbers_before_any_call(env, args, fragment):
 def test_unknown_domain(env):
     result, failed, script = env({'name': 'nosuch', 'online': 1}, READ)
     assert failed and result['error'] == 'domain_not_found' and 'not running' in result['msg']
+
+
+LAB = 'xen-4.17.5-lab-vcpu'
+
+
+def lab(name):
+    cap = Capture(name, LAB)
+    return cap.rc, cap.stdout, cap.stderr
+
+
+def test_soft_affinity_outside_hard_is_warned_about(env, tmp_path, monkeypatch):
+    # all captured in the lab: smp1 (PV, maxvcpus 4, 1 online); `xl vcpu-pin smp1 0 1 0` makes libxl
+    # warn on stderr and exit 0; Xen keeps soft affinity 0 but ignores it
+    (tmp_path / 'smp1.cfg').write_text(fixture_text('pv-busybox.cfg').replace('pv1', 'smp1'))
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    steps = [(['list', '-l'], lab('xl_list_l')), (['list'], lab('xl_list')), (['info'], lab('xl_info')),
+             (['vcpu-list', 'smp1'], lab('xl_vcpu_list_smp1')),
+             (['vcpu-pin', 'smp1', '0', '1', '0'], lab('xl_vcpu_pin_soft_outside_hard')),
+             (['vcpu-list', 'smp1'], lab('xl_vcpu_list_smp1_pinned'))]
+    result, failed, script = env({'name': 'smp1', 'pin': [{'vcpu': '0', 'hard': '1', 'soft': '0'}]}, steps)
+    assert not failed, result
+    assert result['applied'] == ['vcpu-pin smp1 0 1 0', 'config file updated']
+    assert result['pins'][0] == {'vcpu': 0, 'hard': '1', 'soft': '0'}
+    assert len(warnings) == 1 and 'vCPU 0 of smp1: its soft affinity (0) has no CPU in its hard affinity (1)' in warnings[0]
+    assert script.steps == []
+
+
+# Captured in the lab after `xl vcpu-set smphvm1 2` on an HVM guest (maxvcpus 2) whose kernel had not
+# onlined the new vCPU yet, and a later `xl vcpu-set smphvm1 1` (exit 0, changes nothing in QEMU):
+# `xl list -l` says avail_vcpus [0, 1], `xl list` says 1 vCPU runs.
+HVM_READ = [(['list', '-l'], lab('xl_list_l_with_hvm')), (['list'], lab('xl_list_with_hvm'))]
+
+
+def test_hvm_online_is_what_runs_not_what_was_requested(env):
+    result, failed, script = env({'name': 'smphvm1', 'online': 1, 'persist': False}, HVM_READ)
+    assert not failed, result
+    assert result['changed'] is False and result['vcpus'] == {'online': 1, 'max': 2}
+    result, failed, script = env({'name': 'smphvm1', 'online': 2, 'persist': False, '_ansible_check_mode': True},
+                                 HVM_READ + [(['info'], lab('xl_info'))])
+    assert not failed, result
+    assert result['applied'] == ['vcpu-set smphvm1 2']
+
+
+def test_hvm_vcpu_set_remove_is_a_silent_no_op_in_the_lab():
+    # the evidence behind hvm_removal_problem: rc 0, no output, QEMU keeps both vCPUs
+    removed = Capture('xl_vcpu_set_hvm_remove', LAB)
+    assert (removed.rc, removed.stdout, removed.stderr) == (0, '', '')
+    after = parse_list_long(Capture('xl_list_l_hvm_after_remove', LAB).stdout)
+    assert after[0]['config']['b_info']['avail_vcpus'] == [0, 1]
