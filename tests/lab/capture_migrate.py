@@ -78,27 +78,42 @@ def wait_report(state, host, guest, after=0, timeout=240):
 
 
 def setup(state, steps):
+    """Everything in as few SSH round trips as possible (a TCG dom0 on a busy machine takes seconds per login)."""
     keys = {}
     for h in (A, B):
-        must(state, h, "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519")
-        keys[h] = (must(state, h, "cat /root/.ssh/id_ed25519.pub").strip(),
-                   must(state, h, "cat /etc/ssh/ssh_host_ed25519_key.pub").strip())
+        out = must(state, h, "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519; "
+                   "cat /root/.ssh/id_ed25519.pub /etc/ssh/ssh_host_ed25519_key.pub")
+        keys[h] = [line.strip() for line in out.splitlines() if line.strip()]
+    guests = [("mcap", "%s/mcap.img" % SHARED)]
+    if "receiver_killed" in steps:
+        guests.append(("mkill", "%s/mkill.img" % SHARED))
+    if "missing_disk" in steps:
+        guests.append(("mcaploc", "/var/lib/xen/images/mcaploc.img"))
     for h, other in ((A, B), (B, A)):
-        must(state, h, "grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys"
-             % (shlex.quote(keys[other][0]), shlex.quote(keys[other][0])))
         hostkey = " ".join(keys[other][1].split()[:2])
+        lines = [keys[other][0]]
+        script = ["grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys"
+                  % (shlex.quote(keys[other][0]), shlex.quote(keys[other][0])), "touch /root/.ssh/known_hosts"]
         for name in (ADDR[other], "[%s]:%d" % (ADDR[other], NOXEN_PORT)):
             line = "%s %s" % (name, hostkey)
-            must(state, h, "touch /root/.ssh/known_hosts; grep -qxF %s /root/.ssh/known_hosts || echo %s >> /root/.ssh/known_hosts"
-                 % (shlex.quote(line), shlex.quote(line)))
-    must(state, A, "mkdir -p %s /etc/exports.d && echo '%s 192.168.77.0/24(rw,sync,no_subtree_check,no_root_squash)' "
-         "> /etc/exports.d/xenshared.exports && systemctl start nfs-server && exportfs -ra" % (SHARED, SHARED))
-    must(state, A, "for g in mcap mkill; do test -f %s/$g.img || truncate -s 32M %s/$g.img; done; "
-         "mkdir -p /var/lib/xen/images; truncate -s 16M /var/lib/xen/images/mcaploc.img" % (SHARED, SHARED))
-    must(state, B, "mkdir -p %s && (mountpoint -q %s || mount -t nfs4 -o hard,timeo=600 %s:%s %s)"
-         % (SHARED, SHARED, ADDR[A], SHARED, SHARED))
-    must(state, B, """
-if ! { [ -f /run/sshd-noxen.pid ] && kill -0 "$(cat /run/sshd-noxen.pid)" 2>/dev/null; }; then
+            script.append("grep -qxF %s /root/.ssh/known_hosts || echo %s >> /root/.ssh/known_hosts"
+                          % (shlex.quote(line), shlex.quote(line)))
+        if h == A:
+            script += [
+                "mkdir -p %s /etc/exports.d" % SHARED,
+                "echo '%s 192.168.77.0/24(rw,sync,no_subtree_check,no_root_squash)' > /etc/exports.d/xenshared.exports"
+                % SHARED,
+                "systemctl start nfs-server && exportfs -ra",
+                "for g in mcap mkill; do test -f %s/$g.img || truncate -s 32M %s/$g.img; done" % (SHARED, SHARED),
+                "mkdir -p /var/lib/xen/images; truncate -s 16M /var/lib/xen/images/mcaploc.img",
+            ]
+            for g, disk in guests:
+                script.append("printf '%%s' %s > /etc/xen/%s.cfg" % (shlex.quote(cfg(g, disk)), g))
+        else:
+            script += [
+                "mkdir -p %s && (mountpoint -q %s || mount -t nfs4 -o hard,timeo=600 %s:%s %s)"
+                % (SHARED, SHARED, ADDR[A], SHARED, SHARED),
+                """if ! { [ -f /run/sshd-noxen.pid ] && kill -0 "$(cat /run/sshd-noxen.pid)" 2>/dev/null; }; then
   mkdir -p /var/lib/noxen/sbin /var/lib/noxen/empty
   for f in /usr/sbin/*; do case "${f##*/}" in xl|xen*) ;; *) ln -sf "$f" "/var/lib/noxen/sbin/${f##*/}" ;; esac; done
   rm -f /var/lib/noxen/sbin/sshd && cp /usr/sbin/sshd /var/lib/noxen/sbin/sshd
@@ -107,17 +122,15 @@ if ! { [ -f /run/sshd-noxen.pid ] && kill -0 "$(cat /run/sshd-noxen.pid)" 2>/dev
     umount -l /proc/xen
     mount --bind /var/lib/noxen/sbin /usr/sbin
     exec /usr/sbin/sshd -p %d -o PidFile=/run/sshd-noxen.pid'
-fi""" % NOXEN_PORT)
-    guests = [("mcap", "%s/mcap.img" % SHARED)]
-    if "receiver_killed" in steps:
-        guests.append(("mkill", "%s/mkill.img" % SHARED))
-    if "missing_disk" in steps:
-        guests.append(("mcaploc", "/var/lib/xen/images/mcaploc.img"))
-    for g, disk in guests:
-        write_file(state, A, "/etc/xen/%s.cfg" % g, cfg(g, disk))
-        must(state, A, "xl list %s >/dev/null 2>&1 || xl create /etc/xen/%s.cfg" % (g, g))
+fi""" % NOXEN_PORT,
+            ]
+        del lines
+        must(state, h, "set -e\n" + "\n".join(script))
+    # one at a time: a guest create is a mutating xl call; a failure stops the capture (setup, not data)
+    must(state, A, "; ".join("(xl list %s >/dev/null 2>&1 || xl create /etc/xen/%s.cfg)" % (g, g) for g, _d in guests)
+         .replace("; ", " && "))
     for g, _disk in guests:
-        print("[capture] %s: %s" % (g, wait_report(state, A, g)))
+        print("[capture] %s: %s" % (g, wait_report(state, A, g)), flush=True)
 
 
 def migrate_cmd(guest, target, sshcmd=SSHCMD):
@@ -139,7 +152,7 @@ def capture(state, dest, steps=STEPS):
             with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
                 f.write(data)
         order.append((name, host, cmd, rc, secs))
-        print("[capture] %-34s %s rc=%d %5.1f s  %s" % (name, host, rc, secs, cmd))
+        print("[capture] %-34s %s rc=%d %5.1f s  %s" % (name, host, rc, secs, cmd), flush=True)
         return rc, out, err
 
     # success both ways
@@ -180,7 +193,7 @@ def capture(state, dest, steps=STEPS):
         must(state, A, "rm -f /tmp/mkill.out /tmp/mkill.err /tmp/mkill.rc; (%s > /tmp/mkill.out 2> /tmp/mkill.err; "
              "echo $? > /tmp/mkill.rc) > /dev/null 2>&1 &" % migrate_cmd("mkill", ADDR[B]))
         kill = must(state, B, "i=0; until xl list mkill--incoming >/dev/null 2>&1; do i=$((i+1)); "
-                    "[ $i -lt 1200 ] || exit 3; sleep 0.2; done; sleep 2; pid=$(pgrep -o -f 'xl migrate-receive'); "
+                    "[ $i -lt 1200 ] || exit 3; sleep 0.2; done; sleep 2; pid=$(pgrep -n -f 'xl migrate-receive'); "
                     "ps -o pid,etime,args -p $pid; kill -9 $pid; echo killed $pid")
         notes.append("receiver kill: " + " | ".join(kill.strip().splitlines()))
         t0 = time.time()
