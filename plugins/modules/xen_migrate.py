@@ -57,6 +57,14 @@ options:
   ssh_identity:
     description: Private key file on the source dom0 for SSH to the target.
     type: path
+  ssh_connect_timeout:
+    description:
+      - Seconds SSH may take to connect and exchange banners with the target (C(ConnectTimeout)), for the
+        pre-flight and for xl's transport.
+      - A busy dom0 can take longer than SSH's usual few seconds; in the nested lab under load a 15 s limit
+        failed a migration with C(Connection timed out during banner exchange).
+    type: int
+    default: 60
   ssh_options:
     description:
       - Extra SSH options (C(-o) values), for example V(UserKnownHostsFile=/etc/xen/migration_known_hosts).
@@ -281,7 +289,7 @@ def converge(module, client):
         if '=' not in option or '\n' in option:
             raise dom.InvalidSpec('ssh_options', '%r is not an ssh -o option of the form Key=value' % option)
     target = SshTarget(p['target'], user=p['ssh_user'], port=p['ssh_port'], identity=p['ssh_identity'],
-                       options=p['ssh_options'])
+                       options=p['ssh_options'], connect_timeout=p['ssh_connect_timeout'])
     client.ensure_xen_host()
     local_info = client.info()
     result = {'source': local_info.get('host'), 'target': p['target'], 'changed': False}
@@ -375,6 +383,7 @@ def main():
             ssh_port=dict(type='int'),
             ssh_identity=dict(type='path'),
             ssh_options=dict(type='list', elements='str', default=[]),
+            ssh_connect_timeout=dict(type='int', default=60),
             timeout=dict(type='int', default=900),
             persist=dict(type='bool', default=True),
             config_dir=dict(type='path', default='/etc/xen'),

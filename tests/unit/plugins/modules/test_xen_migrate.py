@@ -143,3 +143,27 @@ def test_successful_migration_moves_the_definition(env, tmp_path):
     assert result['moved'] == {'config_file': True, 'autostart': True}
     assert result['transfer'] == real['transfer']
     assert not (tmp_path / 'pv1.cfg').exists() and not (tmp_path / 'auto' / 'pv1.cfg').is_symlink()
+
+
+def lab_capture(name):
+    return Capture(name, LAB)
+
+
+def test_real_transport_timeout_is_a_failure_with_the_guest_at_the_source(env):
+    """`xl migrate` whose ssh timed out in the banner exchange (xen2 too busy; captured as err_migrate_same_name,
+    see the fixtures' README): xl never reached the target, the guest still runs at the source."""
+    real = lab_capture('err_migrate_same_name')
+    assert 'Connection timed out during banner exchange' in real.stderr
+    assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
+        'failed', 'libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading banner from '
+                  'migration receiver stream')
+    steps = [(['info'], 'xl_info')] + READ + [
+        (is_ssh('xl info'), probe_reply()),
+        (lambda call: call[0] == 'migrate', (real.rc, real.stdout, real.stderr)),
+        (['list', 'pv1'], (0, Capture('xl_list_three_guests').stdout, '')),
+        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_dom0_only').stdout, '')),
+    ]
+    result, failed, script = env({}, steps)
+    assert failed and result['error'] == 'migration_failed'
+    assert 'the guest still runs on this host' in result['msg'] and 'truncated reading banner' in result['msg']
+    assert 'ConnectTimeout=60' in script.seen[4][2]
