@@ -170,6 +170,13 @@ def migrate_outcome(rc, stdout, stderr):
         return 'ok', 'Migration successful.'
     if 'Domain state is now undefined' in text or 'failed during final handshake' in text:
         return 'undefined', _line_with(text, 'final handshake') or 'Migration failed during final handshake'
+    # the transport's own message says more than xl's "truncated reading banner" that follows it
+    for needle, what in (('xl: command not found', 'xl is not installed on the target (or not in the ssh user\'s PATH)'),
+                         ('Host key verification failed', 'the target\'s SSH host key is not known on this host'),
+                         ('timed out during banner exchange', 'SSH to the target timed out in the banner exchange')):
+        line = _line_with(text, needle)
+        if line and rc != 0:
+            return 'failed', '%s: %s' % (what, line)
     for needle in ('unexpected data instead of banner', 'truncated reading banner', 'failed to suspend',
                    'resuming at sender', 'problems at target', 'Migration failed'):
         line = _line_with(text, needle)

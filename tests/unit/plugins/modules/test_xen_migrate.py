@@ -155,8 +155,7 @@ def test_real_transport_timeout_is_a_failure_with_the_guest_at_the_source(env):
     real = lab_capture('err_migrate_same_name')
     assert 'Connection timed out during banner exchange' in real.stderr
     assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
-        'failed', 'libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading banner from '
-                  'migration receiver stream')
+        'failed', 'SSH to the target timed out in the banner exchange: Connection timed out during banner exchange')
     steps = [(['info'], 'xl_info')] + READ + [
         (is_ssh('xl info'), probe_reply()),
         (lambda call: call[0] == 'migrate', (real.rc, real.stdout, real.stderr)),
@@ -165,5 +164,11 @@ def test_real_transport_timeout_is_a_failure_with_the_guest_at_the_source(env):
     ]
     result, failed, script = env({}, steps)
     assert failed and result['error'] == 'migration_failed'
-    assert 'the guest still runs on this host' in result['msg'] and 'truncated reading banner' in result['msg']
+    assert 'the guest still runs on this host' in result['msg'] and 'banner exchange' in result['msg']
     assert 'ConnectTimeout=60' in script.seen[4][2]
+
+
+def test_real_target_without_xl():
+    real = lab_capture('err_migrate_no_xl')
+    assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
+        'failed', "xl is not installed on the target (or not in the ssh user's PATH): bash: line 1: xl: command not found")
