@@ -172,3 +172,12 @@ def test_real_target_without_xl():
     real = lab_capture('err_migrate_no_xl')
     assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
         'failed', "xl is not installed on the target (or not in the ssh user's PATH): bash: line 1: xl: command not found")
+
+
+def test_real_failure_at_the_target_after_the_transfer():
+    """Evacuation xen2 -> xen1 in the lab: the whole memory arrived, then xen1's block hotplug script timed
+    out, the target could not create the domain and xl resumed the guest at the sender."""
+    real = lab_result('module_result_target_hotplug_timeout.json')
+    assert xen_migrate.mig.migrate_outcome(real['rc'], real['stdout'], real['stderr']) == (
+        'failed', 'Migration failed, resuming at sender.')
+    assert 'the guest still runs on this host (running)' in real['msg']
