@@ -9,6 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.modules import xen_migrate
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import XlResult
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, fixture_text
 
@@ -109,6 +110,10 @@ def test_xl_sshcmd_keeps_host_key_checking():
 LAB = 'xen-4.17.5-lab-migrate'
 
 
+def lab_capture(name):
+    return Capture(name, LAB)
+
+
 def lab_result(name):
     import json
     return json.loads(fixture_text(name, LAB))
@@ -125,14 +130,14 @@ def test_real_transfer_lines_read_as_success():
 
 
 def test_successful_migration_moves_the_definition(env, tmp_path):
-    # the real transfer lines of the PV migration (their stdout/stderr split was not recorded: all as stderr)
-    real = lab_result('module_result_pv_ok.json')
+    # a real successful `xl migrate` between the lab hosts: xl prints everything on stderr
+    real = lab_capture('migrate_ok_pv_by_name')
     (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
     (tmp_path / 'auto').mkdir()
     (tmp_path / 'auto' / 'pv1.cfg').symlink_to(tmp_path / 'pv1.cfg')
     steps = [(['info'], 'xl_info')] + READ + [
         (is_ssh('xl info'), probe_reply()),
-        (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (0, '', '\n'.join(real['transfer']) + '\n')),
+        (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (real.rc, real.stdout, real.stderr)),
         (['list', 'pv1'], 'err_list_unknown_name'),  # captured for another name: only the error matters
         (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
         (is_ssh('cat >'), (0, '', '')),
@@ -141,18 +146,15 @@ def test_successful_migration_moves_the_definition(env, tmp_path):
     assert not failed, result
     assert result['changed'] is True and result['location'] == 'target'
     assert result['moved'] == {'config_file': True, 'autostart': True}
-    assert result['transfer'] == real['transfer']
+    assert result['transfer'][0] == 'migration target: Ready to receive domain.'
+    assert result['transfer'][-1] == 'Migration successful.' and 'Parsing config from <saved>' not in result['transfer']
     assert not (tmp_path / 'pv1.cfg').exists() and not (tmp_path / 'auto' / 'pv1.cfg').is_symlink()
 
 
-def lab_capture(name):
-    return Capture(name, LAB)
-
-
 def test_real_transport_timeout_is_a_failure_with_the_guest_at_the_source(env):
-    """`xl migrate` whose ssh timed out in the banner exchange (xen2 too busy; captured as err_migrate_same_name,
+    """`xl migrate` whose ssh timed out in the banner exchange (xen2 too busy; captured by the same_name step,
     see the fixtures' README): xl never reached the target, the guest still runs at the source."""
-    real = lab_capture('err_migrate_same_name')
+    real = lab_capture('err_migrate_ssh_banner_timeout')
     assert 'Connection timed out during banner exchange' in real.stderr
     assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
         'failed', 'SSH to the target timed out in the banner exchange: Connection timed out during banner exchange')
@@ -181,3 +183,39 @@ def test_real_failure_at_the_target_after_the_transfer():
     assert xen_migrate.mig.migrate_outcome(real['rc'], real['stdout'], real['stderr']) == (
         'failed', 'Migration failed, resuming at sender.')
     assert 'the guest still runs on this host (running)' in real['msg']
+
+
+def test_real_guest_not_on_this_host():
+    real = lab_capture('err_migrate_guest_not_here')
+    assert real.rc == 1 and 'is an invalid domain identifier' in real.stderr
+    assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr)[0] == 'failed'
+
+
+class _SshRecorder(object):
+    def __init__(self, rc=0):
+        self.rc = rc
+        self.calls = []
+
+    def run_ssh(self, target, argv, check=True):
+        self.calls.append(argv)
+        return XlResult(['ssh'] + list(argv), self.rc, '', '')
+
+
+def test_real_receiver_killed_leaves_incoming_copy_which_is_destroyed():
+    """xl's receiver on xen2 killed (SIGKILL) mid-transfer: the sender resumed the guest (it kept running on
+    xen1), and xen2 kept `mkill--incoming` paused; `xl destroy mkill--incoming` there removed it (rc 0, by hand
+    in the same lab). The module now does that destroy itself."""
+    real = lab_capture('err_migrate_receiver_killed')
+    assert xen_migrate.mig.migrate_outcome(real.rc, real.stdout, real.stderr) == (
+        'failed', 'Migration failed, resuming at sender.')
+    source = xen_migrate.parse.parse_list(lab_capture('xl_list_source_after_receiver_killed').stdout)
+    assert [r['name'] for r in source if r['name'] == 'mkill'] == ['mkill']
+    rows = xen_migrate.parse.parse_list(lab_capture('xl_list_target_after_receiver_killed').stdout)
+    target = xen_migrate.SshTarget('192.168.77.12')
+    client = _SshRecorder(rc=0)
+    said = xen_migrate.clean_incoming(client, target, 'mkill', rows)
+    assert client.calls == [['xl', 'destroy', 'mkill--incoming']]
+    assert 'mkill--incoming' in said and 'was destroyed' in said
+    failing = _SshRecorder(rc=1)
+    assert 'destroy it by hand' in xen_migrate.clean_incoming(failing, target, 'mkill', rows)
+    assert xen_migrate.clean_incoming(_SshRecorder(), target, 'mcap', rows) == ''
