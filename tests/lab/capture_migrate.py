@@ -23,10 +23,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import capture_fixtures  # noqa: E402
 from xenlab import lab as xlab  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
-MARK = "@@CAPTURE-RC@@"
 G = "/var/lib/xenlab/guest"
 SHARED = "/srv/xenshared"
 A, B = "xen1", "xen2"
@@ -45,13 +45,7 @@ def cfg(name, disk, extra=""):
 
 def remote(state, host, cmd, timeout=900):
     """(rc, stdout, stderr) of cmd in host's dom0; an SSH transport failure raises."""
-    wrapped = "LC_ALL=C sh -c %s; echo %s$? >&2" % (shlex.quote(cmd), MARK)
-    r = xlab.run_ssh(state, host, [wrapped], timeout=timeout)
-    lines = r.stderr.splitlines(True)
-    if not lines or not lines[-1].startswith(MARK):
-        raise RuntimeError("ssh to %s failed (rc %d) running %r: %s" % (
-            host, r.returncode, cmd, r.stderr.strip()[-300:]))
-    return int(lines[-1][len(MARK):]), r.stdout, "".join(lines[:-1])
+    return capture_fixtures.remote(state, host, cmd, timeout=timeout)
 
 
 def must(state, host, cmd):
