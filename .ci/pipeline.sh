@@ -508,7 +508,7 @@ lab_prepare() {
 # Expected wall time of each scenario on the CI machine (seconds, measured; see docs/lab.md) and
 # the budget for the whole pipeline: a scenario that would not finish inside the budget is not
 # started and shows as "skipped: time budget" in the summary (never as passed).
-declare -A MOLECULE_EXPECTED=([default]=240 [privlink]=240 [guests]=1200)
+declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
 
 molecule_scenarios() {   # the scenarios to run, in order
