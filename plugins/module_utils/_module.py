@@ -54,8 +54,10 @@ def run_module(module, worker):
 
 
 def _warn(module, client):
-    for warning in client.warnings:
-        module.warn(warning)
+    # a module that reads the domains twice (before and after acting) would repeat a warning
+    for index, warning in enumerate(client.warnings):
+        if warning not in client.warnings[:index]:
+            module.warn(warning)
     del client.warnings[:]
 
 

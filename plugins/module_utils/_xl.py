@@ -456,6 +456,7 @@ class XlClient(object):
         have = set(e['domid'] for e in long_entries)
         missing = [r for r in rows if r['domid'] not in have and not parse.is_dom0(r['name'], r['domid'])
                    and not parse.is_dying_placeholder(r['name'])
+                   and parse.state_from_flags(r['flags']) != 'dying'
                    and (not names or r['name'] in names)]
         if not missing:
             return []

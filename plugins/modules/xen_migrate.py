@@ -253,10 +253,16 @@ def move_definition(module, client, target, name, check):
     path = os.path.join(p['config_dir'], '%s.cfg' % name)
     link = os.path.join(p['autostart_dir'], '%s.cfg' % name)
     text = read_text(path)
-    autostart = os.path.islink(link)
+    # every entry that would start the guest with this host (the same notion as xen_domain's),
+    # plus a dangling <name>.cfg link
+    entries = dom.autostart_entries(name, path, p['autostart_dir'])
+    if os.path.lexists(link) and link not in entries:
+        entries.append(link)
+    autostart = bool(entries)
     if text is None:
-        if autostart and not check:
-            os.unlink(link)
+        if not check:
+            for entry in entries:
+                os.unlink(entry)
         moved['autostart'] = autostart
         return moved
     moved['config_file'] = True
@@ -271,8 +277,8 @@ def move_definition(module, client, target, name, check):
         raise MigrationError('%s now runs on %s, but its config file could not be written there (%s); it is still in '
                              '%s on this host. Copy it by hand, or run the task again.' % (name, target.host, exc.msg, path),
                              cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
-    if autostart:
-        os.unlink(link)
+    for entry in entries:
+        os.unlink(entry)
     os.unlink(path)
     return moved
 

@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.modules import xen_migrate
@@ -149,6 +151,25 @@ def test_successful_migration_moves_the_definition(env, tmp_path):
     assert result['transfer'][0] == 'migration target: Ready to receive domain.'
     assert result['transfer'][-1] == 'Migration successful.' and 'Parsing config from <saved>' not in result['transfer']
     assert not (tmp_path / 'pv1.cfg').exists() and not (tmp_path / 'auto' / 'pv1.cfg').is_symlink()
+
+
+def test_migration_takes_every_autostart_entry_off_the_source(env, tmp_path):
+    # a link under another name starts the guest too (xendomains reads every file): it must not stay
+    real = lab_capture('migrate_ok_pv_by_name')
+    (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
+    (tmp_path / 'auto').mkdir()
+    (tmp_path / 'auto' / 'web').symlink_to(tmp_path / 'pv1.cfg')
+    steps = [(['info'], 'xl_info')] + READ + [
+        (is_ssh('xl info'), probe_reply()),
+        (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (real.rc, real.stdout, real.stderr)),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
+        (is_ssh('ln -sfn'), (0, '', '')),
+    ]
+    result, failed, script = env({}, steps)
+    assert not failed, result
+    assert result['moved'] == {'config_file': True, 'autostart': True}
+    assert os.listdir(str(tmp_path / 'auto')) == []
 
 
 def test_real_transport_timeout_is_a_failure_with_the_guest_at_the_source(env):
