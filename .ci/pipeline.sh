@@ -128,6 +128,10 @@ on_exit() {
       echo "xenfleet-ci: SKIPPED (not run, not passed): $(printf '%s; ' "${skipped[@]}")"
     fi
   else
+    if [ -n "${WORK:-}" ] && [ -s "$WORK/failure-digest" ]; then
+      echo "why (from the failed stage's log):"
+      cat "$WORK/failure-digest"
+    fi
     if [ ${#FAILED_STAGES[@]} -gt 0 ]; then
       echo "xenfleet-ci: FAILED in stage(s): ${FAILED_STAGES[*]} after ${total}s"
     else
@@ -560,7 +564,39 @@ run_molecule_scenario() {   # name
   fi
   molecule_env
   echo "+ molecule test -s $s"
-  molecule test -s "$s"
+  # The log feeds the failure digest printed at the end (CI shows only the tail of the output).
+  local rc
+  set +e
+  molecule test -s "$s" 2>&1 | tee "$WORK/molecule-$s.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    failure_digest "$WORK/molecule-$s.log" >"$WORK/failure-digest"
+  fi
+  return "$rc"
+}
+
+# The few lines that say why a Molecule run failed: the molecule action, the task that failed and
+# its message (Ansible), the failed assertions (testinfra). Each line is cut at 400 characters.
+failure_digest() {   # log
+  python3 - "$1" <<'PYEOF'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+out, action, task = [], None, None
+for i, line in enumerate(lines):
+    m = re.search(r"INFO\s+\S+ \S+ (\w+): Executing|Running \S+ > (\w+)", line)
+    if m:
+        action = m.group(1) or m.group(2)
+    if line.startswith(("TASK [", "RUNNING HANDLER [")):
+        task = line.rstrip(" *")
+    if re.match(r"(fatal|failed): \[", line) and "...ignoring" not in " ".join(lines[i + 1:i + 3]):
+        out.append("action %s, %s" % (action, task))
+        out.append(line)
+    elif re.match(r"(E   |FAILED |ERROR: |CRITICAL )", line):
+        out.append(line)
+for line in out[-14:]:
+    print("  | " + (line[:400] + " ..." if len(line) > 400 else line))
+PYEOF
 }
 
 # ----------------------------------------------------------------------------------------------

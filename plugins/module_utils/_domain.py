@@ -72,6 +72,19 @@ class GuestTimeout(XenError):
     kind = 'timeout'
 
 
+class GuestRestarted(GuestError):
+    """The domain went away or came back under another domid while we changed it."""
+    kind = 'guest_restarted'
+
+
+def restarted_message(name, domid, row, doing):
+    now = 'it is gone' if row is None else 'it runs again as domid %d' % row['domid']
+    return ('%s restarted while %s (domid %d before; %s): the guest rebooted or crashed, and Xen acted on its '
+            'on_reboot/on_crash setting. Look at its console and `xl dmesg` (a "Triple fault" line means the guest '
+            'kernel crashed). The change was not recorded in the config file; run again once the guest is up.'
+            % (name, doing, domid, now))
+
+
 # --------------------------------------------------------------------------------------------
 # Pure: desired spec, validation, rendering
 # --------------------------------------------------------------------------------------------
@@ -506,12 +519,17 @@ def row_of(client, name):
     return None
 
 
-def wait_for(client, name, predicate, timeout, what):
-    """Poll `xl list NAME` until predicate(row or None) is true; returns the last row."""
+def wait_for(client, name, predicate, timeout, what, domid=None):
+    """Poll `xl list NAME` until predicate(row or None) is true; returns the last row.
+
+    With domid, the domain must stay that domain: GuestRestarted when it goes away or is replaced.
+    """
     deadline = time.time() + timeout
     delay = 0.2
     while True:
         row = row_of(client, name)
+        if domid is not None and (row is None or row['domid'] != domid):
+            raise GuestRestarted(restarted_message(name, domid, row, 'waiting for it to %s' % what))
         if predicate(row):
             return row
         if time.time() >= deadline:
@@ -631,31 +649,38 @@ def set_paused(client, name, paused):
         raise GuestError('`xl %s %s` exited 0 but the domain is %s' % ('pause' if paused else 'unpause', name, state))
 
 
-def set_memory(client, name, mib):
+def set_memory(client, name, mib, domid=None):
     client.run(mem_set_args(name, mib), mutating=True)
     dom = find_domain(client, name)
+    if domid is not None and (dom is None or dom['domid'] != domid):
+        raise GuestRestarted(restarted_message(name, domid, dom, 'its memory target was set to %d MiB' % mib))
     if dom is None or dom['memory_mb']['target'] != mib:
         raise GuestError('`xl mem-set %s %dm` did not take effect (target now %s MiB)'
                          % (name, mib, dom and dom['memory_mb']['target']))
 
 
-def set_vcpus(client, name, count, ignore_host=False, timeout=30):
-    """Set the online vCPU count and wait until the guest has onlined/offlined them."""
+def set_vcpus(client, name, count, ignore_host=False, timeout=30, domid=None):
+    """Set the online vCPU count and wait until the guest has onlined/offlined them.
+
+    With domid (the domain's id before the change), a guest that reboots or crashes meanwhile is
+    reported as such (GuestRestarted), not as a guest that did not online its vCPUs.
+    """
     client.run(vcpu_set_args(name, count, ignore_host), mutating=True)
     try:
         wait_for(client, name, lambda r: r is not None and r['vcpus'] == count, timeout,
-                 'bring its online vCPUs to %d' % count)
+                 'bring its online vCPUs to %d' % count, domid=domid)
     except GuestTimeout as exc:
         raise GuestTimeout('%s. Xen made the vCPUs available, but the guest kernel did not online them: it needs '
                            'CPU hotplug support (CONFIG_HOTPLUG_CPU, and a udev rule or agent that writes 1 to '
                            '/sys/devices/system/cpu/cpuN/online).' % exc.msg)
 
 
-def apply_live_change(client, change, ignore_host=True, vcpu_timeout=30):
-    """Carry out one 'live' Change and verify it."""
+def apply_live_change(client, change, ignore_host=True, vcpu_timeout=30, domid=None):
+    """Carry out one 'live' Change and verify it (on the domain `domid`, when given)."""
     if change.key == 'memory':
-        set_memory(client, change.action[1], change.after)
+        set_memory(client, change.action[1], change.after, domid=domid)
     elif change.key == 'vcpus':
-        set_vcpus(client, change.action[-2], change.after, ignore_host=ignore_host, timeout=vcpu_timeout)
+        set_vcpus(client, change.action[-2], change.after, ignore_host=ignore_host, timeout=vcpu_timeout,
+                  domid=domid)
     else:
         client.run(change.action, mutating=True)

@@ -437,7 +437,8 @@ error:
       V(xl_crashed) (xl was killed by a signal), V(hotplug_timeout) (a device hotplug script such as
       C(vif-bridge) outlived libxl's timeout, so the domain was not created), V(config_unreadable) (the guest runs but libxl could
       report neither its live nor its stored configuration, see RV(xenfleet.xen.xen_domain_info#module:domains[].config_source);
-      nothing is changed).
+      nothing is changed), V(guest_restarted) (the guest rebooted or crashed while a live change was applied, so
+      Xen restarted or removed it; the config file is left as it was).
   returned: failure
   type: str
   sample: invalid_parameter
@@ -670,7 +671,8 @@ class Converger(object):
             for change in live_changes:
                 self.did(' '.join(change.action), live=True)
                 if not self.check:
-                    dom.apply_live_change(self.client, change, ignore_host=True, vcpu_timeout=p['vcpu_timeout'])
+                    dom.apply_live_change(self.client, change, ignore_host=True, vcpu_timeout=p['vcpu_timeout'],
+                                          domid=live['domid'])
             self.pending = [c.as_dict() for c in restart_changes]
         elif active:
             self.pending = [c.as_dict() for c in changes]

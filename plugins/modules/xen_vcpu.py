@@ -179,7 +179,10 @@ xl_calls:
   type: int
   sample: 3
 error:
-  description: On failure, what went wrong, as a word (V(invalid_parameter), V(domain_not_found), V(timeout), ...).
+  description:
+    - On failure, what went wrong, as a word (V(invalid_parameter), V(domain_not_found), V(timeout), ...).
+    - V(guest_restarted) when the guest rebooted or crashed while its vCPUs changed (Xen then restarted or removed
+      it under a new domid); nothing was written to its config file.
   returned: failure
   type: str
   sample: invalid_parameter
@@ -284,7 +287,8 @@ def converge(module, client):
         after['online'] = p['online']
         live_changed = True
         if not check:
-            dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'])
+            dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'],
+                          domid=live['domid'])
     # 2. pins (vcpu-pin may exit 0 on failure: verified by re-reading vcpu-list)
     for args in pin_calls:
         applied.append(' '.join(args))

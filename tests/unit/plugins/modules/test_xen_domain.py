@@ -178,6 +178,21 @@ def test_live_memory_change_is_verified(env):
     assert open(cfg_path(env)).read() == _domain.render_config(dict(PV1))
 
 
+def test_guest_restarted_during_memory_change(env):
+    # the re-read after mem-set finds pv1 under another domid (a capture of another session, where pv1 is
+    # domid 2): the guest rebooted or crashed meanwhile; reported as such, file untouched
+    write_rendered(env, PV1)
+    restarted = [(args, (cap.rc, cap.stdout, cap.stderr)) for args, cap in (
+        (['list', '-l'], Capture('xl_list_l_three_guests', 'xen-4.17.5-lab-tcg')),
+        (['list'], Capture('xl_list_three_guests', 'xen-4.17.5-lab-tcg')))]
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+                        (['mem-set', 'pv1', '200m'], 'xl_mem_set_pv')] + restarted
+    result, failed, script = env(dict(PV1, memory=200, state='running'), steps)
+    assert failed and result['error'] == 'guest_restarted', result
+    assert 'domid 1 before; it runs again as domid 2' in result['msg']
+    assert open(cfg_path(env)).read() == _domain.render_config(dict(PV1))
+
+
 def test_restart_changes_are_pending_with_apply_live(env):
     write_rendered(env, PV1)
     spec = dict(PV1, maxvcpus=3, cmdline='console=hvc0', state='running')

@@ -90,6 +90,33 @@ def test_vcpu_set_waits_for_guest_then_explains(env, monkeypatch):
     assert env.cfg.read_text() == fixture_text('pv-busybox.cfg')  # nothing persisted after a failure
 
 
+def restarted_list():
+    # `xl list` from another capture session, where pv1 is domid 2 (domid 1 in the default set): what
+    # `xl list pv1` shows after the guest rebooted or crashed and Xen started it again
+    cap = Capture('xl_list_three_guests', 'xen-4.17.5-lab-tcg')
+    assert any(line.split()[:2] == ['pv1', '2'] for line in cap.stdout.splitlines())
+    return (cap.rc, cap.stdout, cap.stderr)
+
+
+def test_guest_restarted_during_vcpu_set_is_reported_as_such(env):
+    steps = READ + INFO + [(['vcpu-set', '--ignore-host', 'pv1', '3'], 'xl_vcpu_set_pv_2'),
+                           (['list', 'pv1'], restarted_list())]
+    result, failed, script = env({'online': 3, 'allow_overcommit': True, 'vcpu_timeout': 30}, steps)
+    assert failed and result['error'] == 'guest_restarted', result
+    assert 'pv1 restarted while' in result['msg'] and 'domid 1 before; it runs again as domid 2' in result['msg']
+    assert 'CONFIG_HOTPLUG_CPU' not in result['msg']
+    assert env.cfg.read_text() == fixture_text('pv-busybox.cfg')
+
+
+def test_guest_gone_during_vcpu_set_is_reported_as_restarted(env):
+    gone = Capture('err_list_unknown_name')
+    steps = READ + INFO + [(['vcpu-set', '--ignore-host', 'pv1', '3'], 'xl_vcpu_set_pv_2'),
+                           (['list', 'pv1'], (gone.rc, gone.stdout, gone.stderr))]
+    result, failed, script = env({'online': 3, 'allow_overcommit': True, 'vcpu_timeout': 30}, steps)
+    assert failed and result['error'] == 'guest_restarted', result
+    assert 'domid 1 before; it is gone' in result['msg']
+
+
 def test_pin_change_is_verified(env):
     steps = READ + INFO + VCPU_LIST + [(['vcpu-pin', 'pv1', '1', '0', '-'], (0, '', ''))] + VCPU_LIST
     result, failed, script = env({'pin': [{'vcpu': '1', 'hard': '0'}]}, steps)
