@@ -584,9 +584,9 @@ import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
 out, action, task = [], None, None
 for i, line in enumerate(lines):
-    m = re.search(r"INFO\s+\S+ \S+ (\w+): Executing|Running \S+ > (\w+)", line)
+    m = re.search(r"\[\S+ > (\w+)\] Executing", line)
     if m:
-        action = m.group(1) or m.group(2)
+        action = m.group(1)
     if line.startswith(("TASK [", "RUNNING HANDLER [")):
         task = line.rstrip(" *")
     if re.match(r"(fatal|failed): \[", line) and "...ignoring" not in " ".join(lines[i + 1:i + 3]):
