@@ -19,6 +19,12 @@ XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 spec-
 DOM0_ARGS = "root=/dev/vda rw console=hvc0 earlyprintk=xen net.ifnames=1"
 
 
+def xen_extra_args():
+    """XENLAB_XEN_EXTRA_ARGS: opt-in extra Xen boot arguments for experiments (default none).
+    They are part of the QEMU argv, so the warm-start key (warm.shape_key) changes with them."""
+    return os.environ.get("XENLAB_XEN_EXTRA_ARGS", "").strip()
+
+
 def cpu_flags(cpuinfo_text):
     flags = set()
     for line in cpuinfo_text.splitlines():
@@ -146,6 +152,8 @@ def host_argv(h, qemu=QEMU):
     ]
     if h.get("boot") != "disk":
         xen_args = XEN_ARGS.format(dom0=h["dom0_mem"], smp=h["smp"])
+        if xen_extra_args():
+            xen_args += " " + xen_extra_args()
         dom0_args = DOM0_ARGS + (" " + h["dom0_extra"] if h.get("dom0_extra") else "")
         modules = "%s %s,%s" % (escape_multiboot_arg(h["vmlinuz"]),
                                 escape_multiboot_arg(dom0_args),
