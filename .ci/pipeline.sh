@@ -481,7 +481,7 @@ run_build() {   # stack
 # Scenarios CI runs (space-separated; empty = all, `molecule test --all`). Locally,
 # XENFLEET_MOLECULE_SCENARIOS="default hypervisor" overrides it.
 # Only scenarios that have passed end to end on the lab are listed; hypervisor has not yet.
-CI_MOLECULE_SCENARIOS="default privlink guests"
+CI_MOLECULE_SCENARIOS="default privlink guests vcpu"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client"
@@ -512,7 +512,7 @@ lab_prepare() {
 # Expected wall time of each scenario on the CI machine (seconds, measured; see docs/lab.md) and
 # the budget for the whole pipeline: a scenario that would not finish inside the budget is not
 # started and shows as "skipped: time budget" in the summary (never as passed).
-declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500)
+declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500 [vcpu]=1200)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
 
 molecule_scenarios() {   # the scenarios to run, in order
