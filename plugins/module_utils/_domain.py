@@ -507,6 +507,52 @@ def find_domain(client, name, need_config=True):
     return found
 
 
+# States in which xl's monitor (the `xl create` process that stays with each guest) is about to act:
+# it destroys the domain and, for a reboot (or a crash with on_crash=restart), creates it again.
+MONITOR_STATES = ('shutdown', 'crashed')
+
+
+def settle(client, name, live, grace=MONITOR_GRACE, start_timeout=60):
+    """Wait for xl's monitor to finish with a domain found shut down or crashed; True when we waited.
+
+    A guest that reboots is shut down (reason reboot) for a moment, then gone, then paused while libxl
+    builds the new domain, then running under a new domid (captured: xen-4.17.5-lab-reboot). Acting
+    on it meanwhile races the monitor: destroying and re-creating it ourselves made the monitor's own
+    create fail ("Domain with name ... already exists", seen in the lab when an HVM guest rebooted
+    during a run). The caller re-reads the domain when this returns True. A domain still shut down
+    after `grace` seconds (on_reboot/on_poweroff/on_crash = preserve, or no monitor) is left to the
+    caller; so is one that stays gone.
+    """
+    if live is None or live['state'] not in MONITOR_STATES:
+        return False
+    old = live['domid']
+    deadline = time.time() + grace
+    delay = 0.2
+    seen_gone = False
+    while True:
+        row = row_of(client, name)
+        if row is not None and row['domid'] != old:
+            # created again: libxl builds it paused and unpauses it when done
+            new = row['domid']
+            try:
+                wait_for(client, name, lambda r: r is None or r['domid'] != new or is_active(r), start_timeout,
+                         'finish its restart')
+            except GuestTimeout:
+                pass
+            client.warnings.append(
+                '%s was restarting when this run read it (domain %d shut down, reason %s); waited for xl to '
+                'create it again (domain %d) and used that.' % (name, old, live.get('shutdown_reason'), new))
+            return True
+        if row is None and not seen_gone:
+            # destroyed by the monitor: a restart follows within moments, if one is due
+            seen_gone = True
+            deadline = max(deadline, time.time() + grace)
+        if time.time() >= deadline:
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
 def row_of(client, name):
     """`xl list NAME` row, or None when the domain does not exist."""
     try:

@@ -611,7 +611,11 @@ class Converger(object):
             dom.validate(spec)
         self.client.ensure_xen_host()
         # stopping or removing a guest does not need its configuration; comparing it does
-        live = dom.find_domain(self.client, self.name, need_config=state not in ('absent', 'shutdown'))
+        need_config = state not in ('absent', 'shutdown')
+        live = dom.find_domain(self.client, self.name, need_config=need_config)
+        if dom.settle(self.client, self.name, live, start_timeout=p['start_timeout']):
+            # it was rebooting or crashing: read what xl's monitor made of it
+            live = dom.find_domain(self.client, self.name, need_config=need_config)
         file_before = read_text(self.config_path)
         before_state = diff_state(live['state']) if live else ('defined' if file_before is not None else 'undefined')
 

@@ -435,3 +435,56 @@ def test_autostart_false_removes_every_entry_that_starts_the_guest(env, check):
     assert result['changed'] is True and result['applied'] == ['autostart link removed']
     left = sorted(os.listdir(str(auto)))
     assert left == (['other.cfg', 'pv1', 'pv1.cfg'] if check else ['other.cfg'])
+
+
+# -- a guest that is rebooting when the module reads it (xen-4.17.5-lab-reboot) ---------------
+# rb2 was rebooted with its xl monitor held (SIGSTOP), so the first read shows it shut down with
+# reason reboot (`---sr-`, domid 2); then `xl list rb2` answered: gone, domid 3 paused (being built),
+# domid 3 runnable. rb1 has on_reboot = "preserve": it stays shut down.
+REBOOT = 'xen-4.17.5-lab-reboot'
+RB2 = {
+    'name': 'rb2', 'type': 'pv', 'memory': 128, 'vcpus': 1, 'kernel': '/var/lib/xenlab/guest/vmlinuz',
+    'ramdisk': '/var/lib/xenlab/guest/initrd.img', 'cmdline': 'console=hvc0 quiet xenlab.name=rb2',
+}
+
+
+def reboot_capture(name):
+    cap = Capture(name, REBOOT)
+    return (cap.rc, cap.stdout, cap.stderr)
+
+
+def test_rebooting_guest_is_left_to_xl_monitor(env, monkeypatch):
+    times = iter(range(0, 1000))
+    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    write_rendered(env, RB2)
+    steps = [(['list', '-l'], reboot_capture('xl_list_l_rb2_rebooting_monitor_stopped')),
+             (['list'], reboot_capture('xl_list_rb2_rebooting_monitor_stopped')),
+             (['list', 'rb2'], reboot_capture('xl_list_rb2_restart_1')),
+             (['list', 'rb2'], reboot_capture('xl_list_rb2_restart_2')),
+             (['list', 'rb2'], reboot_capture('xl_list_rb2_restart_2')),
+             (['list', 'rb2'], reboot_capture('xl_list_rb2_restart_3')),
+             (['list', '-l'], reboot_capture('xl_list_l_rb2_restarted')),
+             (['list'], reboot_capture('xl_list_rb2_restarted'))]
+    result, failed, script = env(dict(RB2, state='running'), steps)
+    assert not failed, result
+    # no destroy, no create: xl's monitor restarted it, and it matches
+    assert result['changed'] is False and result['applied'] == [], result
+    assert result['domain']['domid'] == 3
+    assert len(warnings) == 1 and 'rb2 was restarting' in warnings[0], warnings
+    assert 'domain 2 shut down, reason reboot' in warnings[0] and '(domain 3)' in warnings[0]
+
+
+def test_preserved_shut_down_guest_is_cleared_after_the_grace(env, monkeypatch):
+    # on_reboot = preserve: nothing happens within the grace, so state=shutdown clears it (destroy)
+    times = iter(range(0, 1000, 3))
+    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    rb1 = dict(RB2, name='rb1', cmdline='console=hvc0 quiet xenlab.name=rb1', on_reboot='preserve')
+    write_rendered(env, rb1)
+    read = [(['list', '-l'], reboot_capture('xl_list_l_rb1_rebooted_preserved')),
+            (['list'], reboot_capture('xl_list_rb1_rebooted_preserved'))]
+    waits = [(['list', 'rb1'], reboot_capture('xl_list_rb1_one_rebooted_preserved'))] * 4
+    result, failed, script = env(dict(rb1, state='shutdown', _ansible_check_mode=True), read + waits + read)
+    assert not failed, result
+    assert result['applied'] == ['destroy (domain was shutdown)']
