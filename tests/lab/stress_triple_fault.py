@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Stress nested HVM-container guests in a running 1-host lab and count triple faults.
 
 Usage (lab already up, e.g. `PYTHONPATH=tests/lab python3 -m xenlab up --name tf1 --hosts 1`):
@@ -23,7 +23,6 @@ Xen boot arguments for an experiment: XENLAB_XEN_EXTRA_ARGS="..." on `xenlab up`
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -137,7 +136,7 @@ def run_iteration(state, host, name, args):
         "settle": args.settle, "memory": args.memory or (256 if args.type == "hvm" else 128)}
     argv = lab.ssh_argv(state, host, ["bash", "-s"])
     try:
-        p = subprocess.run(argv, input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        p = subprocess.run(argv, input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
                            universal_newlines=True,
                            timeout=args.boot_timeout + args.hotplug_timeout + 240)
         return p.stdout
