@@ -24,6 +24,10 @@ description:
     it holds a VNC password). Keys this module does not model go in O(extra).
   - Transitions wait until they are done, with timeouts. C(xl pause)/C(xl unpause) exit 0 even
     when they fail, so the state is re-read after every action.
+  - A guest found shut down or crashed (for example in the middle of a reboot) is first left to xl's
+    monitor for a few seconds; when the monitor starts it again, the module works on the new domain
+    and warns. A guest that reboots or crashes while a live change is applied fails the task with
+    V(guest_restarted).
   - Disks are never created or deleted by this module; their targets must exist on the host.
 author:
   - xenfleet.xen maintainers (@xenfleet)
