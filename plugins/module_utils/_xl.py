@@ -467,8 +467,10 @@ class XlClient(object):
             if config is None:
                 self.warnings.append(
                     '`xl list -l` left out domain %s (id %d) and libxl has no readable stored '
-                    'configuration for it in %s; its type, devices and limits are unknown. Check that '
-                    'its device model (qemu-system-i386 -xen-domid %d) is alive and responsive.'
+                    'configuration for it in %s; its type, devices and limits are unknown. Either it is '
+                    'still being created (libxl stores the configuration once the domain is built), or, for '
+                    'an HVM guest, its device model '
+                    '(qemu-system-i386 -xen-domid %d) is not alive and responsive.'
                     % (row['name'], row['domid'], LIBXL_USERDATA_DIR, row['domid']))
                 continue
             self.warnings.append(
