@@ -109,6 +109,28 @@ def remote(state, host, cmd, timeout=300):
     return int(lines[-1][len(MARK):]), r.stdout, "".join(lines[:-1])
 
 
+def write_capture(dest, name, cmd, rc, out, err):
+    """Store one command's output as NAME.cmd, NAME.stdout, NAME.stderr and NAME.rc in dest."""
+    for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
+        with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
+            f.write(data)
+
+
+def capture_dir(state, host, out, label, force):
+    """(xl info fields, Xen version, directory xen-<version>-<label> under out), the directory created;
+    exits when it already has a README.md and force is not set."""
+    rc, info, err = remote(state, host, "xl info")
+    if rc != 0:
+        raise RuntimeError("xl info failed on %s (rc %d): %s" % (host, rc, err))
+    fields = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in info.splitlines() if ":" in l))
+    version = "%s.%s%s" % (fields["xen_major"], fields["xen_minor"], fields["xen_extra"])
+    dest = os.path.join(out, "xen-%s-%s" % (version, label))
+    if os.path.exists(os.path.join(dest, "README.md")) and not force:
+        sys.exit("%s exists; use --force or another --label" % dest)
+    os.makedirs(dest, exist_ok=True)
+    return fields, version, dest
+
+
 def wait_boot(state, host, guest, timeout=150):
     """Wait for the guest's XENLAB-BOOT console line (the payload's init has run)."""
     log = "/var/log/xen/console/guest-%s.log" % guest

@@ -144,9 +144,7 @@ def capture(state, dest, steps=STEPS):
         t0 = time.time()
         rc, out, err = remote(state, host, cmd, timeout=timeout)
         secs = time.time() - t0
-        for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
-            with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
-                f.write(data)
+        capture_fixtures.write_capture(dest, name, cmd, rc, out, err)
         order.append((name, host, cmd, rc, secs))
         print("[capture] %-34s %s rc=%d %5.1f s  %s" % (name, host, rc, secs, cmd), flush=True)
         return rc, out, err
@@ -200,9 +198,7 @@ def capture(state, dest, steps=STEPS):
         rc = int(must(state, A, "cat /tmp/mkill.rc").strip())
         out = must(state, A, "cat /tmp/mkill.out")
         err = must(state, A, "cat /tmp/mkill.err")
-        for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
-            with open(os.path.join(dest, "err_migrate_receiver_killed.%s" % ext), "w") as f:
-                f.write(data)
+        capture_fixtures.write_capture(dest, "err_migrate_receiver_killed", cmd, rc, out, err)
         order.append(("err_migrate_receiver_killed", A, cmd + "  (receiver killed on xen2)", rc, time.time() - t0))
         print("[capture] err_migrate_receiver_killed rc=%d" % rc)
         rec("xl_list_source_after_receiver_killed", A, "xl list")
@@ -221,13 +217,7 @@ def main(argv=None):
     state = xlab.load_state(args.name)
     if not state:
         sys.exit("no lab %r" % args.name)
-    info = must(state, A, "xl info")
-    fields = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in info.splitlines() if ":" in l))
-    version = "%s.%s%s" % (fields["xen_major"], fields["xen_minor"], fields["xen_extra"])
-    dest = os.path.join(args.out, "xen-%s-%s" % (version, args.label))
-    if os.path.exists(os.path.join(dest, "README.md")) and not args.force:
-        sys.exit("%s exists; use --force or another --label" % dest)
-    os.makedirs(dest, exist_ok=True)
+    fields, version, dest = capture_fixtures.capture_dir(state, A, args.out, args.label, args.force)
     setup(state, args.steps.split(","))
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
     order, notes = capture(state, dest, args.steps.split(","))

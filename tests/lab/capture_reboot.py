@@ -71,21 +71,13 @@ def main(argv=None):
     state = xlab.load_state(args.name)
     if not state:
         sys.exit("no lab %r" % args.name)
-    info = must(state, "xl info")
-    fields = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in info.splitlines() if ":" in l))
-    version = "%s.%s%s" % (fields["xen_major"], fields["xen_minor"], fields["xen_extra"])
-    dest = os.path.join(args.out, "xen-%s-%s" % (version, args.label))
-    if os.path.exists(os.path.join(dest, "README.md")) and not args.force:
-        sys.exit("%s exists; use --force or another --label" % dest)
-    os.makedirs(dest, exist_ok=True)
+    fields, version, dest = capture_fixtures.capture_dir(state, HOST, args.out, args.label, args.force)
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
     order = []
 
     def rec(name, cmd):
         rc, out, err = capture_fixtures.remote(state, HOST, cmd)
-        for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
-            with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
-                f.write(data)
+        capture_fixtures.write_capture(dest, name, cmd, rc, out, err)
         order.append("- `%s`, rc %d: `%s`" % (name, rc, cmd))
         print("[capture] %-30s rc=%d  %s" % (name, rc, cmd), flush=True)
         return rc, out
@@ -122,9 +114,7 @@ def main(argv=None):
         out = must(state, "cat /tmp/rbw/%d.stdout" % i)
         err = must(state, "cat /tmp/rbw/%d.stderr" % i)
         rc = int(must(state, "cat /tmp/rbw/%d.rc" % i).strip())
-        for ext, data in (("cmd", "xl list rb2\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):
-            with open(os.path.join(dest, "%s.%s" % (name, ext)), "w") as f:
-                f.write(data)
+        capture_fixtures.write_capture(dest, name, "xl list rb2", rc, out, err)
         order.append("- `%s`, rc %d: `xl list rb2` (distinct answer %d of the watch loop after the monitor continued;"
                      " `xl reboot rb2` had rc %s)" % (name, rc, i, reboot_rc))
         print("[capture] %s rc=%d %s" % (name, rc, out.strip().splitlines()[-1:] or err.strip()), flush=True)
