@@ -592,7 +592,7 @@ for i, line in enumerate(lines):
     if re.match(r"(fatal|failed): \[", line) and "...ignoring" not in " ".join(lines[i + 1:i + 3]):
         out.append("action %s, %s" % (action, task))
         out.append(line)
-    elif re.match(r"(E   |FAILED |ERROR: |CRITICAL )", line):
+    elif re.match(r"(E   |FAILED |ERROR: |CRITICAL |\* \[\S+\] => )", line):  # last: idempotence's task list
         out.append(line)
 for line in out[-14:]:
     print("  | " + (line[:400] + " ..." if len(line) > 400 else line))
