@@ -109,6 +109,14 @@ def remote(state, host, cmd, timeout=300):
     return int(lines[-1][len(MARK):]), r.stdout, "".join(lines[:-1])
 
 
+def must(state, host, cmd, timeout=300):
+    """stdout of a setup command in host's dom0 (not recorded); a non-zero exit raises."""
+    rc, out, err = remote(state, host, cmd, timeout=timeout)
+    if rc != 0:
+        raise RuntimeError("%s: %r failed (rc %d): %s %s" % (host, cmd, rc, out, err))
+    return out
+
+
 def write_capture(dest, name, cmd, rc, out, err):
     """Store one command's output as NAME.cmd, NAME.stdout, NAME.stderr and NAME.rc in dest."""
     for ext, data in (("cmd", cmd + "\n"), ("stdout", out), ("stderr", err), ("rc", "%d\n" % rc)):

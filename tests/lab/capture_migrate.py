@@ -49,10 +49,7 @@ def remote(state, host, cmd, timeout=900):
 
 
 def must(state, host, cmd):
-    rc, out, err = remote(state, host, cmd)
-    if rc != 0:
-        raise RuntimeError("%s: %r failed (rc %d): %s %s" % (host, cmd, rc, out, err))
-    return out
+    return capture_fixtures.must(state, host, cmd, timeout=900)
 
 
 def write_file(state, host, path, text):

@@ -55,10 +55,7 @@ def cfg(name, extra=""):
 
 
 def must(state, cmd):
-    rc, out, err = capture_fixtures.remote(state, HOST, cmd)
-    if rc != 0:
-        raise RuntimeError("%r failed (rc %d): %s %s" % (cmd, rc, out, err))
-    return out
+    return capture_fixtures.must(state, HOST, cmd)
 
 
 def main(argv=None):
