@@ -258,7 +258,7 @@ class SshTarget(object):
     """
 
     def __init__(self, host, user='root', port=None, identity=None, options=None, connect_timeout=15,
-                 ssh_path='ssh'):
+                 ssh_path='ssh', control_path=None, control_persist=60):
         self.host = host
         self.user = user
         self.port = port
@@ -266,6 +266,12 @@ class SshTarget(object):
         self.options = list(options or [])
         self.connect_timeout = connect_timeout
         self.ssh_path = ssh_path
+        # With a control_path, the first ssh becomes a master connection (OpenSSH ControlMaster) that
+        # later ssh commands - xl's transport included - reuse: one login instead of one per command.
+        # The user's own options come first, so a ControlMaster=no among them wins (ssh takes the
+        # first value it gets for an option).
+        self.control_path = control_path
+        self.control_persist = control_persist
 
     def base_argv(self):
         argv = [self.ssh_path, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=%d' % self.connect_timeout]
@@ -277,7 +283,16 @@ class SshTarget(object):
             argv += ['-i', self.identity]
         for option in self.options:
             argv += ['-o', option]
+        if self.control_path:
+            argv += ['-o', 'ControlMaster=auto', '-o', 'ControlPath=%s' % self.control_path,
+                     '-o', 'ControlPersist=%d' % self.control_persist]
         return argv
+
+    def close_argv(self):
+        """argv that stops the master connection (`ssh -O exit`), or None without multiplexing."""
+        if not self.control_path:
+            return None
+        return self.base_argv() + ['-O', 'exit', '--', self.host]
 
     def ssh_argv(self, remote_command):
         """argv that runs `remote_command` (a list, quoted here for the remote shell) on the target."""
@@ -405,6 +420,17 @@ class XlClient(object):
             raise XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, rc, last[-1] if last else '(no output)'),
                                  cmd=cmd, rc=rc, stdout=out, stderr=err)
         return XlResult(cmd, rc, out, err)
+
+    def close_ssh(self, target):
+        """Stop the target's SSH master connection, if the target multiplexes (best effort)."""
+        argv = target.close_argv()
+        if argv is None:
+            return None
+        rc, out, err = self.module.run_command(
+            self._timeout_prefix(30) + argv, check_rc=False,
+            environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
+        self.calls.append(argv)
+        return XlResult(argv, rc, out, err)
 
     # -- reads -------------------------------------------------------------------------------
 

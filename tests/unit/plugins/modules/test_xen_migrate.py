@@ -107,6 +107,46 @@ def test_xl_sshcmd_keeps_host_key_checking():
     assert 'StrictHostKeyChecking' not in cmd
 
 
+def test_multiplexing_options_follow_the_users():
+    target = xen_migrate.SshTarget('xen2', options=['ControlMaster=no'], control_path='/tmp/x/master')
+    argv = target.base_argv()
+    assert argv[-8:] == ['-o', 'ControlMaster=no', '-o', 'ControlMaster=auto', '-o', 'ControlPath=/tmp/x/master',
+                         '-o', 'ControlPersist=60']
+    assert target.close_argv()[-4:] == ['-O', 'exit', '--', 'xen2']
+    assert xen_migrate.SshTarget('xen2').close_argv() is None
+
+
+def test_every_ssh_call_shares_one_connection_which_is_closed(env, tmp_path, monkeypatch):
+    # the probe, xl's transport, the read after the migration and the definition move: one master
+    control = tmp_path / 'ctl'
+    control.mkdir()
+    (control / 'master').write_text(u'')  # the socket the first ssh would have made
+    monkeypatch.setattr(xen_migrate.tempfile, 'mkdtemp', lambda prefix: str(control))
+    real = lab_capture('migrate_ok_pv_by_name')
+    (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
+    path_opt = 'ControlPath=%s' % (control / 'master')
+    steps = [(['info'], 'xl_info')] + READ + [
+        (lambda call: is_ssh('xl info')(call) and path_opt in call, probe_reply()),
+        (lambda call: call[0] == 'migrate' and path_opt in call[2], (real.rc, real.stdout, real.stderr)),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+        (lambda call: path_opt in call and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
+        (lambda call: is_ssh('cat >')(call) and path_opt in call, (0, '', '')),
+        (lambda call: path_opt in call and call[-4:] == ['-O', 'exit', '--', 'xen2'], (0, '', 'Exit request sent.\n')),
+    ]
+    result, failed, script = env({}, steps)
+    assert not failed, result
+    assert result['location'] == 'target' and script.steps == []
+    assert not control.exists()
+
+
+def test_multiplexing_can_be_turned_off(env, tmp_path):
+    steps = [(['info'], 'xl_info')] + READ + [
+        (lambda call: is_ssh('xl info')(call) and not any('Control' in a for a in call), probe_reply())]
+    result, failed, script = env({'_ansible_check_mode': True, 'ssh_multiplex': False}, steps)
+    assert not failed, result
+    assert result['location'] == 'source' and script.steps == []
+
+
 # ---- output of real migrations between two nested Xen 4.17.5 hosts (tests/unit/fixtures/xen-4.17.5-lab-migrate)
 
 LAB = 'xen-4.17.5-lab-migrate'
