@@ -480,11 +480,12 @@ run_build() {   # stack
 # ==============================================================================================
 # Scenarios CI runs (space-separated; empty = all, `molecule test --all`). Locally,
 # XENFLEET_MOLECULE_SCENARIOS="default hypervisor" overrides it.
-# Only scenarios that have passed end to end on the lab are listed; hypervisor has not yet.
-CI_MOLECULE_SCENARIOS="default privlink guests vcpu"
+# Only scenarios that have passed end to end on the lab are listed.
+CI_MOLECULE_SCENARIOS="default privlink guests vcpu migrate hypervisor"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
-LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client"
+# dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
+LAB_APT_PACKAGES="qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client dpkg-dev"
 
 lab_apt_deps() {
   local missing=() p
@@ -505,8 +506,13 @@ lab_apt_deps() {
 }
 
 lab_prepare() {
-  # Build (or reuse) the lab's xen image as a stage of its own, so its time shows in the log.
+  # Build (or reuse) the lab's images as a stage of their own, so their time shows in the log: the xen
+  # image, and for the hypervisor scenario the plain Debian image and the local APT repository.
   PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image xen
+  if molecule_scenarios | tr ' ' '\n' | grep -qx hypervisor; then
+    PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image plain --suite bookworm
+    PYTHONPATH="$REPO/tests/lab" python3 -m xenlab aptrepo --suite bookworm
+  fi
 }
 
 # Expected wall time of each scenario on the CI machine (seconds, measured; see docs/lab.md) and
