@@ -7,7 +7,7 @@ Usage (lab already up, e.g. `PYTHONPATH=tests/lab python3 -m xenlab up --name tf
         [--type pvh|hvm] [--budget SECONDS] [--cfg-extra 'hap=0'] [--label TEXT] [--json FILE]
 
 Each iteration, in dom0 of xen1: write a guest config (type pvh or hvm, memory 128, vcpus 1,
-maxvcpus 2 (memory 256 for hvm), the lab's payload kernel/initrd, on_reboot/on_crash = "destroy" so a triple fault
+maxvcpus 2 (--maxvcpus; memory 256 for hvm), the lab's payload kernel/initrd, on_reboot/on_crash = "destroy" so a triple fault
 shows as the guest disappearing), `xl create`, wait for XENLAB-REPORT in its console log
 (180 s), `xl vcpu-set NAME 2`, wait for XENLAB-HOTPLUG (120 s), `xl destroy`. Between
 iterations the host's serial log (written by QEMU on this machine) is read from the offset
@@ -46,7 +46,7 @@ name = "$name"
 type = "hvm"
 kernel = "%(payload)s/vmlinuz"
 ramdisk = "%(payload)s/initrd.img"
-cmdline = "console=ttyS0 quiet xenlab.name=$name"
+cmdline = "console=ttyS0 %(kernel_args)s xenlab.name=$name"
 serial = "file:$log"
 vnc = 0
 sdl = 0
@@ -57,13 +57,13 @@ name = "$name"
 type = "pvh"
 kernel = "%(payload)s/vmlinuz"
 ramdisk = "%(payload)s/initrd.img"
-extra = "console=hvc0 quiet xenlab.name=$name"
+extra = "console=hvc0 %(kernel_args)s xenlab.name=$name"
 EOF
 fi
 cat >> "$cfg" <<EOF
 memory = %(memory)d
 vcpus = 1
-maxvcpus = 2
+maxvcpus = %(maxvcpus)d
 on_reboot = "destroy"
 on_crash = "destroy"
 on_poweroff = "destroy"
@@ -133,7 +133,8 @@ def run_iteration(state, host, name, args):
     script = ITERATION % {
         "name": name, "type": args.type, "boot_to": args.boot_timeout, "hot_to": args.hotplug_timeout,
         "console_dir": CONSOLE_DIR, "payload": PAYLOAD, "cfg_extra": "\n".join(args.cfg_extra),
-        "settle": args.settle, "memory": args.memory or (256 if args.type == "hvm" else 128)}
+        "settle": args.settle, "memory": args.memory or (256 if args.type == "hvm" else 128),
+        "maxvcpus": args.maxvcpus, "kernel_args": args.kernel_args}
     argv = lab.ssh_argv(state, host, ["bash", "-s"])
     try:
         p = subprocess.run(argv, input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
@@ -158,6 +159,10 @@ def main():
     ap.add_argument("--memory", type=int, help="MiB (default 128 for pvh, 256 for hvm as in molecule/guests)")
     ap.add_argument("--cfg-extra", action="append", default=[],
                     help="extra xl.cfg line, e.g. 'hap=0' (repeatable)")
+    ap.add_argument("--maxvcpus", type=int, default=2,
+                    help="maxvcpus of the guest (1: no hot-add possible; the hot-add phase then fails)")
+    ap.add_argument("--kernel-args", default="quiet",
+                    help="guest kernel arguments besides console= and xenlab.name= (default: quiet)")
     ap.add_argument("--boot-timeout", type=int, default=180)
     ap.add_argument("--hotplug-timeout", type=int, default=120)
     ap.add_argument("--settle", type=int, default=3,
