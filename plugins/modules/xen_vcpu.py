@@ -36,8 +36,9 @@ description:
     but only writes C(offline) into xenstore - QEMU keeps the vCPU (C(avail_vcpus) unchanged), and Linux
     watches that xenstore key only in PV and PVH guests, so nothing asks the HVM guest to let go. The
     module therefore refuses to lower O(online) of an HVM guest, before changing anything; lower C(vcpus)
-    with M(xenfleet.xen.xen_domain) and restart the guest instead. In the lab an HVM guest that was not
-    yet booted did not online the added vCPU, so HVM hot-add has not been seen end to end.
+    with M(xenfleet.xen.xen_domain) and restart the guest instead. In the lab (Molecule scenario C(vcpu)) an
+    HVM Linux guest created with 1 of 2 vCPUs onlined the hot-plugged vCPU itself a few seconds after the
+    module added it; an HVM guest that has not finished booting may not.
   - C(maxvcpus) is fixed when the domain is created. To go beyond it, raise C(maxvcpus) with
     M(xenfleet.xen.xen_domain) and restart the guest (O(xenfleet.xen.xen_domain#module:apply=restart)).
 author:
