@@ -481,7 +481,7 @@ run_build() {   # stack
 # Scenarios CI runs (space-separated; empty = all, `molecule test --all`). Locally,
 # XENFLEET_MOLECULE_SCENARIOS="default hypervisor" overrides it.
 # Only scenarios that have passed end to end on the lab are listed.
-CI_MOLECULE_SCENARIOS="default privlink guests vcpu migrate hypervisor"
+CI_MOLECULE_SCENARIOS="default privlink guests vcpu hypervisor"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
