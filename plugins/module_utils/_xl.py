@@ -405,8 +405,15 @@ class XlClient(object):
         XlCommandError with the ssh argv, rc, stdout and stderr.
         """
         self.ensure_xen_host()
-        timeout = timeout or self.timeout
         cmd = target.ssh_script_argv(argv_tail) if script else target.ssh_argv(argv_tail)
+        return self._ssh(target, cmd, timeout or self.timeout, data, check)
+
+    def close_ssh(self, target):
+        """Stop the target's SSH master connection, if the target multiplexes (best effort)."""
+        argv = target.close_argv()
+        return None if argv is None else self._ssh(target, argv, 30, None, False)
+
+    def _ssh(self, target, cmd, timeout, data, check):
         argv = self._timeout_prefix(timeout) + cmd
         rc, out, err = self.module.run_command(
             argv, check_rc=False, data=data, binary_data=data is not None,
@@ -420,17 +427,6 @@ class XlClient(object):
             raise XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, rc, last[-1] if last else '(no output)'),
                                  cmd=cmd, rc=rc, stdout=out, stderr=err)
         return XlResult(cmd, rc, out, err)
-
-    def close_ssh(self, target):
-        """Stop the target's SSH master connection, if the target multiplexes (best effort)."""
-        argv = target.close_argv()
-        if argv is None:
-            return None
-        rc, out, err = self.module.run_command(
-            self._timeout_prefix(30) + argv, check_rc=False,
-            environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
-        self.calls.append(argv)
-        return XlResult(argv, rc, out, err)
 
     # -- reads -------------------------------------------------------------------------------
 
