@@ -9,8 +9,10 @@ from xenlab import aptrepo, images, lab, net
 
 
 def _add_image_args(p):
-    p.add_argument("--image", default="xen", choices=["xen", "plain"],
-                   help="image kind (default: xen; plain: Debian without Xen, booted by its GRUB)")
+    p.add_argument("--image", default="xen", choices=["xen", "plain", "xengrub"],
+                   help="image kind (default: xen; plain: Debian without Xen, booted by its GRUB;"
+                        " xengrub: Xen installed, booted by its GRUB, so a changed Xen command"
+                        " line takes effect on reboot)")
     p.add_argument("--suite", default=images.DEFAULT_SUITE, help="Debian suite (default: bookworm)")
 
 

@@ -4,7 +4,7 @@ The initramfs is written here as a gzip'd cpio "newc" archive (no cpio tool need
 busybox-static with its applet links, busybox init, the Xen front-end drivers, a CPU
 hotplug handler, and a reporter that prints what tests observe:
 
-    XENLAB-REPORT name=pv1 vcpus_online=2 cpus=0-1 mem_total_kb=123456 uptime=12.34
+    XENLAB-REPORT name=pv1 vcpus_online=2 cpus=0-1 mem_total_kb=123456 uptime=12.34 boot=<boot_id>
 
 to the guest console (hvc0 for PV/PVH, ttyS0 for HVM), when something changes and every
 30 s. With xenconsoled's --log=guest these lines land in
@@ -90,6 +90,8 @@ REPORT = """\
 # costly, and the first version (cat/awk/cut every second) kept each idle guest about 30 % busy,
 # which slowed dom0 and every test beside it (docs/lab.md, 2026-11-26).
 read name < /etc/hostname
+# the kernel's random id of this boot: the same id in a later report proves the guest never rebooted
+read boot < /proc/sys/kernel/random/boot_id
 last=""
 n=0
 while true; do
@@ -107,7 +109,7 @@ while true; do
     state="vcpus_online=$count cpus=$cpus mem_total_kb=$mem"
     if [ "$state" != "$last" ] || [ $n -ge 15 ]; then
         read up idle < /proc/uptime
-        line="XENLAB-REPORT name=$name $state uptime=$up"
+        line="XENLAB-REPORT name=$name $state uptime=$up boot=$boot"
         echo "$line" > /dev/console
         echo "$line" > /www/status
         last="$state"

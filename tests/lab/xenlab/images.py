@@ -7,6 +7,7 @@ module and of guest.py). Downloaded .debs are kept in <cache>/debs/<suite>/ (deb
 
 kind "xen":   Xen + dom0 configured; booted by direct multiboot (xen, vmlinuz, initrd.img
               are extracted next to the disk); contains the test-guest payload.
+kinds "plain" and "xengrub" boot through the GRUB inside their disk: see plain.py.
 """
 
 import hashlib
@@ -155,9 +156,9 @@ def image_dir(kind, suite):
 
 def find_image(kind, suite):
     """Directory of a complete cached image for the current inputs, or None."""
-    if kind == "plain":
+    if kind in ("plain", "xengrub"):
         from xenlab import plain
-        return plain.find_image(suite)
+        return plain.find_image(suite, kind)
     d = image_dir(kind, suite)
     if os.path.isfile(os.path.join(d, "manifest.json")):
         return d
@@ -219,9 +220,9 @@ def _umount(mounted):
 
 def build(kind="xen", suite=DEFAULT_SUITE, force=False, mirror=None):
     """Build (or reuse) the image; return its directory."""
-    if kind == "plain":
+    if kind in ("plain", "xengrub"):
         from xenlab import plain
-        return plain.build(suite, force=force, mirror=mirror)
+        return plain.build(suite, force=force, mirror=mirror, kind=kind)
     if kind != "xen":
         raise SystemExit("image kind %r is not implemented yet (only 'xen')" % kind)
     existing = find_image(kind, suite)

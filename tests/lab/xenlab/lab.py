@@ -232,8 +232,8 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
     """apt_repo: directory of a local APT repository (xenlab.aptrepo) served to every host
     at http://10.0.2.100/debian through QEMU guestfwd (the hosts reach nothing else)."""
     boot_timeout = int(boot_timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
-    if kind not in ("xen", "plain"):
-        raise LabError("unknown image kind %r (xen, plain)" % kind)
+    if kind not in ("xen", "plain", "xengrub"):
+        raise LabError("unknown image kind %r (xen, plain, xengrub)" % kind)
     old = load_state(name)
     if old:
         if any(pid_alive(h.get("pid"), old["dir"]) for h in old["hosts"]):
@@ -245,6 +245,11 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
         say("no cached %s/%s image for the current inputs: building it" % (kind, suite))
         img = images.build(kind, suite)
     manifest = images.load_manifest(img)
+    if manifest.get("dom0_mem") and dom0_mem != manifest["dom0_mem"]:
+        # a GRUB-booted Xen image carries dom0's memory in its grub.cfg, not on QEMU's argv
+        say("dom0 memory: %d MiB, set by the %s image's GRUB (not %d)" % (
+            manifest["dom0_mem"], kind, dom0_mem))
+        dom0_mem = manifest["dom0_mem"]
     acc, cpu, why = qemu.detect_accel(accel)
     say("accelerator: %s, -cpu %s (%s)" % (acc, cpu, why))
     d = paths.lab_dir(name)
@@ -383,8 +388,10 @@ def _boot_host(state, h, timeout):
 
 
 def _warm_wanted(state):
-    return warm.enabled() and state["kind"] == "xen" and all(
-        h.get("boot", "kernel") != "disk" and not h.get("guestfwd") for h in state["hosts"])
+    # xen and xengrub hosts resume from a saved booted host (a xengrub host's later reboots go
+    # through its GRUB as usual); plain hosts always boot, as a fresh server does.
+    return warm.enabled() and state["kind"] in ("xen", "xengrub") and all(
+        not h.get("guestfwd") for h in state["hosts"])
 
 
 def _template_host(state, wd, port, priv_port):

@@ -1,4 +1,5 @@
-"""Image kind "plain": a Debian server WITHOUT Xen that boots through its own GRUB.
+"""Image kinds booted by their own GRUB: "plain" (a Debian server WITHOUT Xen) and "xengrub"
+(the same server with Xen installed, whose GRUB boots Xen).
 
 This is what the hypervisor role starts from: Debian (bookworm or trixie) with a kernel,
 GRUB 2 (grub-pc) installed inside an MBR-partitioned disk, SSH and python3, the lab's seed
@@ -19,7 +20,14 @@ grub-install cannot run at build time. Instead (see ../shared/docs/nested-xen.md
     on a file-backed disk writes no entries. Inside the booted VM update-grub works normally
     (it is what the role runs) and replaces it with UUID-based entries.
 
-Cached under <cache>/images/plain-<suite>-<key>/ (disk.qcow2, manifest.json, dpkg.txt).
+"xengrub" adds the Xen packages of images.XEN_PACKAGES, dom0's settings of the xen image
+(images.FILES_XEN: xl toolstack, a host-only bridge xenbr0) and the test-guest payload, and its
+first-boot grub.cfg boots Xen (the lab's usual Xen and dom0 arguments) with plain Linux as the
+second entry. It is what a host looks like after the hypervisor role ran -- but a reboot goes
+through GRUB, so a changed Xen command line (hypervisor role, rolling upgrade) really takes
+effect, which the QEMU -kernel boot of the xen image cannot show.
+
+Cached under <cache>/images/<kind>-<suite>-<key>/ (disk.qcow2, manifest.json, dpkg.txt).
 """
 
 import hashlib
@@ -30,9 +38,10 @@ import struct
 import subprocess
 import time
 
-from xenlab import images, paths
+from xenlab import guest, images, paths, qemu
 
 BUILD_VERSION = "1"
+KINDS = ("plain", "xengrub")
 DISK_SIZE_MB = 6144
 PART_START = 2048  # sectors
 SECTOR = 512
@@ -53,7 +62,7 @@ FILES_PLAIN = {
     ),
 }
 
-GRUB_CFG = """\
+GRUB_HEAD = """\
 # First-boot configuration written by the xenlab image builder; update-grub replaces it.
 serial --unit=0 --speed=115200
 terminal_input serial console
@@ -63,39 +72,72 @@ set default=0
 insmod part_msdos
 insmod ext2
 set root=(hd0,msdos1)
+"""
+GRUB_LINUX = """\
 menuentry 'Debian GNU/Linux (xenlab first boot)' {
     linux /boot/vmlinuz-%(kver)s root=LABEL=%(label)s ro console=tty0 console=ttyS0,115200n8
     initrd /boot/initrd.img-%(kver)s
 }
 """
+GRUB_XEN = """\
+menuentry 'Debian GNU/Linux, with Xen hypervisor (xenlab first boot)' {
+    insmod multiboot2
+    multiboot2 /boot/%(xen_gz)s placeholder %(xen_args)s
+    module2 /boot/vmlinuz-%(kver)s placeholder root=LABEL=%(label)s ro %(dom0_args)s
+    module2 --nounzip /boot/initrd.img-%(kver)s
+}
+"""
+# The xengrub image's first boot: the Xen and dom0 arguments of the lab's -kernel boot
+# (qemu.XEN_ARGS) for the lab's default machine shape (2 vCPUs, dom0 1024 MiB).
+XENGRUB_DOM0_MB = 1024
+XENGRUB_SMP = 2
 
 
-def packages():
-    return list(images.BASE_PACKAGES) + PLAIN_PACKAGES
+def grub_cfg(kind, kver, xen_gz=None):
+    """The first-boot /boot/grub/grub.cfg of an image kind (pure)."""
+    if kind not in KINDS:
+        raise ValueError("unknown GRUB-booted image kind %r" % kind)
+    v = {"kver": kver, "label": ROOT_LABEL}
+    if kind == "plain":
+        return GRUB_HEAD + GRUB_LINUX % v
+    if not xen_gz:
+        raise ValueError("xengrub needs the name of the Xen binary in /boot")
+    v.update({"xen_gz": xen_gz,
+              "xen_args": qemu.XEN_ARGS.format(dom0=XENGRUB_DOM0_MB, smp=XENGRUB_SMP),
+              "dom0_args": qemu.DOM0_ARGS.replace("root=/dev/vda rw", "").strip()})
+    return GRUB_HEAD + GRUB_XEN % v + GRUB_LINUX % v
 
 
-def _source_digest():
+def packages(kind="plain"):
+    pkgs = list(images.BASE_PACKAGES) + PLAIN_PACKAGES
+    if kind == "xengrub":
+        pkgs += images.XEN_PACKAGES
+    return pkgs
+
+
+def _source_digest(kind):
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in ("plain.py", "images.py"):
+    names = ("plain.py", "images.py") + (("guest.py", "qemu.py") if kind == "xengrub" else ())
+    for name in names:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     return h.hexdigest()
 
 
-def image_key(suite):
-    blob = json.dumps({"kind": "plain", "suite": suite, "version": BUILD_VERSION,
-                       "packages": sorted(packages()), "source": _source_digest()},
+def image_key(suite, kind="plain"):
+    blob = json.dumps({"kind": kind, "suite": suite, "version": BUILD_VERSION,
+                       "packages": sorted(packages(kind)), "source": _source_digest(kind)},
                       sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def image_dir(suite):
-    return os.path.join(paths.images_dir(), "plain-%s-%s" % (suite, image_key(suite)))
+def image_dir(suite, kind="plain"):
+    return os.path.join(paths.images_dir(), "%s-%s-%s" % (kind, suite, image_key(suite, kind)))
 
 
-def find_image(suite):
-    d = image_dir(suite)
+def find_image(suite, kind="plain"):
+    d = image_dir(suite, kind)
     return d if os.path.isfile(os.path.join(d, "manifest.json")) else None
 
 
@@ -127,31 +169,38 @@ def _write_disk(raw, rootfs, boot_img, core_img):
         f.write(core_img)
 
 
-def build(suite=images.DEFAULT_SUITE, force=False, mirror=None):
-    """Build (or reuse) the plain image; return its directory."""
-    existing = find_image(suite)
+def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
+    """Build (or reuse) the plain or xengrub image; return its directory."""
+    if kind not in KINDS:
+        raise SystemExit("unknown GRUB-booted image kind %r" % kind)
+    existing = find_image(suite, kind)
     if existing and not force:
         images._log("cached: %s" % existing)
         return existing
     if os.geteuid() != 0:
         raise SystemExit("building images needs root (debootstrap, chroot)")
     mirror = mirror or os.environ.get("XENLAB_MIRROR") or images.DEFAULT_MIRROR
-    final = image_dir(suite)
+    final = image_dir(suite, kind)
     work = final + ".tmp"
     shutil.rmtree(work, ignore_errors=True)
     rootfs = os.path.join(work, "rootfs")
     os.makedirs(rootfs)
-    debs = os.path.join(paths.cache_root(), "debs", "%s-plain" % suite)
+    # the xengrub packages include the xen image's: share its .deb cache
+    debs = (paths.debs_dir(suite) if kind == "xengrub"
+            else os.path.join(paths.cache_root(), "debs", "%s-plain" % suite))
     os.makedirs(debs, exist_ok=True)
     t0 = time.time()
     timings = {}
     images._run(["debootstrap", "--variant=minbase", "--components=main",
-                 "--include=" + ",".join(packages()), "--exclude=busybox",
+                 "--include=" + ",".join(packages(kind)), "--exclude=busybox",
                  "--cache-dir=" + debs, suite, rootfs, mirror])
     timings["debootstrap_s"] = round(time.time() - t0, 1)
     t1 = time.time()
     files = dict(images.FILES_COMMON)
     files.update(FILES_PLAIN)
+    if kind == "xengrub":
+        files.update(images.FILES_XEN)
+        os.makedirs(os.path.join(rootfs, "var/log/xen/console"), exist_ok=True)
     images._write_files(rootfs, files)
     kver = images._kernel_version(rootfs)
     mounted = images._mount_pseudo(rootfs)
@@ -174,14 +223,27 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None):
             "rm -f /etc/apt/sources.list",
             "rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*",
         ]
+        if kind == "xengrub":
+            script.insert(2, "systemctl disable %s || true" % " ".join(images.DISABLE_UNITS_XEN))
         images._chroot(rootfs, "\n".join(script))
         versions = subprocess.run(
             ["chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
     finally:
         images._umount(mounted)
+    xen_gz = None
+    if kind == "xengrub":
+        applets = subprocess.run([os.path.join(rootfs, "bin/busybox"), "--list-full"],
+                                 check=True, stdout=subprocess.PIPE,
+                                 universal_newlines=True).stdout.split()
+        images._log("guest initramfs: %d bytes" % guest.write_payload(rootfs, kver, applets))
+        xen_gz = sorted(n for n in os.listdir(os.path.join(rootfs, "boot"))
+                        if n.startswith("xen-") and n.endswith(".gz"))
+        if not xen_gz:
+            raise RuntimeError("no xen-*.gz in image's /boot")
+        xen_gz = xen_gz[-1]
     with open(os.path.join(rootfs, "boot/grub/grub.cfg"), "w") as f:
-        f.write(GRUB_CFG % {"kver": kver, "label": ROOT_LABEL})
+        f.write(grub_cfg(kind, kver, xen_gz))
     with open(os.path.join(rootfs, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
         boot_img = f.read()
     core = os.path.join(rootfs, "boot/grub/core.img")
@@ -196,20 +258,25 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None):
     images._run(["qemu-img", "convert", "-O", "qcow2", raw, os.path.join(out, "disk.qcow2")])
     os.unlink(raw)
     timings["pack_s"] = round(time.time() - t2, 1)
+    pkgver = dict(line.split(" ", 1) for line in versions.splitlines() if " " in line)
     manifest = {
-        "kind": "plain",
+        "kind": kind,
         "suite": suite,
-        "key": image_key(suite),
+        "key": image_key(suite, kind),
         "boot": "disk",
         "kernel_version": kver,
-        "xen_version": None,
-        "packages": packages(),
+        "xen_version": (pkgver.get("xen-hypervisor-4.17-amd64") or pkgver.get("xen-utils-common")
+                        if kind == "xengrub" else None),
+        "packages": packages(kind),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": timings,
         "build_seconds": round(time.time() - t0, 1),
         "rootfs_mb": int(subprocess.run(["du", "-sm", rootfs], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),
     }
+    if kind == "xengrub":
+        manifest["guest_dir"] = guest.GUEST_DIR
+        manifest["dom0_mem"] = XENGRUB_DOM0_MB
     with open(os.path.join(out, "dpkg.txt"), "w") as f:
         f.write(versions)
     with open(os.path.join(out, "manifest.json"), "w") as f:
