@@ -159,7 +159,7 @@ denoise() {
 }
 
 # Mark the running stage as skipped (stages run in a subshell, so this goes through a file).
-skip() { printf '%s' "$1" >"$WORK/.skip-reason"; }
+skip() { printf '%s' "$1" >"${SKIP_FILE:-$WORK/.skip-reason}"; }
 
 # Run a command quietly, showing its output only when it fails.
 quiet() {
@@ -478,10 +478,14 @@ run_build() {   # stack
 # into lab_prepare below. CI_MOLECULE_SCENARIOS below picks the scenarios CI runs (default: all, via
 # `molecule test --all`); XENFLEET_MOLECULE_SCENARIOS does the same for a local run.
 # ==============================================================================================
-# Scenarios CI runs (space-separated; empty = all, `molecule test --all`). Locally,
-# XENFLEET_MOLECULE_SCENARIOS="default hypervisor" overrides it.
+# Scenarios CI runs, space-separated, in lanes separated by "|": the lanes run side by side, the
+# scenarios of a lane one after another (empty = every scenario, one lane). Locally,
+# XENFLEET_MOLECULE_SCENARIOS="default hypervisor" (or "default | guests") overrides it.
 # Only scenarios that have passed end to end on the lab are listed.
-CI_MOLECULE_SCENARIOS="default privlink guests vcpu hypervisor"
+# Why lanes: a scenario keeps about one of the machine's two cores busy (a TCG dom0 runs Ansible's
+# single-threaded Python), so two lanes finish sooner than one; see docs/lab.md ("CI lanes").
+# Lanes are balanced by the expected times below (~40 min of work each, measured alone).
+CI_MOLECULE_SCENARIOS="default privlink hypervisor vcpu | guests migrate"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -507,11 +511,15 @@ lab_apt_deps() {
 
 lab_prepare() {
   # Build (or reuse) the lab's images as a stage of their own, so their time shows in the log: the xen
-  # image, and for the hypervisor scenario the plain Debian image and the local APT repository.
+  # image; for the hypervisor scenario the plain Debian image and the local APT repository; for the
+  # fleet scenario the xengrub image (Xen booted by GRUB).
   PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image xen
   if molecule_scenarios | tr ' ' '\n' | grep -qx hypervisor; then
     PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image plain --suite bookworm
     PYTHONPATH="$REPO/tests/lab" python3 -m xenlab aptrepo --suite bookworm
+  fi
+  if molecule_scenarios | tr ' ' '\n' | grep -qx fleet; then
+    PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image xengrub --suite bookworm
   fi
 }
 
@@ -521,20 +529,27 @@ lab_prepare() {
 # other labs took 2-3x longer, hence the figures below. The budget is for the whole pipeline: a
 # scenario that would not finish inside it is not started and shows as "skipped: time budget" in the
 # summary (never as passed).
-declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500 [vcpu]=1200 [migrate]=1500 [hypervisor]=1500)
+declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500 [vcpu]=1200 [migrate]=1800 [hypervisor]=1800)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
 
-molecule_scenarios() {   # the scenarios to run, in order
+molecule_lanes() {   # the scenarios to run, lanes separated by "|"
   local selected=$CI_MOLECULE_SCENARIOS d
   if [ "${CI:-}" != "true" ] && [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; then
     selected=$XENFLEET_MOLECULE_SCENARIOS
   fi
-  if [ -z "$selected" ]; then
+  if [ -z "${selected//[| ]/}" ]; then
+    selected=""
     for d in "$REPO"/molecule/*/molecule.yml; do
       [ -f "$d" ] && selected="$selected $(basename "$(dirname "$d")")"
     done
   fi
   echo $selected
+}
+
+molecule_scenarios() {   # every scenario to run (all lanes)
+  local l
+  l=$(molecule_lanes)
+  echo ${l//|/ }
 }
 
 molecule_env() {
@@ -545,6 +560,9 @@ molecule_env() {
   ln -sfn "$REPO" "$mtree/ansible_collections/xenfleet/xen"
   export ANSIBLE_COLLECTIONS_PATH="$mtree"
   export MOLECULE_GLOB="molecule/*/molecule.yml"
+  # every playbook of a scenario ends with its slowest tasks (XENLAB-TIMING lines in the log)
+  export ANSIBLE_CALLBACK_PLUGINS="$REPO/tests/lab/callback_plugins"
+  export ANSIBLE_CALLBACKS_ENABLED=xenlab_timing
   cd "$REPO"
 }
 
@@ -580,9 +598,84 @@ run_molecule_scenario() {   # name
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -ne 0 ]; then
-    failure_digest "$WORK/molecule-$s.log" >"$WORK/failure-digest"
+    { echo "  molecule $s:"; failure_digest "$WORK/molecule-$s.log"; } >>"$WORK/failure-digest"
   fi
   return "$rc"
+}
+
+# One lane: its scenarios one after another, each one's output printed as a whole when it ends
+# (lanes never interleave their lines), its result line appended to $WORK/lane-results. A failed
+# scenario ends its lane (the other lanes go on) unless XENFLEET_CI_KEEP_GOING=1.
+run_lane() {   # lane-number scenario...
+  local lane=$1 s rc t0 secs status stopped=""
+  shift
+  for s in "$@"; do
+    if [ -n "$stopped" ]; then
+      echo "molecule $s|skipped: lane $lane stopped after $stopped failed|0" >>"$WORK/lane-results"
+      continue
+    fi
+    t0=$(date +%s)
+    rm -f "$WORK/.skip-reason-$s"
+    set +e
+    ( set -e; SKIP_FILE="$WORK/.skip-reason-$s" run_molecule_scenario "$s" ) >"$WORK/lane-$s.out" 2>&1
+    rc=$?
+    set -e
+    secs=$(( $(date +%s) - t0 ))
+    if [ "$rc" -eq 0 ] && [ -s "$WORK/.skip-reason-$s" ]; then
+      status="skipped: $(cat "$WORK/.skip-reason-$s")"
+    elif [ "$rc" -eq 0 ]; then
+      status=passed
+    else
+      status="FAILED (exit $rc)"
+      [ "$KEEP_GOING" = "1" ] || stopped=$s
+    fi
+    echo "molecule $s|$status|$secs" >>"$WORK/lane-results"
+    (
+      flock 9
+      printf '\n==================== molecule %s (lane %s) ====================\n' "$s" "$lane"
+      cat "$WORK/lane-$s.out"
+      printf -- '-------------------- molecule %s (lane %s): %s in %ss --------------------\n' \
+        "$s" "$lane" "$status" "$secs"
+    ) 9>"$WORK/print.lock"
+  done
+}
+
+# The Molecule scenarios: one lane runs as stages in this shell; several lanes run side by side.
+run_molecule_lanes() {
+  local lanes=() i pids=() r name status secs failed=0
+  IFS='|' read -r -a lanes <<<"$(molecule_lanes)"
+  if [ ${#lanes[@]} -le 1 ]; then
+    for s in $(molecule_scenarios); do
+      run_stage "molecule $s" run_molecule_scenario "$s"
+    done
+    return 0
+  fi
+  echo "molecule lanes, side by side:"
+  for i in "${!lanes[@]}"; do
+    echo "  lane $((i + 1)):${lanes[$i]}"
+  done
+  : >"$WORK/lane-results"
+  for i in "${!lanes[@]}"; do
+    # shellcheck disable=SC2086  # a lane is a space-separated list of scenario names
+    run_lane "$((i + 1))" ${lanes[$i]} &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do
+    wait "$i" || failed=1
+  done
+  while IFS= read -r r; do
+    RESULTS+=("$r")
+    IFS='|' read -r name status secs <<<"$r"
+    case $status in FAILED*) FAILED_STAGES+=("$name") ;; esac
+  done <"$WORK/lane-results"
+  if [ "$failed" -ne 0 ]; then
+    echo "a lane ended abnormally" >&2
+    FAILED_STAGES+=("molecule lanes")
+  fi
+  if [ ${#FAILED_STAGES[@]} -gt 0 ] && [ "$KEEP_GOING" != "1" ]; then
+    CURRENT_STAGE=""
+    exit 1
+  fi
 }
 
 # The few lines that say why a Molecule run failed: the molecule action, the task that failed and
@@ -668,9 +761,7 @@ for st in $STACKS; do
 done
 if want_stage molecule; then
   run_stage "molecule setup (venv, lab image)" run_molecule_setup
-  for s in $(molecule_scenarios); do
-    run_stage "molecule $s" run_molecule_scenario "$s"
-  done
+  run_molecule_lanes
 fi
 if [ ${#FAILED_STAGES[@]} -gt 0 ]; then
   CURRENT_STAGE=""
