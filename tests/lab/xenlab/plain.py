@@ -20,8 +20,9 @@ grub-install cannot run at build time. Instead (see ../shared/docs/nested-xen.md
     on a file-backed disk writes no entries. Inside the booted VM update-grub works normally
     (it is what the role runs) and replaces it with UUID-based entries.
 
-"xengrub" adds the Xen packages of images.XEN_PACKAGES, dom0's settings of the xen image
-(images.FILES_XEN: xl toolstack, a host-only bridge xenbr0) and the test-guest payload, and its
+Both carry the test-guest payload (xenlab/guest.py) at the same path as the xen image.
+"xengrub" adds the Xen packages of images.XEN_PACKAGES and dom0's settings of the xen image
+(images.FILES_XEN: xl toolstack, a host-only bridge xenbr0), and its
 first-boot grub.cfg boots Xen (the lab's usual Xen and dom0 arguments) with plain Linux as the
 second entry. It is what a host looks like after the hypervisor role ran -- but a reboot goes
 through GRUB, so a changed Xen command line (hypervisor role, rolling upgrade) really takes
@@ -118,7 +119,7 @@ def packages(kind="plain"):
 def _source_digest(kind):
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    names = ("plain.py", "images.py") + (("guest.py", "qemu.py") if kind == "xengrub" else ())
+    names = ("plain.py", "images.py", "guest.py") + (("qemu.py",) if kind == "xengrub" else ())
     for name in names:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
@@ -231,12 +232,14 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
     finally:
         images._umount(mounted)
+    # the test-guest payload, also in the plain image: once the hypervisor role made it a Xen host
+    # (the demo, tests/lab/demo), its guests boot from the same files as on the other images
+    applets = subprocess.run([os.path.join(rootfs, "bin/busybox"), "--list-full"],
+                             check=True, stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.split()
+    images._log("guest initramfs: %d bytes" % guest.write_payload(rootfs, kver, applets))
     xen_gz = None
     if kind == "xengrub":
-        applets = subprocess.run([os.path.join(rootfs, "bin/busybox"), "--list-full"],
-                                 check=True, stdout=subprocess.PIPE,
-                                 universal_newlines=True).stdout.split()
-        images._log("guest initramfs: %d bytes" % guest.write_payload(rootfs, kver, applets))
         xen_gz = sorted(n for n in os.listdir(os.path.join(rootfs, "boot"))
                         if n.startswith("xen-") and n.endswith(".gz"))
         if not xen_gz:
@@ -274,8 +277,8 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         "rootfs_mb": int(subprocess.run(["du", "-sm", rootfs], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),
     }
+    manifest["guest_dir"] = guest.GUEST_DIR
     if kind == "xengrub":
-        manifest["guest_dir"] = guest.GUEST_DIR
         manifest["dom0_mem"] = XENGRUB_DOM0_MB
     with open(os.path.join(out, "dpkg.txt"), "w") as f:
         f.write(versions)
