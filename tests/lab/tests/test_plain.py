@@ -59,3 +59,23 @@ def test_disk_boot_argv_has_no_kernel():
     argv = qemu.host_argv(h)
     assert "-kernel" not in argv
     assert any("bootindex=0" in a for a in argv)
+
+
+def test_image_build_holds_a_machine_wide_lock_per_kind_and_suite(tmp_path, monkeypatch):
+    import fcntl
+    import os
+
+    from xenlab import images
+    monkeypatch.setenv("XENLAB_CACHE", str(tmp_path))
+    seen = []
+
+    def fake_build(kind, suite, force, mirror):
+        with open(os.path.join(str(tmp_path), "build-%s-%s.lock" % (kind, suite)), "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append((kind, suite))
+        return "/img"
+
+    monkeypatch.setattr(images, "_build", fake_build)
+    assert images.build("xengrub", "bookworm") == "/img"
+    assert seen == [("xengrub", "bookworm")]

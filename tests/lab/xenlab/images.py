@@ -10,6 +10,7 @@ kind "xen":   Xen + dom0 configured; booted by direct multiboot (xen, vmlinuz, i
 kinds "plain" and "xengrub" boot through the GRUB inside their disk: see plain.py.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -219,7 +220,18 @@ def _umount(mounted):
 
 
 def build(kind="xen", suite=DEFAULT_SUITE, force=False, mirror=None):
-    """Build (or reuse) the image; return its directory."""
+    """Build (or reuse) the image; return its directory. One build of an image at a time on the
+    machine (a lock per kind and suite): a second caller waits, then finds it cached."""
+    os.makedirs(paths.cache_root(), exist_ok=True)
+    with open(os.path.join(paths.cache_root(), "build-%s-%s.lock" % (kind, suite)), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build(kind, suite, force, mirror)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(kind, suite, force, mirror):
     if kind in ("plain", "xengrub"):
         from xenlab import plain
         return plain.build(suite, force=force, mirror=mirror, kind=kind)
