@@ -32,3 +32,25 @@ def test_disabled_by_env(monkeypatch):
     assert not warm.enabled()
     monkeypatch.setenv("XENLAB_WARM", "1")
     assert warm.enabled()
+
+
+def test_reseed_drops_the_template_key_before_the_seed_adds_the_lab_key():
+    text = warm.reseed_script(_host(), (qemu.mac(0, 1), qemu.mac(1, 1)), 1700000000)
+    assert text.index(": > /root/.ssh/authorized_keys") < text.index("/usr/local/sbin/xenlab-seed")
+
+
+def test_seed_adds_the_lab_key_and_keeps_keys_added_on_the_host(tmp_path):
+    import subprocess
+
+    from xenlab import images
+    seed = images.FILES_COMMON["usr/local/sbin/xenlab-seed"]
+    start = seed.index("if [ -f $d/authorized_keys ]")
+    block = seed[start:seed.index("\nfi\n", start) + 4].replace("/root/.ssh", str(tmp_path / "ssh"))
+    (tmp_path / "seed").mkdir()
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "seed" / "authorized_keys").write_text("ssh-ed25519 LAB lab\n")
+    (tmp_path / "ssh" / "authorized_keys").write_text("ssh-ed25519 OTHER migrate@xen2\n")
+    for _boot in range(2):
+        subprocess.run(["sh", "-ec", "d=%s\n%s" % (tmp_path / "seed", block)], check=True)
+    assert (tmp_path / "ssh" / "authorized_keys").read_text().splitlines() == [
+        "ssh-ed25519 OTHER migrate@xen2", "ssh-ed25519 LAB lab"]

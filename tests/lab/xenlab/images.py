@@ -72,7 +72,14 @@ if [ -f $d/hostname ]; then
 fi
 [ -f $d/hosts ] && cp $d/hosts /etc/hosts
 install -d -m 700 /root/.ssh
-[ -f $d/authorized_keys ] && install -m 600 $d/authorized_keys /root/.ssh/authorized_keys
+# add the lab's key, keep the keys added on the host since (another dom0's, for live migration):
+# this runs at every boot, and a server's authorized_keys survives a reboot
+if [ -f $d/authorized_keys ]; then
+    touch /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+    while read -r key; do
+        [ -z "$key" ] || grep -qxF "$key" /root/.ssh/authorized_keys || echo "$key" >> /root/.ssh/authorized_keys
+    done < $d/authorized_keys
+fi
 if [ -f $d/ssh_host_ed25519_key ]; then
     install -m 600 $d/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key
     install -m 644 $d/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub

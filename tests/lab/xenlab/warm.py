@@ -103,6 +103,8 @@ for d in /sys/block/vd*; do
     [ "$(cat $d/serial 2>/dev/null)" = xenlab-seed ] && blockdev --flushbufs /dev/$(basename $d)
 done
 rm -f /run/systemd/network/*xenlab*
+# the template's key goes; xenlab-seed adds the lab's (it keeps keys added on the host, for reboots)
+: > /root/.ssh/authorized_keys
 /usr/local/sbin/xenlab-seed
 networkctl reload
 [ -z "$priv" ] || networkctl reconfigure $priv
