@@ -49,6 +49,9 @@ FILE_ONLY_RESTART_KEYS = ('uuid', 'bootloader_args', 'firmware', 'boot', 'vnc', 
 SECRET_KEYS = ('vncpasswd',)
 # Seconds xl's monitor gets to destroy a domain that shut down before we destroy it ourselves.
 MONITOR_GRACE = 10
+# How long find_domain reads a domain again while libxl cannot report its configuration (being built,
+# or its device model busy) before it gives up.
+CONFIG_WAIT = 120
 
 
 class InvalidSpec(XenError):
@@ -486,25 +489,51 @@ def autostart_links_to(config_path, entries):
     return any(os.path.islink(e) and os.path.realpath(e) == real for e in entries)
 
 
-def find_domain(client, name, need_config=True):
-    """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress,
-    and (with need_config) when libxl can report neither its live nor its stored configuration."""
-    doms = client.domains(include_transient=True, include_dying=False)
+def _read_domain(client, name):
     found = None
-    for dom in doms:
+    for dom in client.domains(include_transient=True, include_dying=False):
         if dom['name'] == name:
             found = dom
         elif dom['name'] in (name + '--incoming', name + '--migratedaway'):
             raise GuestError('%s is being live-migrated (%s exists); run again when the migration has ended'
                              % (name, dom['name']))
-    if need_config and found is not None and found.get('config_source') is None:
-        raise ConfigUnreadableError(
-            '%s (id %d) is running, but libxl could not report its configuration: `xl list -l` left it out '
-            'and there is no stored configuration for it in %s. Nothing was changed; acting on an unknown '
-            "configuration could restart or re-plug the guest. Check the domain's device model "
-            '(qemu-system-i386 -xen-domid %d) and run again.'
-            % (name, found['domid'], LIBXL_USERDATA_DIR, found['domid']))
     return found
+
+
+def find_domain(client, name, need_config=True, config_wait=None):
+    """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress,
+    and (with need_config) when libxl can report neither its live nor its stored configuration.
+
+    An unreadable configuration is usually a passing state: libxl is still building the domain (xl's
+    monitor re-creates a guest that rebooted; libxl stores the configuration once the domain is built)
+    or the HVM device model is too busy to answer libxl's query. Seen in the lab when an HVM guest
+    rebooted under load: its new domain was listed by `xl list`, left out by `xl list -l`, and had no
+    stored configuration yet. So the domain is read again for up to config_wait seconds before giving up.
+    """
+    found = _read_domain(client, name)
+    if not need_config or found is None or found.get('config_source') is not None:
+        return found
+    config_wait = CONFIG_WAIT if config_wait is None else config_wait
+    started = time.time()
+    deadline = started + config_wait
+    keep = len(client.warnings)   # the first read's warning stays; re-reads would repeat it
+    delay = 1.0
+    while time.time() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+        found = _read_domain(client, name)
+        del client.warnings[keep:]
+        if found is None or found.get('config_source') is not None:
+            client.warnings.append(
+                'waited %.0f s for libxl to report the configuration of %s (it was being built or its device '
+                'model did not answer); read it again and used that.' % (time.time() - started, name))
+            return found
+    raise ConfigUnreadableError(
+        '%s (id %d) is running, but libxl could not report its configuration for %d seconds: `xl list -l` '
+        'left it out and there is no stored configuration for it in %s. Nothing was changed; acting on an '
+        "unknown configuration could restart or re-plug the guest. Check the domain's device model "
+        '(qemu-system-i386 -xen-domid %d) and run again.'
+        % (name, found['domid'], config_wait, LIBXL_USERDATA_DIR, found['domid']))
 
 
 # States in which xl's monitor (the `xl create` process that stays with each guest) is about to act:

@@ -393,12 +393,43 @@ def test_memory_change_on_hvm_guest_left_out_by_list_l_is_predicted_from_stored_
     assert result['domain']['config_source'] == 'stored' and result['xl_calls'] == 3
 
 
+def fake_clock(monkeypatch):
+    """_domain's sleeps advance a fake clock instead of waiting; returns the list of sleeps."""
+    now = [1000.0]
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(_domain.time, 'sleep', sleep)
+    monkeypatch.setattr(_domain.time, 'time', lambda: now[0])
+    return sleeps
+
+
 def test_guest_with_unreadable_config_is_left_alone(monkeypatch, tmp_path):
-    result, failed, warnings = run_hvm1(monkeypatch, tmp_path, dict(XEN_DOM0_FILES))
+    # read again while libxl cannot report it (1 + 2 + 4 + 5 s of a 10 s wait), then give up
+    sleeps = fake_clock(monkeypatch)
+    monkeypatch.setattr(_domain, 'CONFIG_WAIT', 10)
+    result, failed, warnings = run_hvm1(monkeypatch, tmp_path, dict(XEN_DOM0_FILES),
+                                        more_steps=READ_HVM1_QMP_TIMEOUT * 4)
     assert failed and result['error'] == 'config_unreadable'
-    assert 'hvm1' in result['msg'] and 'Nothing was changed' in result['msg']
-    assert result['xl_calls'] == 2
+    assert 'hvm1' in result['msg'] and 'Nothing was changed' in result['msg'] and 'for 10 seconds' in result['msg']
+    assert sleeps == [1.0, 2.0, 4.0, 5.0]
+    assert result['xl_calls'] == 10
     assert len(warnings) == 1
+
+
+def test_guest_whose_config_becomes_readable_is_used_after_a_wait(monkeypatch, tmp_path):
+    # first read: hvm1's device model does not answer (left out by `xl list -l`, nothing stored);
+    # the next read, captured in the same session with hvm1 under the same domid, reports it
+    sleeps = fake_clock(monkeypatch)
+    result, failed, warnings = run_hvm1(monkeypatch, tmp_path, dict(XEN_DOM0_FILES), more_steps=[
+        (['list', '-l'], lab('xl_list_l_three_guests')), (['list'], lab('xl_list_three_guests'))])
+    assert not failed, result
+    assert result['changed'] is False and result['xl_calls'] == 4 and sleeps == [1.0]
+    assert len(warnings) == 2 and 'left out domain hvm1' in warnings[0]
+    assert 'waited 1 s for libxl to report the configuration of hvm1' in warnings[1]
 
 
 def test_guest_with_unreadable_config_can_still_be_removed(monkeypatch, tmp_path):
