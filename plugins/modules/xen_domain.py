@@ -442,8 +442,9 @@ error:
       C(vif-bridge) outlived libxl's timeout, so the domain was not created), V(config_unreadable) (the guest runs but libxl could
       report neither its live nor its stored configuration, see RV(xenfleet.xen.xen_domain_info#module:domains[].config_source),
       for 120 seconds - the module reads it again meanwhile, since a guest that libxl is still building after a reboot or
-      whose device model is busy is in that state for a while; nothing is changed), V(guest_restarted) (the guest rebooted or crashed while a live change was applied, so
-      Xen restarted or removed it; the config file is left as it was).
+      whose device model is busy is in that state for a while; nothing is changed), V(guest_restarted) (the guest
+      rebooted or crashed while a live change was applied, so Xen restarted or removed it; the config file is left as
+      it was).
   returned: failure
   type: str
   sample: invalid_parameter
