@@ -44,12 +44,12 @@ def _state(kind, guestfwd=()):
                                      "guestfwd": list(guestfwd)}]}
 
 
-def test_warm_start_for_xen_and_xengrub_never_for_plain_or_apt_hosts(monkeypatch):
+def test_warm_start_only_for_xen_hosts_never_for_hosts_that_reboot_or_use_the_apt_repo(monkeypatch):
     monkeypatch.setenv("XENLAB_WARM", "1")
     assert lab._warm_wanted(_state("xen"))
-    assert lab._warm_wanted(_state("xengrub"))
+    assert not lab._warm_wanted(_state("xengrub"))
     assert not lab._warm_wanted(_state("plain"))
-    assert not lab._warm_wanted(_state("xengrub", [("10.0.2.100", 80, "cmd")]))
+    assert not lab._warm_wanted(_state("xen", [("10.0.2.100", 80, "cmd")]))
 
 
 def test_disk_boot_argv_has_no_kernel():
