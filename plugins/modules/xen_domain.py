@@ -439,7 +439,8 @@ error:
     - On failure, what went wrong, as a word, for example V(invalid_parameter), V(not_xen_host),
       V(timeout), V(config_rejected), V(domain_exists), V(not_enough_memory), V(guest_error),
       V(xl_crashed) (xl was killed by a signal), V(hotplug_timeout) (a device hotplug script such as
-      C(vif-bridge) outlived libxl's timeout, so the domain was not created), V(config_unreadable) (the guest runs but libxl could
+      C(vif-bridge) outlived libxl's timeout twice - the module creates the domain once more after the first time,
+      with a warning - so the domain was not created), V(config_unreadable) (the guest runs but libxl could
       report neither its live nor its stored configuration, see RV(xenfleet.xen.xen_domain_info#module:domains[].config_source),
       for 120 seconds - the module reads it again meanwhile, since a guest that libxl is still building after a reboot or
       whose device model is busy is in that state for a while; nothing is changed), V(guest_restarted) (the guest
