@@ -117,36 +117,32 @@ def hotplug_timeout():
     return (cap.rc, cap.stdout, cap.stderr)
 
 
-def test_create_after_a_hotplug_script_timeout_is_tried_once_more(env, monkeypatch):
-    # libxl killed vif-bridge at its timeout (captured on a loaded lab dom0) and left no domain
-    warnings = []
-    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
-    spec = dict(PV1, state='running')
-    steps = READ_NONE + [
+def create_after_hotplug_timeout(env, second_create):
+    """pv1 is absent; its first `xl create` fails on the captured hotplug timeout (no domain left),
+    the second answers second_create."""
+    return READ_NONE + [
         (['info'], 'xl_info'),
         (is_dry_run, 'create_dryrun_pv'),
         (['create', cfg_path(env)], hotplug_timeout()),
         (['list', 'pv1'], 'err_list_unknown_name'),
-        (['create', cfg_path(env)], 'xl_create_pv'),
-        (['list', 'pv1'], 'xl_list_three_guests'),
-    ] + READ_PV1
-    result, failed, script = env(spec, steps)
+        (['create', cfg_path(env)], second_create),
+    ]
+
+
+def test_create_after_a_hotplug_script_timeout_is_tried_once_more(env, monkeypatch):
+    # libxl killed vif-bridge at its timeout (captured on a loaded lab dom0) and left no domain
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    steps = create_after_hotplug_timeout(env, 'xl_create_pv') + [(['list', 'pv1'], 'xl_list_three_guests')] + READ_PV1
+    result, failed, script = env(dict(PV1, state='running'), steps)
     assert not failed, result
     assert result['applied'] == ['config file created', 'create']
     assert len(warnings) == 1 and 'created it once more' in warnings[0] and 'vif-bridge' in warnings[0], warnings
 
 
 def test_create_fails_after_a_second_hotplug_script_timeout(env):
-    spec = dict(PV1, state='running')
-    steps = READ_NONE + [
-        (['info'], 'xl_info'),
-        (is_dry_run, 'create_dryrun_pv'),
-        (['create', cfg_path(env)], hotplug_timeout()),
-        (['list', 'pv1'], 'err_list_unknown_name'),
-        (['create', cfg_path(env)], hotplug_timeout()),
-        (['list', 'pv1'], 'err_list_unknown_name'),
-    ]
-    result, failed, script = env(spec, steps)
+    steps = create_after_hotplug_timeout(env, hotplug_timeout()) + [(['list', 'pv1'], 'err_list_unknown_name')]
+    result, failed, script = env(dict(PV1, state='running'), steps)
     assert failed and result['error'] == 'hotplug_timeout'
     assert not os.path.exists(cfg_path(env))  # the new file was taken back
 
