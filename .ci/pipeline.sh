@@ -475,17 +475,21 @@ run_build() {   # stack
 # dedicated venv (molecule + pytest-testinfra + newest ansible-core) against the nested Xen lab.
 # The lab (tests/lab/, molecule/) is its own piece of work: put any preparation it needs, e.g.
 #   python3 -m xenlab build ...
-# into lab_prepare below. CI_MOLECULE_SCENARIOS below picks the scenarios CI runs (default: all, via
-# `molecule test --all`); XENFLEET_MOLECULE_SCENARIOS does the same for a local run.
+# into lab_prepare below. The plan below (molecule_plan) picks the scenarios CI runs;
+# XENFLEET_MOLECULE_SCENARIOS picks them for a local run.
 # ==============================================================================================
-# Scenarios CI runs, space-separated, in lanes separated by "|": the lanes run side by side, the
-# scenarios of a lane one after another (empty = every scenario, one lane). Locally,
-# XENFLEET_MOLECULE_SCENARIOS="default hypervisor" (or "default | guests") overrides it.
-# Only scenarios that have passed end to end on the lab are listed.
-# Why lanes: a scenario keeps about one of the machine's two cores busy (a TCG dom0 runs Ansible's
-# single-threaded Python), so two lanes finish sooner than one; see docs/lab.md ("CI lanes").
-# Lanes are balanced by the expected times below (~40 min of work each, measured alone).
-CI_MOLECULE_SCENARIOS="default privlink hypervisor vcpu | guests migrate"
+# Which scenarios CI runs: every run starts default and privlink (the lab itself) and then as many of
+# the long scenarios (guests vcpu hypervisor migrate fleet) as fit the time budget: first those whose
+# files the last commits changed, then the others in an order that rotates with the commit count
+# (tests/lab/xenlab/ciplan.py, `xenlab ci-plan`). Why: measured one at a time the scenarios take about
+# two hours on the 2-core TCG machine and CI has 90 minutes; two lanes side by side did not finish
+# sooner (docs/lab.md, "CI lanes"). The plan and each left-out scenario's reason are printed, and a
+# left-out scenario shows as skipped in the summary, never as passed.
+# Locally, XENFLEET_MOLECULE_SCENARIOS="default hypervisor" runs exactly those, one after another;
+# "default | guests" runs lanes side by side (worth it on a machine with more cores).
+# Only scenarios that have passed end to end on the lab are in the pool.
+CI_MOLECULE_ALWAYS="default privlink"
+CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -529,22 +533,40 @@ lab_prepare() {
 # other labs took 2-3x longer, hence the figures below. The budget is for the whole pipeline: a
 # scenario that would not finish inside it is not started and shows as "skipped: time budget" in the
 # summary (never as passed).
-declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500 [vcpu]=1200 [migrate]=1800 [hypervisor]=1800)
+declare -A MOLECULE_EXPECTED=([default]=300 [privlink]=300 [guests]=1500 [vcpu]=1200 [migrate]=2700 [hypervisor]=1800
+                              [fleet]=3000)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
+# Building a missing lab image (seconds, measured cold under load; cached images cost nothing) and the
+# Molecule venv plus apt packages on a fresh machine.
+MOLECULE_IMAGE_COST="xen=540 plain=420 aptrepo=60 xengrub=540"
+MOLECULE_SETUP_RESERVE=240
+
+# The plan for this run: $WORK/molecule-plan.txt ("RUN <scenarios>" and the reasons).
+molecule_plan() {
+  local elapsed available pairs s rotation
+  elapsed=$(( $(date +%s) - PIPELINE_START ))
+  available=$(( MOLECULE_BUDGET - elapsed - MOLECULE_SETUP_RESERVE ))
+  pairs=""
+  for s in "${!MOLECULE_EXPECTED[@]}"; do pairs="$pairs $s=${MOLECULE_EXPECTED[$s]}"; done
+  rotation=$(git -C "$REPO" rev-list --count HEAD 2>/dev/null || echo 0)
+  { git -C "$REPO" log --format=@%ct --name-only -n 300 2>/dev/null || true; } |
+    PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-plan --available "$available" --expected "$pairs" \
+      --image-cost "$MOLECULE_IMAGE_COST" --rotation "$rotation" \
+      --always "$CI_MOLECULE_ALWAYS" --pool "$CI_MOLECULE_POOL" >"$WORK/molecule-plan.txt"
+  sed 's/^/  plan: /' "$WORK/molecule-plan.txt"
+}
 
 molecule_lanes() {   # the scenarios to run, lanes separated by "|"
-  local selected=$CI_MOLECULE_SCENARIOS d
+  local selected=""
   if [ "${CI:-}" != "true" ] && [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; then
     selected=$XENFLEET_MOLECULE_SCENARIOS
-  fi
-  if [ -z "${selected//[| ]/}" ]; then
-    selected=""
-    for d in "$REPO"/molecule/*/molecule.yml; do
-      [ -f "$d" ] && selected="$selected $(basename "$(dirname "$d")")"
-    done
+  elif [ -f "$WORK/molecule-plan.txt" ]; then
+    selected=$(sed -n 's/^RUN //p' "$WORK/molecule-plan.txt")
   fi
   echo $selected
 }
+
+local_selection() { [ "${CI:-}" != "true" ] && [ -n "${XENFLEET_MOLECULE_SCENARIOS:-}" ]; }
 
 molecule_scenarios() {   # every scenario to run (all lanes)
   local l
@@ -567,8 +589,9 @@ molecule_env() {
 }
 
 run_molecule_setup() {
+  local_selection || molecule_plan
   if [ -z "$(molecule_scenarios)" ]; then
-    echo "no Molecule scenarios (molecule/*/molecule.yml) yet"
+    echo "no Molecule scenarios to run"
     skip "no scenarios"
     return 0
   fi
@@ -648,6 +671,12 @@ run_molecule_lanes() {
     for s in $(molecule_scenarios); do
       run_stage "molecule $s" run_molecule_scenario "$s"
     done
+    # the scenarios the plan left out, with its reason, in the summary
+    if [ -f "$WORK/molecule-plan.txt" ] && ! local_selection; then
+      while IFS= read -r r; do
+        RESULTS+=("molecule ${r%% (*}|skipped: not this run, ${r#* (}|0")
+      done < <(sed -n 's/^not this run: //p' "$WORK/molecule-plan.txt" | sed 's/)$//')
+    fi
     return 0
   fi
   echo "molecule lanes, side by side:"

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from xenlab import aptrepo, images, lab, net
+from xenlab import aptrepo, ciplan, images, lab, net
 
 
 def _add_image_args(p):
@@ -67,6 +67,17 @@ def parser():
 
     p = sub.add_parser("selftest", help="xl info on every host and ping over the private link")
     p.add_argument("--name", required=True)
+
+    p = sub.add_parser("ci-plan", help="which Molecule scenarios a CI run starts (reads `git log"
+                       " --format=@%%ct --name-only` on stdin; see xenlab/ciplan.py)")
+    p.add_argument("--available", type=int, required=True,
+                   help="seconds left for the Molecule stages")
+    p.add_argument("--expected", required=True, help="NAME=SECONDS ... per scenario")
+    p.add_argument("--image-cost", default="", help="IMAGE=SECONDS ... to build a missing image")
+    p.add_argument("--rotation", type=int, default=0, help="rotation index (the commit count)")
+    p.add_argument("--always", default=" ".join(ciplan.ALWAYS))
+    p.add_argument("--pool", default=" ".join(ciplan.POOL))
+    p.add_argument("--suite", default=images.DEFAULT_SUITE)
 
     p = sub.add_parser("hub", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, required=True)
@@ -150,7 +161,43 @@ def _dispatch(args):
             return 1
         lab.say("selftest passed")
         return 0
+    if args.cmd == "ci-plan":
+        return _ci_plan(args)
     if args.cmd == "hub":
         net.run_hub(args.port, args.pidfile)
         return 0
     return 2
+
+
+def _missing_images(suite):
+    missing = {k for k in ("xen", "plain", "xengrub") if not images.find_image(k, suite)}
+    if not aptrepo.find_repo(suite):
+        missing.add("aptrepo")
+    return missing
+
+
+def _ci_plan(args):
+    """Print "RUN <scenarios>" and then one line per reason (to stdout, for the CI log)."""
+    try:
+        expected = ciplan.parse_pairs(args.expected)
+        cost = ciplan.parse_pairs(args.image_cost)
+    except ValueError as e:
+        raise lab.LabError(str(e))
+    always, pool = args.always.split(), args.pool.split()
+    unknown = [s for s in always + pool if s not in expected]
+    if unknown:
+        raise lab.LabError("no expected time for %s (--expected)" % " ".join(unknown))
+    paths = ciplan.changed_paths(sys.stdin.read())
+    hit = ciplan.touched(paths) & set(pool)
+    ordered = ciplan.order(pool, hit, args.rotation)
+    missing = _missing_images(args.suite)
+    image_cost = {k: v for k, v in cost.items() if k in missing}
+    run, not_run = ciplan.plan(always, ordered, expected, args.available, image_cost)
+    print("RUN " + " ".join(run))
+    print("changed by the last commits (%d paths): %s" % (
+        len(paths), " ".join(s for s in ordered if s in hit) or "none of the long scenarios"))
+    print("order: %s (rotation %d)" % (" ".join(ordered), args.rotation))
+    print("images to build: %s" % (" ".join(sorted(missing)) or "none (all cached)"))
+    for s, why in not_run:
+        print("not this run: %s (%s)" % (s, why))
+    return 0

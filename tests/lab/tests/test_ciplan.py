@@ -1,0 +1,113 @@
+"""The CI scenario plan: which Molecule scenarios fit one run, in which order."""
+
+import io
+import sys
+
+from xenlab import ciplan, cli
+
+EXPECTED = {"default": 300, "privlink": 300, "guests": 1500, "vcpu": 1200, "hypervisor": 1800,
+            "migrate": 2700, "fleet": 3000}
+
+GIT_LOG = """\
+@1000000
+
+roles/evacuate/tasks/main.yml
+plugins/modules/xen_migrate.py
+@999000
+
+docs/lab.md
+@900000
+
+roles/guests/tasks/main.yml
+"""
+
+
+def test_changed_paths_keeps_only_the_window_before_the_newest_commit():
+    assert ciplan.changed_paths(GIT_LOG, window=8 * 3600) == [
+        "roles/evacuate/tasks/main.yml", "plugins/modules/xen_migrate.py", "docs/lab.md"]
+    assert ciplan.changed_paths(GIT_LOG, window=10 ** 6) == [
+        "roles/evacuate/tasks/main.yml", "plugins/modules/xen_migrate.py", "docs/lab.md",
+        "roles/guests/tasks/main.yml"]
+    assert ciplan.changed_paths("") == []
+
+
+def test_touched_maps_paths_to_scenarios():
+    assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == {"migrate", "fleet"}
+    assert ciplan.touched(["docs/lab.md", "README.md"]) == set()
+    assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == {"hypervisor", "fleet"}
+    assert ciplan.touched(["plugins/module_utils/_xl.py"]) == set(ciplan.POOL)
+    assert ciplan.touched(["molecule/vcpu/converge.yml"]) == {"vcpu"}
+
+
+def test_every_pool_scenario_has_triggers_and_images():
+    for s in ciplan.POOL:
+        assert ("molecule/%s/" % s) in ciplan.TRIGGERS[s]
+    for s in ciplan.POOL + ciplan.ALWAYS:
+        assert ciplan.IMAGES[s]
+
+
+def test_order_puts_touched_first_and_rotates():
+    pool = ["a", "b", "c", "d"]
+    assert ciplan.order(pool, set(), 0) == ["a", "b", "c", "d"]
+    assert ciplan.order(pool, set(), 5) == ["b", "c", "d", "a"]
+    assert ciplan.order(pool, {"a", "d"}, 2) == ["d", "a", "c", "b"]
+    # every scenario leads once in len(pool) consecutive runs
+    assert sorted(ciplan.order(pool, set(), r)[0] for r in range(4)) == pool
+
+
+def test_plan_fills_the_budget_in_order_and_names_what_is_left_out():
+    run, not_run = ciplan.plan(["default", "privlink"], ["fleet", "migrate", "guests", "vcpu"],
+                               EXPECTED, available=5000)
+    # 600 + fleet 3000 = 3600; migrate (2700) does not fit; guests 1500 does not (1400 left); vcpu does
+    assert run == ["default", "privlink", "fleet", "vcpu"]
+    assert [s for s, _ in not_run] == ["migrate", "guests"]
+    assert "needs ~2700s, 1400s left" in not_run[0][1]
+
+
+def test_plan_counts_a_missing_image_once_with_its_first_scenario():
+    cost = {"xengrub": 500, "xen": 400}
+    run, not_run = ciplan.plan(["default"], ["fleet", "guests"], EXPECTED, available=4300,
+                               image_cost=cost)
+    # default 300 + xen 400 = 700; fleet 3000 + xengrub 500 = 3500 -> 4200; guests 1500 (xen built) no
+    assert run == ["default", "fleet"]
+    assert not_run[0][0] == "guests"
+    run, _ = ciplan.plan(["default"], ["guests", "vcpu"], EXPECTED, available=3400, image_cost=cost)
+    assert run == ["default", "guests", "vcpu"]   # 700 + 1500 + 1200: xen counted once
+
+
+def test_plan_keeps_the_always_scenarios_even_without_time():
+    run, not_run = ciplan.plan(["default", "privlink"], ["guests"], EXPECTED, available=0)
+    assert run == ["default", "privlink"]
+    assert not_run == [("guests", "needs ~1500s, 0s left of the time budget")]
+
+
+def test_parse_pairs_refuses_bad_items():
+    assert ciplan.parse_pairs(" a=1  b=20 ") == {"a": 1, "b": 20}
+    for bad in ("a", "a=", "=3", "a=x"):
+        try:
+            ciplan.parse_pairs(bad)
+        except ValueError as e:
+            assert bad in str(e)
+        else:
+            raise AssertionError("accepted %r" % bad)
+
+
+def test_cli_prints_the_plan(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(GIT_LOG))
+    monkeypatch.setattr(cli, "_missing_images", lambda suite: set())
+    pairs = " ".join("%s=%d" % kv for kv in EXPECTED.items())
+    rc = cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--rotation", "0"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    # migrate and fleet were touched; rotation 0 keeps pool order: migrate before fleet
+    assert out[0] == "RUN default privlink migrate"
+    assert out[1] == "changed by the last commits (3 paths): migrate fleet"
+    assert "not this run: fleet (needs ~3000s, 700s left of the time budget)" in out
+    assert "not this run: guests (needs ~1500s, 700s left of the time budget)" in out
+
+
+def test_cli_refuses_a_scenario_without_expected_time(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    rc = cli.main(["ci-plan", "--available", "4000", "--expected", "default=300"])
+    assert rc == 1
+    assert "no expected time for" in capsys.readouterr().err

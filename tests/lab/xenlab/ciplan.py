@@ -1,0 +1,125 @@
+"""Which Molecule scenarios one CI run starts (pure functions; `.ci/pipeline.sh` calls `xenlab ci-plan`).
+
+Why a plan at all: on the CI machine (2 cores, TCG, ~4 s per Ansible task on a nested dom0) the
+scenarios together take about two hours measured one at a time, and CI has 90 minutes. Running two
+side by side did not help: the CI run of 2026-11-26 in two lanes took as long as the sequential one
+before it and the budget left `migrate` out (docs/lab.md, "CI lanes").
+
+So every run starts the cheap lab checks (ALWAYS) and then as many of the long scenarios (POOL) as
+fit the time left, in this order:
+1. scenarios whose files changed in the submission being tested (the commits of the last WINDOW
+   seconds before HEAD: a session is shorter than that), in rotation order;
+2. the others, in rotation order.
+The rotation starts at a different scenario on each commit count, so over consecutive runs every
+scenario leads in turn. A scenario that does not fit is named in the output with the reason; the
+pipeline reports it as skipped, never as passed.
+"""
+
+ALWAYS = ("default", "privlink")
+POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet")
+WINDOW = 8 * 3600
+
+# Path prefixes that make a scenario "touched". Shared code (module_utils, the lab, the shared
+# Molecule playbooks) touches every scenario that uses it.
+_COMMON = ("plugins/module_utils/", "molecule/_shared/", "tests/lab/xenlab/")
+TRIGGERS = {
+    "guests": _COMMON + ("plugins/modules/xen_domain", "roles/guests/", "playbooks/guests.yml",
+                         "molecule/guests/"),
+    "vcpu": _COMMON + ("plugins/modules/xen_vcpu", "plugins/modules/xen_domain.py", "molecule/vcpu/"),
+    "hypervisor": _COMMON + ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
+    "migrate": _COMMON + ("plugins/modules/xen_migrate", "roles/evacuate/", "playbooks/evacuate.yml",
+                          "molecule/migrate/"),
+    "fleet": _COMMON + ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "roles/evacuate/",
+                        "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
+}
+
+# Images each scenario boots (built by lab_prepare before the first scenario).
+IMAGES = {
+    "default": ("xen",), "privlink": ("xen",), "guests": ("xen",), "vcpu": ("xen",),
+    "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",),
+}
+
+
+def changed_paths(git_log_text, window=WINDOW):
+    """Paths changed by the commits of the last `window` seconds before the newest commit.
+
+    git_log_text is the output of `git log --format=@%ct --name-only`: a line "@<epoch>" per
+    commit (newest first) followed by the paths it changed."""
+    paths, newest, keep = [], None, False
+    for line in git_log_text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("@") and line[1:].isdigit():
+            t = int(line[1:])
+            if newest is None:
+                newest = t
+            keep = newest - t <= window
+            continue
+        if keep and line not in paths:
+            paths.append(line)
+    return paths
+
+
+def touched(paths, triggers=None):
+    """The scenarios whose trigger prefixes match any of the paths."""
+    triggers = TRIGGERS if triggers is None else triggers
+    return {s for s, prefixes in triggers.items() if any(p.startswith(prefixes) for p in paths)}
+
+
+def rotated(pool, rotation):
+    """pool rotated to start at index rotation % len(pool)."""
+    pool = list(pool)
+    if not pool:
+        return pool
+    k = rotation % len(pool)
+    return pool[k:] + pool[:k]
+
+
+def order(pool, touched_set, rotation):
+    """Touched scenarios first, then the rest; each group in rotation order."""
+    r = rotated(pool, rotation)
+    return [s for s in r if s in touched_set] + [s for s in r if s not in touched_set]
+
+
+def plan(always, ordered_pool, expected, available, image_cost=None, images=None):
+    """Pick the scenarios to run.
+
+    expected: scenario -> expected seconds (measured alone on the CI machine, with margin).
+    available: seconds left for the Molecule stages.
+    image_cost: image -> seconds to build it (0 or missing = cached); images: scenario -> images.
+    Returns (run, not_run): run is a list of scenario names in the order to run them; not_run a list
+    of (scenario, reason). ALWAYS scenarios are always in run (the pipeline's own budget check still
+    guards them)."""
+    image_cost = image_cost or {}
+    images = IMAGES if images is None else images
+    built, used, run, not_run = set(), 0, [], []
+
+    def cost(s):
+        extra = sum(image_cost.get(i, 0) for i in images.get(s, ()) if i not in built)
+        return expected[s] + extra
+
+    for s in always:
+        used += cost(s)
+        built.update(images.get(s, ()))
+        run.append(s)
+    for s in ordered_pool:
+        c = cost(s)
+        if used + c <= available:
+            used += c
+            built.update(images.get(s, ()))
+            run.append(s)
+        else:
+            not_run.append((s, "needs ~%ds, %ds left of the time budget" % (c, max(available - used, 0))))
+    return run, not_run
+
+
+def parse_pairs(text):
+    """'a=1 b=2' -> {'a': 1, 'b': 2}"""
+    out = {}
+    for item in text.split():
+        k, _, v = item.partition("=")
+        if not k or not v.isdigit():
+            raise ValueError("expected NAME=SECONDS, got %r" % item)
+        out[k] = int(v)
+    return out
