@@ -118,8 +118,8 @@ def parse_pairs(text):
     """'a=1 b=2' -> {'a': 1, 'b': 2}"""
     out = {}
     for item in text.split():
-        k, _, v = item.partition("=")
-        if not k or not v.isdigit():
+        k, sep, v = item.partition("=")
+        if not sep or not k or not v.isdigit():
             raise ValueError("expected NAME=SECONDS, got %r" % item)
         out[k] = int(v)
     return out
