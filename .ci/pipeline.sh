@@ -483,7 +483,7 @@ run_build() {   # stack
 # files the last commits changed, then the others in an order that rotates with the commit count
 # (tests/lab/xenlab/ciplan.py, `xenlab ci-plan`). Why: measured one at a time the scenarios take about
 # two hours on the 2-core TCG machine and CI has 90 minutes; two lanes side by side did not finish
-# sooner (docs/lab.md, "CI lanes"). The plan and each left-out scenario's reason are printed, and a
+# sooner (docs/lab.md, "Why not lanes"). The plan and each left-out scenario's reason are printed, and a
 # left-out scenario shows as skipped in the summary, never as passed.
 # Locally, XENFLEET_MOLECULE_SCENARIOS="default hypervisor" runs exactly those, one after another;
 # "default | guests" runs lanes side by side (worth it on a machine with more cores).

@@ -3,7 +3,7 @@
 Why a plan at all: on the CI machine (2 cores, TCG, ~4 s per Ansible task on a nested dom0) the
 scenarios together take about two hours measured one at a time, and CI has 90 minutes. Running two
 side by side did not help: the CI run of 2026-11-26 in two lanes took as long as the sequential one
-before it and the budget left `migrate` out (docs/lab.md, "CI lanes").
+before it and the budget left `migrate` out (docs/lab.md, "Why not lanes").
 
 So every run starts the cheap lab checks (ALWAYS) and then as many of the long scenarios (POOL) as
 fit the time left, in this order:
