@@ -32,11 +32,12 @@ def test_changed_paths_keeps_only_the_window_before_the_newest_commit():
 
 
 def test_touched_maps_paths_to_scenarios():
-    assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == {"migrate", "fleet"}
-    assert ciplan.touched(["docs/lab.md", "README.md"]) == set()
-    assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == {"hypervisor", "fleet"}
-    assert ciplan.touched(["plugins/module_utils/_xl.py"]) == set(ciplan.POOL)
-    assert ciplan.touched(["molecule/vcpu/converge.yml"]) == {"vcpu"}
+    assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == ({"migrate", "fleet"}, set())
+    assert ciplan.touched(["docs/lab.md", "README.md"]) == (set(), set())
+    assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == ({"hypervisor", "fleet"}, set())
+    assert ciplan.touched(["plugins/module_utils/_xl.py"]) == (set(), set(ciplan.POOL))
+    assert ciplan.touched(["molecule/vcpu/converge.yml", "tests/lab/xenlab/lab.py"]) == (
+        {"vcpu"}, set(ciplan.POOL))
 
 
 def test_every_pool_scenario_has_triggers_and_images():
@@ -51,6 +52,8 @@ def test_order_puts_touched_first_and_rotates():
     assert ciplan.order(pool, set(), 0) == ["a", "b", "c", "d"]
     assert ciplan.order(pool, set(), 5) == ["b", "c", "d", "a"]
     assert ciplan.order(pool, {"a", "d"}, 2) == ["d", "a", "c", "b"]
+    # own files before shared code before the rest
+    assert ciplan.order(pool, {"b"}, 2, shared={"a", "b", "c"}) == ["b", "c", "a", "d"]
     # every scenario leads once in len(pool) consecutive runs
     assert sorted(ciplan.order(pool, set(), r)[0] for r in range(4)) == pool
 
@@ -101,7 +104,7 @@ def test_cli_prints_the_plan(monkeypatch, capsys):
     assert rc == 0
     # migrate and fleet were touched; rotation 0 keeps pool order: migrate before fleet
     assert out[0] == "RUN default privlink migrate"
-    assert out[1] == "changed by the last commits (3 paths): migrate fleet"
+    assert out[1] == "changed by the last commits (3 paths): own files of migrate fleet; shared code of none"
     assert "not this run: fleet (needs ~3000s, 700s left of the time budget)" in out
     assert "not this run: guests (needs ~1500s, 700s left of the time budget)" in out
 

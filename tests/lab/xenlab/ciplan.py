@@ -7,9 +7,11 @@ before it and the budget left `migrate` out (docs/lab.md, "Why not lanes").
 
 So every run starts the cheap lab checks (ALWAYS) and then as many of the long scenarios (POOL) as
 fit the time left, in this order:
-1. scenarios whose files changed in the submission being tested (the commits of the last WINDOW
-   seconds before HEAD: a session is shorter than that), in rotation order;
-2. the others, in rotation order.
+1. scenarios whose own files changed in the submission being tested (the commits of the last WINDOW
+   seconds before HEAD: a session is shorter than that);
+2. scenarios touched only through shared code (module_utils, the lab, the shared Molecule files);
+3. the others;
+each group in rotation order.
 The rotation starts at a different scenario on each commit count, so over consecutive runs every
 scenario leads in turn. A scenario that does not fit is named in the output with the reason; the
 pipeline reports it as skipped, never as passed.
@@ -19,18 +21,16 @@ ALWAYS = ("default", "privlink")
 POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet")
 WINDOW = 8 * 3600
 
-# Path prefixes that make a scenario "touched". Shared code (module_utils, the lab, the shared
-# Molecule playbooks) touches every scenario that uses it.
-_COMMON = ("plugins/module_utils/", "molecule/_shared/", "tests/lab/xenlab/")
+# Path prefixes that make a scenario "touched": its own files (TRIGGERS) rank before the shared code
+# every scenario uses (COMMON: module_utils, the lab, the shared Molecule playbooks).
+COMMON = ("plugins/module_utils/", "molecule/_shared/", "tests/lab/xenlab/")
 TRIGGERS = {
-    "guests": _COMMON + ("plugins/modules/xen_domain", "roles/guests/", "playbooks/guests.yml",
-                         "molecule/guests/"),
-    "vcpu": _COMMON + ("plugins/modules/xen_vcpu", "plugins/modules/xen_domain.py", "molecule/vcpu/"),
-    "hypervisor": _COMMON + ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
-    "migrate": _COMMON + ("plugins/modules/xen_migrate", "roles/evacuate/", "playbooks/evacuate.yml",
-                          "molecule/migrate/"),
-    "fleet": _COMMON + ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "roles/evacuate/",
-                        "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
+    "guests": ("plugins/modules/xen_domain", "roles/guests/", "playbooks/guests.yml", "molecule/guests/"),
+    "vcpu": ("plugins/modules/xen_vcpu", "plugins/modules/xen_domain.py", "molecule/vcpu/"),
+    "hypervisor": ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
+    "migrate": ("plugins/modules/xen_migrate", "roles/evacuate/", "playbooks/evacuate.yml", "molecule/migrate/"),
+    "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "roles/evacuate/",
+              "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
 }
 
 # Images each scenario boots (built by lab_prepare before the first scenario).
@@ -61,10 +61,13 @@ def changed_paths(git_log_text, window=WINDOW):
     return paths
 
 
-def touched(paths, triggers=None):
-    """The scenarios whose trigger prefixes match any of the paths."""
+def touched(paths, triggers=None, common=COMMON):
+    """(own, shared): the scenarios whose own trigger prefixes match any of the paths, and - when a
+    shared path changed - every scenario with triggers."""
     triggers = TRIGGERS if triggers is None else triggers
-    return {s for s, prefixes in triggers.items() if any(p.startswith(prefixes) for p in paths)}
+    own = {s for s, prefixes in triggers.items() if any(p.startswith(prefixes) for p in paths)}
+    shared = set(triggers) if any(p.startswith(common) for p in paths) else set()
+    return own, shared
 
 
 def rotated(pool, rotation):
@@ -76,10 +79,13 @@ def rotated(pool, rotation):
     return pool[k:] + pool[:k]
 
 
-def order(pool, touched_set, rotation):
-    """Touched scenarios first, then the rest; each group in rotation order."""
+def order(pool, own, rotation, shared=()):
+    """Scenarios whose own files changed first, then those touched through shared code, then the
+    rest; each group in rotation order."""
     r = rotated(pool, rotation)
-    return [s for s in r if s in touched_set] + [s for s in r if s not in touched_set]
+    first = [s for s in r if s in own]
+    second = [s for s in r if s in shared and s not in own]
+    return first + second + [s for s in r if s not in own and s not in shared]
 
 
 def plan(always, ordered_pool, expected, available, image_cost=None, images=None):

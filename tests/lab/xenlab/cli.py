@@ -188,14 +188,15 @@ def _ci_plan(args):
     if unknown:
         raise lab.LabError("no expected time for %s (--expected)" % " ".join(unknown))
     paths = ciplan.changed_paths(sys.stdin.read())
-    hit = ciplan.touched(paths) & set(pool)
-    ordered = ciplan.order(pool, hit, args.rotation)
+    own, shared = ciplan.touched(paths)
+    ordered = ciplan.order(pool, own, args.rotation, shared)
     missing = _missing_images(args.suite)
     image_cost = {k: v for k, v in cost.items() if k in missing}
     run, not_run = ciplan.plan(always, ordered, expected, args.available, image_cost)
     print("RUN " + " ".join(run))
-    print("changed by the last commits (%d paths): %s" % (
-        len(paths), " ".join(s for s in ordered if s in hit) or "none of the long scenarios"))
+    print("changed by the last commits (%d paths): own files of %s; shared code of %s" % (
+        len(paths), " ".join(s for s in ordered if s in own) or "none",
+        " ".join(s for s in ordered if s in shared and s not in own) or "none"))
     print("order: %s (rotation %d)" % (" ".join(ordered), args.rotation))
     print("images to build: %s" % (" ".join(sorted(missing)) or "none (all cached)"))
     for s, why in not_run:
