@@ -21,6 +21,8 @@ def test_inventory_yaml():
     assert '          xenlab_private_address: "192.168.77.11"' in lines
     assert '          ansible_ssh_private_key_file: "/s/id_ed25519"' in lines
     assert "StrictHostKeyChecking=yes" in text and "UserKnownHostsFile=/s/known_hosts" in text
+    # keepalives: QEMU user networking never resets a connection across a guest's reboot
+    assert "ServerAliveInterval=10 -o ServerAliveCountMax=3" in text
     assert not any(line != line.rstrip() for line in lines)
 
 
@@ -45,6 +47,7 @@ def test_known_hosts_and_ssh_config():
     cfg = render.ssh_config(HOSTS, "/k", "/kh")
     assert "Host xen2\n  HostName 127.0.0.1\n  Port 23002\n" in cfg
     assert "StrictHostKeyChecking yes" in cfg
+    assert "ServerAliveInterval 10" in cfg
 
 
 def test_network_units_and_hosts():

@@ -12,8 +12,16 @@ def _q(value):
     return json.dumps(str(value))
 
 
+# QEMU's user networking keeps the host side of a forwarded TCP connection open when the guest
+# reboots (no reset ever comes back): without keepalives an SSH session that was open across a reboot
+# - ansible.builtin.reboot's own - waits forever (seen in the demo, 2026-11-26). Three missed
+# keepalives 10 s apart end it, as a real network's reset would.
+KEEPALIVE = "-o ServerAliveInterval=10 -o ServerAliveCountMax=3"
+
+
 def ssh_common_args(known_hosts):
-    return "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes" % known_hosts
+    return "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes %s" % (
+        known_hosts, KEEPALIVE)
 
 
 def inventory_yaml(lab, hosts, key, known_hosts, group="xen_hosts"):
@@ -57,6 +65,8 @@ def ssh_config(hosts, key, known_hosts):
             "  BatchMode yes",
             # sshd in a TCG dom0 under load can take well over 10 s to send its banner
             "  ConnectTimeout 60",
+            "  ServerAliveInterval 10",
+            "  ServerAliveCountMax 3",
             "  LogLevel ERROR",
             "",
         ]
