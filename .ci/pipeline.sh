@@ -490,6 +490,9 @@ run_build() {   # stack
 # Only scenarios that have passed end to end on the lab are in the pool.
 CI_MOLECULE_ALWAYS="default privlink"
 CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet"
+# Scenarios new to CI lead the order until they have passed in CI once; then take them out of this list
+# (migrate's first CI run was left out by the time budget in session 5, which this prevents).
+CI_MOLECULE_FIRST="fleet migrate"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -552,7 +555,8 @@ molecule_plan() {
   { git -C "$REPO" log --format=@%ct --name-only -n 300 2>/dev/null || true; } |
     PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-plan --available "$available" --expected "$pairs" \
       --image-cost "$MOLECULE_IMAGE_COST" --rotation "$rotation" \
-      --always "$CI_MOLECULE_ALWAYS" --pool "$CI_MOLECULE_POOL" >"$WORK/molecule-plan.txt"
+      --always "$CI_MOLECULE_ALWAYS" --pool "$CI_MOLECULE_POOL" --first "$CI_MOLECULE_FIRST" \
+      >"$WORK/molecule-plan.txt"
   sed 's/^/  plan: /' "$WORK/molecule-plan.txt"
 }
 

@@ -54,6 +54,8 @@ def test_order_puts_touched_first_and_rotates():
     assert ciplan.order(pool, {"a", "d"}, 2) == ["d", "a", "c", "b"]
     # own files before shared code before the rest
     assert ciplan.order(pool, {"b"}, 2, shared={"a", "b", "c"}) == ["b", "c", "a", "d"]
+    # scenarios new to CI lead, whatever changed
+    assert ciplan.order(pool, {"b"}, 2, shared={"a", "b", "c"}, first=["d"]) == ["d", "b", "c", "a"]
     # every scenario leads once in len(pool) consecutive runs
     assert sorted(ciplan.order(pool, set(), r)[0] for r in range(4)) == pool
 
@@ -114,3 +116,16 @@ def test_cli_refuses_a_scenario_without_expected_time(monkeypatch, capsys):
     rc = cli.main(["ci-plan", "--available", "4000", "--expected", "default=300"])
     assert rc == 1
     assert "no expected time for" in capsys.readouterr().err
+
+
+def test_cli_puts_new_scenarios_first_and_refuses_unknown_ones(monkeypatch, capsys):
+    pairs = " ".join("%s=%d" % kv for kv in EXPECTED.items())
+    monkeypatch.setattr(cli, "_missing_images", lambda suite: set())
+    monkeypatch.setattr(sys, "stdin", io.StringIO(GIT_LOG))
+    assert cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--first", "fleet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "RUN default privlink fleet"
+    assert out[2].endswith("(rotation 0; new to CI, first: fleet)")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--first", "nosuch"]) == 1
+    assert "outside the pool: nosuch" in capsys.readouterr().err

@@ -7,6 +7,7 @@ before it and the budget left `migrate` out (docs/lab.md, "Why not lanes").
 
 So every run starts the cheap lab checks (ALWAYS) and then as many of the long scenarios (POOL) as
 fit the time left, in this order:
+0. scenarios new to CI, named by the pipeline (CI_MOLECULE_FIRST) until they have passed there once;
 1. scenarios whose own files changed in the submission being tested (the commits of the last WINDOW
    seconds before HEAD);
 2. scenarios touched only through shared code (module_utils, the lab, the shared Molecule files);
@@ -81,13 +82,15 @@ def rotated(pool, rotation):
     return pool[k:] + pool[:k]
 
 
-def order(pool, own, rotation, shared=()):
-    """Scenarios whose own files changed first, then those touched through shared code, then the
-    rest; each group in rotation order."""
-    r = rotated(pool, rotation)
-    first = [s for s in r if s in own]
+def order(pool, own, rotation, shared=(), first=()):
+    """The scenarios in `first` (new to CI, in their given order), then those whose own files changed,
+    then those touched through shared code, then the rest; each of the last three groups in rotation
+    order."""
+    lead = [s for s in first if s in pool]
+    r = [s for s in rotated(pool, rotation) if s not in lead]
+    mine = [s for s in r if s in own]
     second = [s for s in r if s in shared and s not in own]
-    return first + second + [s for s in r if s not in own and s not in shared]
+    return lead + mine + second + [s for s in r if s not in own and s not in shared]
 
 
 def plan(always, ordered_pool, expected, available, image_cost=None, images=None):

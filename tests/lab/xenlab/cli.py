@@ -77,6 +77,7 @@ def parser():
     p.add_argument("--rotation", type=int, default=0, help="rotation index (the commit count)")
     p.add_argument("--always", default=" ".join(ciplan.ALWAYS))
     p.add_argument("--pool", default=" ".join(ciplan.POOL))
+    p.add_argument("--first", default="", help="scenarios new to CI: they lead the order")
     p.add_argument("--suite", default=images.DEFAULT_SUITE)
 
     p = sub.add_parser("hub", help=argparse.SUPPRESS)
@@ -189,7 +190,11 @@ def _ci_plan(args):
         raise lab.LabError("no expected time for %s (--expected)" % " ".join(unknown))
     paths = ciplan.changed_paths(sys.stdin.read())
     own, shared = ciplan.touched(paths)
-    ordered = ciplan.order(pool, own, args.rotation, shared)
+    first = args.first.split()
+    stray = [s for s in first if s not in pool]
+    if stray:
+        raise lab.LabError("--first names scenarios outside the pool: %s" % " ".join(stray))
+    ordered = ciplan.order(pool, own, args.rotation, shared, first)
     missing = _missing_images(args.suite)
     image_cost = {k: v for k, v in cost.items() if k in missing}
     run, not_run = ciplan.plan(always, ordered, expected, args.available, image_cost)
@@ -197,7 +202,8 @@ def _ci_plan(args):
     print("changed by the last commits (%d paths): own files of %s; shared code of %s" % (
         len(paths), " ".join(s for s in ordered if s in own) or "none",
         " ".join(s for s in ordered if s in shared and s not in own) or "none"))
-    print("order: %s (rotation %d)" % (" ".join(ordered), args.rotation))
+    print("order: %s (rotation %d%s)" % (" ".join(ordered), args.rotation,
+                                         "; new to CI, first: " + " ".join(first) if first else ""))
     print("images to build: %s" % (" ".join(sorted(missing)) or "none (all cached)"))
     for s, why in not_run:
         print("not this run: %s (%s)" % (s, why))
