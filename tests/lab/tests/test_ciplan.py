@@ -129,3 +129,23 @@ def test_cli_puts_new_scenarios_first_and_refuses_unknown_ones(monkeypatch, caps
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--first", "nosuch"]) == 1
     assert "outside the pool: nosuch" in capsys.readouterr().err
+
+
+def test_images_for_lists_each_image_once_in_first_use_order():
+    assert ciplan.images_for(["default", "privlink", "fleet"]) == ["xen", "xengrub"]
+    assert ciplan.images_for(["hypervisor", "guests"]) == ["plain", "aptrepo", "xen"]
+    assert ciplan.images_for(["newscenario"]) == ["xen"]
+    assert ciplan.images_for([]) == []
+
+
+def test_cli_names_only_the_missing_images_the_run_needs(monkeypatch, capsys):
+    pairs = " ".join("%s=%d" % kv for kv in EXPECTED.items())
+    monkeypatch.setattr(cli, "_missing_images", lambda suite: {"plain", "aptrepo", "xengrub"})
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--first", "fleet",
+                     "--image-cost", "xengrub=300 plain=300"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "RUN default privlink fleet"
+    assert "images to build: xengrub" in out
+    assert cli.main(["ci-images", "default", "hypervisor"]) == 0
+    assert capsys.readouterr().out.strip() == "xen plain aptrepo"

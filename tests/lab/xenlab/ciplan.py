@@ -36,7 +36,8 @@ TRIGGERS = {
               "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
 }
 
-# Images each scenario boots (built by lab_prepare before the first scenario).
+# Images each scenario boots: the plan counts the missing ones, and lab_prepare in the pipeline builds
+# them (`xenlab ci-images SCENARIO...`) before the first scenario.
 IMAGES = {
     "default": ("xen",), "privlink": ("xen",), "guests": ("xen",), "vcpu": ("xen",),
     "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",),
@@ -123,6 +124,17 @@ def plan(always, ordered_pool, expected, available, image_cost=None, images=None
         else:
             not_run.append((s, "needs ~%ds, %ds left of the time budget" % (c, max(available - used, 0))))
     return run, not_run
+
+
+def images_for(scenarios, images=None):
+    """The images the scenarios boot, each once, in first-use order (unknown scenarios: the xen image)."""
+    images = IMAGES if images is None else images
+    out = []
+    for s in scenarios:
+        for i in images.get(s, ("xen",)):
+            if i not in out:
+                out.append(i)
+    return out
 
 
 def parse_pairs(text):

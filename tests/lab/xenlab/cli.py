@@ -80,6 +80,9 @@ def parser():
     p.add_argument("--first", default="", help="scenarios new to CI: they lead the order")
     p.add_argument("--suite", default=images.DEFAULT_SUITE)
 
+    p = sub.add_parser("ci-images", help="the images (and APT repository) the named scenarios boot")
+    p.add_argument("scenarios", nargs="*")
+
     p = sub.add_parser("hub", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pidfile")
@@ -164,6 +167,9 @@ def _dispatch(args):
         return 0
     if args.cmd == "ci-plan":
         return _ci_plan(args)
+    if args.cmd == "ci-images":
+        print(" ".join(ciplan.images_for(args.scenarios)))
+        return 0
     if args.cmd == "hub":
         net.run_hub(args.port, args.pidfile)
         return 0
@@ -204,7 +210,8 @@ def _ci_plan(args):
         " ".join(s for s in ordered if s in shared and s not in own) or "none"))
     print("order: %s (rotation %d%s)" % (" ".join(ordered), args.rotation,
                                          "; new to CI, first: " + " ".join(first) if first else ""))
-    print("images to build: %s" % (" ".join(sorted(missing)) or "none (all cached)"))
+    build = [i for i in ciplan.images_for(run) if i in missing]
+    print("images to build: %s" % (" ".join(build) or "none (all cached)"))
     for s, why in not_run:
         print("not this run: %s (%s)" % (s, why))
     return 0
