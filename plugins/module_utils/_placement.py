@@ -441,8 +441,9 @@ class _Fleet(object):
             return 0.0
         return 100.0 * math.sqrt(max(self.sq_dev(), 0.0) / n)
 
-    def fits(self, unit, t):
-        """Hard constraints for unit arriving on host t now (it is not on t)."""
+    def fits(self, unit, t, anti=True):
+        """Hard constraints for unit arriving on host t now (it is not on t); anti=False leaves out the
+        anti-affinity rules (a drain that may break them)."""
         if not self.active[t] or t == unit.host:
             return False
         if unit.allowed is not None and t not in unit.allowed:
@@ -454,9 +455,10 @@ class _Fleet(object):
             return False
         if dem[CPU] and self.used[CPU][t] + dem[CPU] > self.lim[CPU][t] + 1e-9:
             return False
-        for a in unit.anti:
-            if self.anti_count[a].get(t):
-                return False
+        if anti:
+            for a in unit.anti:
+                if self.anti_count[a].get(t):
+                    return False
         return True
 
     def gain(self, unit, s, t):
@@ -1527,13 +1529,24 @@ def imbalance(hosts, guests, weights=None, cordoned=None):
     return _Fleet(hosts, guests, {'cordoned': list(cordoned or [])}, weights).imbalance()
 
 
-def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reserve_mb=0, weights=None):
+EVACUATE_ANTI_AFFINITY = ('soft', 'hard')
+
+
+def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reserve_mb=0, weights=None,
+                    anti_affinity='hard'):
     """Plan the migrations that drain `host`: its guests, largest memory first, each to the other host
     (not cordoned, allowed by the rules) with the most free memory at that point, never overfilling one.
 
     Guests listed in rules.excluded stay (reported in `remaining`). A guest that no host can take is
     reported in `blocked` with why, and `complete` is false; the others are still planned.
+    anti_affinity: 'soft' - a guest goes to a host free of its anti-affinity mates when one has room, and
+    only when none has, to the host with room and the fewest mates; each rule so broken is reported in
+    `unresolved` (for the time the host is drained). 'hard' - such a guest is blocked instead.
+    Memory, max_load and pinning are always hard.
     """
+    if anti_affinity not in EVACUATE_ANTI_AFFINITY:
+        raise PlacementError('anti_affinity', 'must be one of %s, got %r' % (', '.join(EVACUATE_ANTI_AFFINITY),
+                                                                             anti_affinity))
     fleet = _Fleet(hosts, guests, rules, weights, max_load, memory_reserve_mb)
     if host not in fleet.hidx:
         raise PlacementError('host', 'unknown host %r (known: %s)' % (host, ', '.join(fleet.names)))
@@ -1544,6 +1557,7 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
     before_use = _in_use(fleet)
     remaining = []
     blocked = []
+    unresolved = []
     units = sorted((fleet.units[u] for u in fleet.on[src]), key=lambda u: (-u.dem[MEM], -u.dem[VCPU], u.name))
     targets = [t for t in range(fleet.nh) if t != src and fleet.active[t]]
     for unit in units:
@@ -1557,6 +1571,27 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
             key = (fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
             if best is None or key > best[0]:
                 best = (key, t)
+        if best is None and anti_affinity == 'soft' and unit.anti:
+            for t in targets:
+                if not fleet.fits(unit, t, anti=False):
+                    continue
+                mates = sum(fleet.anti_count[a].get(t, 0) for a in unit.anti)
+                key = (-mates, fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
+                if best is None or key > best[0]:
+                    best = (key, t)
+            if best is not None:
+                t = best[1]
+                groups = [a for a in unit.anti if fleet.anti_count[a].get(t)]
+                text = 'anti-affinity %s: %s joins %s on %s' % (
+                    ', '.join(fleet.anti_names[a] for a in groups), unit.name,
+                    ', '.join(sorted(fleet.units[u].name for u in fleet.on[t]
+                                     if any(a in fleet.units[u].anti for a in groups))), fleet.names[t])
+                unresolved.append({'guest': unit.name, 'rule': 'anti_affinity', 'problem': text,
+                                   'why': 'while %s is drained: every other host with room runs a member of the '
+                                          'group (anti_affinity=soft; hard would block the drain)' % host})
+                fleet.move(unit, t, 'evacuate %s: %s has room (%d MiB free); breaks %s while %s is drained' % (
+                    host, fleet.names[t], int(round(best[0][1])), text, host))
+                continue
         if best is None:
             blocked.append({'guest': unit.name, 'guests': list(unit.members), 'memory_mb': int(round(unit.dem[MEM])),
                             'why': _why_blocked(fleet, unit, targets)})
@@ -1568,7 +1603,7 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
     ordered = [(fleet.units[uidx], s, t, reason) for uidx, s, t, reason in fleet.moves]
     skipped = []
     extra = {'host': host, 'complete': not blocked and not skipped, 'blocked': blocked, 'remaining': remaining,
-             'unresolved': []}
+             'unresolved': unresolved}
     return _result(fleet, 'evacuate', before_rows, before_imb, before_use, ordered, skipped, extra)
 
 
@@ -1586,7 +1621,7 @@ def _why_blocked(fleet, unit, targets):
     roomy = [t for t in allowed if fleet.lim[MEM][t] - fleet.used[MEM][t] >= need - 1e-9]
     mates = [t for t in roomy if any(fleet.anti_count[a].get(t) for a in unit.anti)]
     if mates and len(mates) == len(roomy):
-        return 'the hosts with room (%s) run members of its anti-affinity group' % ', '.join(
-            sorted(fleet.names[t] for t in mates))
+        return ('the hosts with room (%s) run members of its anti-affinity group (hard anti-affinity; soft would '
+                'place it there while the host is drained)' % ', '.join(sorted(fleet.names[t] for t in mates)))
     return 'needs %d MiB; no host with room also has room for its %d vCPU(s) under max_load' % (
         need, int(round(unit.dem[VCPU])))

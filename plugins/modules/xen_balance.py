@@ -31,7 +31,9 @@ description:
   - 'What a plan never does: put more memory on a host than it has (memory is a hard limit, checked for
     every migration at its place in the order, with O(memory_reserve_mb) and O(max_load) on top), break a
     rule (affinity, anti-affinity, pinning, cordoned hosts, excluded guests), or migrate a guest twice.
-    Planning again on the result of a plan gives an empty plan.'
+    Planning again on the result of a plan gives an empty plan. The one exception is asked for: a drain
+    with O(evacuate_anti_affinity=soft) may put anti-affinity mates together, and reports each such
+    place in RV(unresolved).'
 author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
@@ -68,6 +70,20 @@ options:
     description:
       - With O(mode=evacuate), the host to drain. It may be cordoned (the usual first step of maintenance).
     type: str
+  evacuate_anti_affinity:
+    description:
+      - With O(mode=evacuate), how O(anti_affinity) binds the drain.
+      - V(hard) never puts two members of a group on one host; a guest whose every possible target runs a
+        member of its group is listed in RV(blocked) and RV(complete) is false (so a drain of one of two
+        hosts that each run one replica cannot complete).
+      - V(soft) still prefers a host free of the guest's group; only when no such host has room, it takes
+        the host with room that runs the fewest members of the group and reports the rule broken in
+        RV(unresolved), for as long as the drained host is away. The C(xenfleet.xen.evacuate) role and the
+        rolling upgrade use V(soft) by default, to keep every guest running during maintenance.
+      - Memory, O(max_load) and O(pinned) are limits in both.
+    type: str
+    choices: [hard, soft]
+    default: hard
   weights:
     description:
       - Weight of each metric in the load and the imbalance figure. V(0) leaves a metric out.
@@ -331,7 +347,9 @@ hosts_in_use:
   type: dict
   sample: {before: 4, after: 3}
 unresolved:
-  description: Rules that the fleet breaks and that the plan cannot repair, with why.
+  description:
+    - Rules that the fleet breaks and that the plan cannot repair, with why.
+    - With O(mode=evacuate) and O(evacuate_anti_affinity=soft), the anti-affinity rules the drain breaks.
   returned: success
   type: list
   elements: dict
@@ -434,7 +452,8 @@ def plan(params):
         if not params['evacuate']:
             raise _placement.PlacementError('evacuate', 'required with mode=evacuate: the host to drain')
         return _placement.plan_evacuation(hosts, guests, params['evacuate'], rules=rules, weights=weights or None,
-                                          max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'])
+                                          max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'],
+                                          anti_affinity=params['evacuate_anti_affinity'])
     if params['evacuate']:
         raise _placement.PlacementError('evacuate', 'only used with mode=evacuate')
     return _placement.plan_balance(
@@ -449,6 +468,7 @@ def main():
             hosts=dict(type='dict', required=True),
             mode=dict(type='str', default='performance', choices=['performance', 'density', 'evacuate']),
             evacuate=dict(type='str'),
+            evacuate_anti_affinity=dict(type='str', default='hard', choices=['hard', 'soft']),
             weights=dict(type='dict', options=dict(
                 memory=dict(type='float', default=1.0),
                 vcpus=dict(type='float', default=1.0),

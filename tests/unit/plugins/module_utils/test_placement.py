@@ -57,8 +57,11 @@ def random_fleet(seed, nh=None, ng=None, with_rules=True):
 def replay(hosts, guests, rules, plan, max_load_memory=100.0, reserve=0):
     """Apply the plan one migration at a time and check every hard constraint at each step.
 
-    Returns the guests at their final hosts.
+    An anti-affinity rule may be broken only by a guest that the plan reports in `unresolved` for it
+    (a drain with anti_affinity='soft'). Returns the guests at their final hosts.
     """
+    reported = set(u['guest'] for u in plan.get('unresolved', []) if u['rule'] == 'anti_affinity'
+                   and plan.get('mode') == 'evacuate')
     where = dict((g['name'], g['host']) for g in guests)
     demand = dict((g['name'], g) for g in guests)
     limit = dict((h['name'], h['memory_mb'] * max_load_memory / 100.0 - reserve) for h in hosts)
@@ -86,7 +89,7 @@ def replay(hosts, guests, rules, plan, max_load_memory=100.0, reserve=0):
             assert dst in pinned[g], 'pinned guest %s goes to %s' % (g, dst)
         assert used[dst] + demand[g]['memory_mb'] <= limit[dst] + 1e-6, 'overfills %s: %r' % (dst, move)
         for grp, ok in zip(anti, anti_ok_before):
-            if g in grp and ok:
+            if g in grp and ok and g not in reported:
                 assert not [o for o in grp if o != g and where[o] == dst], 'anti-affinity broken by %r' % move
         used[src] -= demand[g]['memory_mb']
         used[dst] += demand[g]['memory_mb']
@@ -96,7 +99,7 @@ def replay(hosts, guests, rules, plan, max_load_memory=100.0, reserve=0):
         if ok:
             assert len(set(where[n] for n in grp)) == 1, 'affinity group %r split' % (grp,)
     for grp, ok in zip(anti, anti_ok_before):
-        if ok:
+        if ok and not reported & set(grp):
             assert len(set(where[n] for n in grp)) == len(grp), 'anti-affinity group %r broken' % (grp,)
     return [dict(g, host=where[g['name']]) for g in guests]
 
@@ -367,6 +370,85 @@ def test_evacuation_reasons_for_pins_and_anti_affinity():
     assert 'anti-affinity' in why['r1']
 
 
+@pytest.mark.parametrize('seed', range(30))
+def test_random_soft_evacuations(seed):
+    hosts, guests, rules = random_fleet(3000 + seed)
+    source = hosts[seed % len(hosts)]['name']
+    rules.pop('cordoned', None)
+    hard = pl.plan_evacuation(hosts, guests, source, rules=rules)
+    soft = pl.plan_evacuation(hosts, guests, source, rules=rules, anti_affinity='soft')
+    after = replay(hosts, guests, rules, soft)
+    left = sorted(g['name'] for g in after if g['host'] == source)
+    assert left == sorted([n for item in soft['blocked'] for n in item['guests']] +
+                          [n for item in soft['remaining'] for n in item['guests']])
+    # soft only ever places more; a rule it breaks is one the hard plan could not keep either
+    assert len(soft['blocked']) <= len(hard['blocked'])
+    if not hard['blocked']:
+        assert soft['migrations'] == hard['migrations'] and soft['unresolved'] == []
+    assert hard['unresolved'] == []
+    for item in soft['unresolved']:
+        assert item['rule'] == 'anti_affinity' and 'while %s is drained' % source in item['why']
+
+
+def two_replicas(extra_hosts=()):
+    hosts = [{'name': n, 'memory_mb': m, 'cpus': 4} for n, m in [('a', 8192), ('b', 8192)] + list(extra_hosts)]
+    guests = [{'name': 'r1', 'host': 'a', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r2', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'web', 'host': 'a', 'memory_mb': 512, 'vcpus': 1}]
+    return hosts, guests, {'cordoned': ['a'], 'anti_affinity': [{'name': 'db', 'guests': ['r1', 'r2']}]}
+
+
+def test_hard_evacuation_blocks_a_guest_whose_only_target_runs_its_mate():
+    hosts, guests, rules = two_replicas()
+    plan = pl.plan_evacuation(hosts, guests, 'a', rules=rules)
+    assert [(m['guest'], m['to']) for m in plan['migrations']] == [('web', 'b')]
+    assert not plan['complete']
+    assert plan['blocked'][0]['guest'] == 'r1'
+    assert 'run members of its anti-affinity group (hard anti-affinity' in plan['blocked'][0]['why']
+    assert plan['unresolved'] == []
+
+
+def test_soft_evacuation_places_it_and_reports_the_broken_rule():
+    hosts, guests, rules = two_replicas()
+    plan = pl.plan_evacuation(hosts, guests, 'a', rules=rules, anti_affinity='soft')
+    assert [(m['guest'], m['to']) for m in plan['migrations']] == [('r1', 'b'), ('web', 'b')]
+    assert plan['complete'] and plan['blocked'] == []
+    assert plan['unresolved'] == [{
+        'guest': 'r1', 'rule': 'anti_affinity', 'problem': 'anti-affinity db: r1 joins r2 on b',
+        'why': 'while a is drained: every other host with room runs a member of the group '
+               '(anti_affinity=soft; hard would block the drain)'}]
+    assert 'breaks anti-affinity db' in plan['migrations'][0]['reason']
+    assert '1 rule problem(s) left' in plan['summary']
+
+
+def test_soft_evacuation_keeps_the_rule_where_a_host_has_room():
+    # c has less free memory than b but runs no replica: the rule holds, nothing is reported
+    hosts, guests, rules = two_replicas(extra_hosts=[('c', 2048)])
+    plan = pl.plan_evacuation(hosts, guests, 'a', rules=rules, anti_affinity='soft')
+    assert dict((m['guest'], m['to']) for m in plan['migrations']) == {'r1': 'c', 'web': 'b'}
+    assert plan['unresolved'] == [] and plan['complete']
+
+
+def test_soft_evacuation_takes_the_host_with_the_fewest_mates_and_never_overfills():
+    hosts = [{'name': n, 'memory_mb': m, 'cpus': 4} for n, m in (('a', 8192), ('b', 8192), ('c', 4096), ('d', 2048))]
+    guests = [{'name': 'r1', 'host': 'a', 'memory_mb': 1536, 'vcpus': 1},
+              {'name': 'r2', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r3', 'host': 'b', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r4', 'host': 'c', 'memory_mb': 1024, 'vcpus': 1},
+              {'name': 'r5', 'host': 'd', 'memory_mb': 1024, 'vcpus': 1}]
+    rules = {'anti_affinity': [['r1', 'r2', 'r3', 'r4', 'r5']]}
+    # d (one mate) lacks room for r1's 1536 MiB; of b (two mates) and c (one mate), c
+    plan = pl.plan_evacuation(hosts, guests, 'a', rules=rules, anti_affinity='soft')
+    assert [(m['guest'], m['to']) for m in plan['migrations']] == [('r1', 'c')]
+    assert plan['unresolved'][0]['problem'] == 'anti-affinity rules.anti_affinity[0]: r1 joins r4 on c'
+    replay(hosts, guests, rules, plan)
+    # memory stays a hard limit in soft mode: with no room anywhere the guest is blocked
+    small = [dict(h, memory_mb=2048) if h['name'] != 'a' else h for h in hosts]
+    plan = pl.plan_evacuation(small, guests, 'a', rules=rules, anti_affinity='soft')
+    assert plan['migrations'] == [] and plan['blocked'][0]['guest'] == 'r1'
+    assert 'needs 1536 MiB' in plan['blocked'][0]['why']
+
+
 def test_fleet_from_facts():
     facts = {
         'xen1': {'host': {'free_memory_mb': 3000, 'nr_cpus': 4, 'total_memory_mb': 8191},
@@ -400,6 +482,8 @@ def test_fleet_from_facts():
                              [{'name': 'g', 'host': 'b', 'memory_mb': 1}]), 'guests[0]'),
     (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], max_migrations=-1), 'max_migrations'),
     (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'b'), 'host'),
+    (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'a', anti_affinity='maybe'),
+     'anti_affinity'),
 ])
 def test_bad_input_names_the_parameter(call, param):
     with pytest.raises(pl.PlacementError) as exc:

@@ -142,6 +142,30 @@ def test_evacuate_reports_what_does_not_fit(monkeypatch):
     assert any(line.startswith('cannot place web1') for line in result['report'])
 
 
+@pytest.mark.parametrize('strictness', [None, 'hard', 'soft'])
+def test_evacuate_anti_affinity(monkeypatch, strictness):
+    # db1 on xen1, db3 on xen2, xen3 cordoned: draining xen1 can only put db1 next to db3
+    facts = fleet()
+    facts['xen2']['domains'].append(domain('db3', 1024, 1, 2))
+    facts['xen2']['host']['free_memory_mb'] = 5120
+    args = {'hosts': facts, 'mode': 'evacuate', 'evacuate': 'xen1', 'cordoned': ['xen1', 'xen3'], 'memory_reserve_mb': 0,
+            'excluded_guests': ['web2'], 'anti_affinity': [{'name': 'db', 'guests': ['db1', 'db3']}]}
+    if strictness:
+        args['evacuate_anti_affinity'] = strictness
+    result, failed = run(monkeypatch, args)
+    assert not failed, result
+    if strictness == 'soft':
+        assert result['complete'] is True
+        assert [m['guest'] for m in result['migrations']] == ['web1', 'db1', 'db2']
+        assert [u['problem'] for u in result['unresolved']] == ['anti-affinity db: db1 joins db3 on xen2']
+        assert any(line.startswith('rule left broken: anti-affinity db: db1 joins db3 on xen2 (while xen1 is drained')
+                   for line in result['report'])
+    else:   # hard is the default
+        assert result['complete'] is False
+        assert [b['guest'] for b in result['blocked']] == ['db1']
+        assert result['unresolved'] == []
+
+
 def test_group_defaults_for_xl_are_accepted(monkeypatch):
     result, failed = run(monkeypatch, {'hosts': fleet(), 'xl_path': '/usr/sbin/xl', 'command_timeout': 30})
     assert not failed, result
