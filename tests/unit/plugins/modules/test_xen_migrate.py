@@ -188,6 +188,8 @@ def test_successful_migration_moves_the_definition(env, tmp_path):
     assert not failed, result
     assert result['changed'] is True and result['location'] == 'target'
     assert result['moved'] == {'config_file': True, 'autostart': True}
+    assert 0 <= result['preflight_duration'] <= result['duration']
+    assert result['preflight_duration'] + result['migrate_duration'] <= result['duration'] + 0.002
     assert result['transfer'][0] == 'migration target: Ready to receive domain.'
     assert result['transfer'][-1] == 'Migration successful.' and 'Parsing config from <saved>' not in result['transfer']
     assert not (tmp_path / 'pv1.cfg').exists() and not (tmp_path / 'auto' / 'pv1.cfg').is_symlink()
