@@ -164,20 +164,32 @@ def test_density_is_safe_with_headroom(seed):
 
 @pytest.mark.parametrize('seed', range(30))
 def test_random_evacuations(seed):
+    """Both anti-affinity modes on the same fleets: every limit holds at each step (replay), the guests
+    left are exactly those reported, largest first; soft places at least as many and breaks a rule only
+    where the hard plan could not keep it, each break reported."""
     hosts, guests, rules = random_fleet(3000 + seed)
     source = hosts[seed % len(hosts)]['name']
     rules.pop('cordoned', None)
-    plan = pl.plan_evacuation(hosts, guests, source, rules=rules)
-    after = replay(hosts, guests, rules, plan)
-    left = sorted(g['name'] for g in after if g['host'] == source)
-    expected_left = sorted([n for item in plan['blocked'] for n in item['guests']] +
-                           [n for item in plan['remaining'] for n in item['guests']])
-    assert left == expected_left
-    assert plan['complete'] == (not plan['blocked'])
-    # largest first
-    sizes = [m['memory_mb'] for m in plan['migrations']]
-    grouped = [k for k, _g in itertools.groupby(sizes)]
-    assert grouped == sorted(grouped, reverse=True) or rules.get('affinity')
+    plans = dict((mode, pl.plan_evacuation(hosts, guests, source, rules=rules, anti_affinity=mode))
+                 for mode in ('hard', 'soft'))
+    for plan in plans.values():
+        after = replay(hosts, guests, rules, plan)
+        left = sorted(g['name'] for g in after if g['host'] == source)
+        expected_left = sorted([n for item in plan['blocked'] for n in item['guests']] +
+                               [n for item in plan['remaining'] for n in item['guests']])
+        assert left == expected_left
+        assert plan['complete'] == (not plan['blocked'])
+        # largest first
+        sizes = [m['memory_mb'] for m in plan['migrations']]
+        grouped = [k for k, _g in itertools.groupby(sizes)]
+        assert grouped == sorted(grouped, reverse=True) or rules.get('affinity')
+    hard, soft = plans['hard'], plans['soft']
+    assert len(soft['blocked']) <= len(hard['blocked'])
+    if not hard['blocked']:
+        assert soft['migrations'] == hard['migrations'] and soft['unresolved'] == []
+    assert hard['unresolved'] == []
+    for item in soft['unresolved']:
+        assert item['rule'] == 'anti_affinity' and 'while %s is drained' % source in item['why']
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,26 +380,6 @@ def test_evacuation_reasons_for_pins_and_anti_affinity():
     why = dict((b['guest'], b['why']) for b in plan['blocked'])
     assert why['p'] == 'pinned to a only'
     assert 'anti-affinity' in why['r1']
-
-
-@pytest.mark.parametrize('seed', range(30))
-def test_random_soft_evacuations(seed):
-    hosts, guests, rules = random_fleet(3000 + seed)
-    source = hosts[seed % len(hosts)]['name']
-    rules.pop('cordoned', None)
-    hard = pl.plan_evacuation(hosts, guests, source, rules=rules)
-    soft = pl.plan_evacuation(hosts, guests, source, rules=rules, anti_affinity='soft')
-    after = replay(hosts, guests, rules, soft)
-    left = sorted(g['name'] for g in after if g['host'] == source)
-    assert left == sorted([n for item in soft['blocked'] for n in item['guests']] +
-                          [n for item in soft['remaining'] for n in item['guests']])
-    # soft only ever places more; a rule it breaks is one the hard plan could not keep either
-    assert len(soft['blocked']) <= len(hard['blocked'])
-    if not hard['blocked']:
-        assert soft['migrations'] == hard['migrations'] and soft['unresolved'] == []
-    assert hard['unresolved'] == []
-    for item in soft['unresolved']:
-        assert item['rule'] == 'anti_affinity' and 'while %s is drained' % source in item['why']
 
 
 def two_replicas(extra_hosts=()):
