@@ -1588,7 +1588,7 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
                                      if any(a in fleet.units[u].anti for a in groups))), fleet.names[t])
                 unresolved.append({'guest': unit.name, 'rule': 'anti_affinity', 'problem': text,
                                    'why': 'while %s is drained: every other host with room runs a member of the '
-                                          'group (anti_affinity=soft; hard would block the drain)' % host})
+                                          'group (soft anti-affinity; hard would block the drain)' % host})
                 fleet.move(unit, t, 'evacuate %s: %s has room (%d MiB free); breaks %s while %s is drained' % (
                     host, fleet.names[t], int(round(best[0][1])), text, host))
                 continue

@@ -408,7 +408,7 @@ def test_soft_evacuation_places_it_and_reports_the_broken_rule():
     assert plan['unresolved'] == [{
         'guest': 'r1', 'rule': 'anti_affinity', 'problem': 'anti-affinity db: r1 joins r2 on b',
         'why': 'while a is drained: every other host with room runs a member of the group '
-               '(anti_affinity=soft; hard would block the drain)'}]
+               '(soft anti-affinity; hard would block the drain)'}]
     assert 'breaks anti-affinity db' in plan['migrations'][0]['reason']
     assert '1 rule problem(s) left' in plan['summary']
 
