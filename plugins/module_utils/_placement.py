@@ -1564,41 +1564,37 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
         if unit.why_fixed == 'excluded':
             remaining.append({'guest': unit.name, 'guests': list(unit.members), 'why': 'excluded from moves'})
             continue
+        # a host free of the unit's anti-affinity mates first (mates 0), then - soft only - the fewest
+        # mates; among those the most free memory
         best = None
         for t in targets:
-            if not fleet.fits(unit, t):
+            if not fleet.fits(unit, t, anti=False):
                 continue
-            key = (fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
+            mates = sum(fleet.anti_count[a].get(t, 0) for a in unit.anti)
+            if mates and anti_affinity == 'hard':
+                continue
+            key = (-mates, fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
             if best is None or key > best[0]:
                 best = (key, t)
-        if best is None and anti_affinity == 'soft' and unit.anti:
-            for t in targets:
-                if not fleet.fits(unit, t, anti=False):
-                    continue
-                mates = sum(fleet.anti_count[a].get(t, 0) for a in unit.anti)
-                key = (-mates, fleet.lim[MEM][t] - fleet.used[MEM][t], -fleet.score(t), -t)
-                if best is None or key > best[0]:
-                    best = (key, t)
-            if best is not None:
-                t = best[1]
-                groups = [a for a in unit.anti if fleet.anti_count[a].get(t)]
-                text = 'anti-affinity %s: %s joins %s on %s' % (
-                    ', '.join(fleet.anti_names[a] for a in groups), unit.name,
-                    ', '.join(sorted(fleet.units[u].name for u in fleet.on[t]
-                                     if any(a in fleet.units[u].anti for a in groups))), fleet.names[t])
-                unresolved.append({'guest': unit.name, 'rule': 'anti_affinity', 'problem': text,
-                                   'why': 'while %s is drained: every other host with room runs a member of the '
-                                          'group (soft anti-affinity; hard would block the drain)' % host})
-                fleet.move(unit, t, 'evacuate %s: %s has room (%d MiB free); breaks %s while %s is drained' % (
-                    host, fleet.names[t], int(round(best[0][1])), text, host))
-                continue
         if best is None:
             blocked.append({'guest': unit.name, 'guests': list(unit.members), 'memory_mb': int(round(unit.dem[MEM])),
                             'why': _why_blocked(fleet, unit, targets)})
             continue
         t = best[1]
-        fleet.move(unit, t, 'evacuate %s: %s has the most free memory (%d MiB)' % (
-            host, fleet.names[t], int(round(best[0][0]))))
+        free = int(round(best[0][1]))
+        if not best[0][0]:
+            fleet.move(unit, t, 'evacuate %s: %s has the most free memory (%d MiB)' % (host, fleet.names[t], free))
+            continue
+        groups = [a for a in unit.anti if fleet.anti_count[a].get(t)]
+        text = 'anti-affinity %s: %s joins %s on %s' % (
+            ', '.join(fleet.anti_names[a] for a in groups), unit.name,
+            ', '.join(sorted(fleet.units[u].name for u in fleet.on[t]
+                             if any(a in fleet.units[u].anti for a in groups))), fleet.names[t])
+        unresolved.append({'guest': unit.name, 'rule': 'anti_affinity', 'problem': text,
+                           'why': 'while %s is drained: every other host with room runs a member of the '
+                                  'group (soft anti-affinity; hard would block the drain)' % host})
+        fleet.move(unit, t, 'evacuate %s: %s has room (%d MiB free); breaks %s while %s is drained' % (
+            host, fleet.names[t], free, text, host))
     # sources only lose and targets only gain, in this order: each migration fits at its time
     ordered = [(fleet.units[uidx], s, t, reason) for uidx, s, t, reason in fleet.moves]
     skipped = []

@@ -94,6 +94,11 @@ def order(pool, own, rotation, shared=(), first=()):
     return lead + mine + second + [s for s in r if s not in own and s not in shared]
 
 
+def scenario_images(scenario, images=None):
+    """The images a scenario boots (a scenario IMAGES does not name boots the xen image)."""
+    return (IMAGES if images is None else images).get(scenario, ("xen",))
+
+
 def plan(always, ordered_pool, expected, available, image_cost=None, images=None):
     """Pick the scenarios to run.
 
@@ -104,22 +109,21 @@ def plan(always, ordered_pool, expected, available, image_cost=None, images=None
     of (scenario, reason). ALWAYS scenarios are always in run (the pipeline's own budget check still
     guards them)."""
     image_cost = image_cost or {}
-    images = IMAGES if images is None else images
     built, used, run, not_run = set(), 0, [], []
 
     def cost(s):
-        extra = sum(image_cost.get(i, 0) for i in images.get(s, ()) if i not in built)
+        extra = sum(image_cost.get(i, 0) for i in scenario_images(s, images) if i not in built)
         return expected[s] + extra
 
     for s in always:
         used += cost(s)
-        built.update(images.get(s, ()))
+        built.update(scenario_images(s, images))
         run.append(s)
     for s in ordered_pool:
         c = cost(s)
         if used + c <= available:
             used += c
-            built.update(images.get(s, ()))
+            built.update(scenario_images(s, images))
             run.append(s)
         else:
             not_run.append((s, "needs ~%ds, %ds left of the time budget" % (c, max(available - used, 0))))
@@ -128,10 +132,9 @@ def plan(always, ordered_pool, expected, available, image_cost=None, images=None
 
 def images_for(scenarios, images=None):
     """The images the scenarios boot, each once, in first-use order (unknown scenarios: the xen image)."""
-    images = IMAGES if images is None else images
     out = []
     for s in scenarios:
-        for i in images.get(s, ("xen",)):
+        for i in scenario_images(s, images):
             if i not in out:
                 out.append(i)
     return out
