@@ -36,6 +36,21 @@ notes:
   - Xen 3's C(xm)/C(xend) toolstack no longer exists; this collection uses its successor C(xl).
 '''
 
+    # Modules that change a host: their read-decide-act is one critical section per host.
+    LOCK = r'''
+options:
+  lock_timeout:
+    description:
+      - Seconds to wait for another task of this collection that is changing the same Xen host
+        (any play, any controller) before giving up with RV(error=lock_timeout), naming that task.
+      - The module reads the host, decides and acts in one critical section per host (a lock file,
+        C(/run/lock/xenfleet-xen.lock)), so two plays that declare the same guest at the same time
+        never both create it; the second one waits, reads the result of the first and reports it.
+      - A live migration holds the source host's lock while it runs.
+    type: int
+    default: 900
+'''
+
     # Attributes of read-only modules.
     INFO_MODULE = r'''
 attributes:

@@ -20,8 +20,10 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
     LIBXL_USERDATA_DIR,
+    DomainExistsError,
     DomainNotFoundError,
     HotplugTimeoutError,
+    InvalidSpec,
     XenError,
     XlCommandError,
     XlTimeoutError,
@@ -55,15 +57,6 @@ MONITOR_GRACE = 10
 CONFIG_WAIT = 120
 # Seconds before the one more `xl create` after libxl killed a hotplug script at its timeout.
 HOTPLUG_RETRY_DELAY = 5
-
-
-class InvalidSpec(XenError):
-    """Bad input, found before anything changed. `param` names the offending option."""
-    kind = 'invalid_parameter'
-
-    def __init__(self, param, msg):
-        super(InvalidSpec, self).__init__('%s: %s' % (param, msg))
-        self.param = param
 
 
 class GuestError(XenError):
@@ -628,20 +621,18 @@ def _timeout_line(stderr):
 
 
 def create(client, name, config_path, paused=False, timeout=60):
-    """`xl create FILE` and wait until the domain runs (or is paused, with paused=True).
+    """`xl create FILE` and wait (up to `timeout` s) until the domain runs (or is paused, with paused=True).
 
-    On failure, a half-made domain of that name is destroyed and xl's message reported.
+    `xl create` itself is bounded by command_timeout like every xl call. On failure, the half-made
+    domain that this create built is destroyed by its id, and nothing else (see clean_failed_create).
     """
     args = ['create'] + (['-p'] if paused else []) + [config_path]
     for attempt in (1, 2):
         try:
-            client.run(args, mutating=True, timeout=max(timeout, client.timeout))
+            client.run(args, mutating=True)
             break
         except XlCommandError as exc:
-            leftover = row_of(client, name)
-            if leftover is not None and leftover.get('name') == name:
-                client.run(['destroy', name], mutating=True, check=False)
-                exc.msg += ' The half-created domain %s was destroyed.' % name
+            exc.msg += clean_failed_create(client, name, exc)
             if attempt == 1 and isinstance(exc, HotplugTimeoutError):
                 # libxl killed a device hotplug script (vif-bridge, block) at its timeout and gave up on
                 # the domain: a busy dom0, gone a moment later (seen on the lab's loaded TCG dom0s).
@@ -666,6 +657,34 @@ def create(client, name, config_path, paused=False, timeout=60):
         return state in want
 
     return wait_for(client, name, started, timeout, 'start')
+
+
+def clean_failed_create(client, name, exc):
+    """After `xl create` of NAME failed: destroy the domain that this create left half-made, only that one.
+
+    Called with NAME absent before the create (the module read it so, in the host's critical section).
+    A domain of that name found now is ours when libxl's messages name its id (libxl names the domain
+    it was building); when xl said the name already exists, the domain libxl built is gone and the one
+    found belongs to someone else: it is left alone. With no id in xl's output (xl killed, crashed or
+    stopped by the timeout) the domain found is the one this create made. It is destroyed by domain id,
+    so a domain created meanwhile under the same name is never hit.
+    Returns a sentence for the error message ('' when nothing was found).
+    """
+    leftover = row_of(client, name)
+    if leftover is None:
+        return ''
+    domid = leftover['domid']
+    named = parse.libxl_domids(exc.stderr)
+    if isinstance(exc, DomainExistsError) or (named and domid not in named):
+        return (' A domain %s (id %d) exists now, but it is not the one this run tried to create (xl named %s): '
+                'it was left alone.' % (name, domid, ', '.join('id %d' % i for i in named) or 'no id'))
+    result = client.run(['destroy', str(domid)], mutating=True, check=False)
+    try:
+        wait_for(client, name, lambda r: r is None or r['domid'] != domid, 30, 'disappear')
+    except GuestTimeout:
+        return (' The half-created domain %s (id %d) could not be destroyed (`xl destroy %d`: %s); destroy it by '
+                'hand.' % (name, domid, domid, (result.stderr or result.stdout or 'no message').strip()))
+    return ' The half-created domain %s (id %d) was destroyed.' % (name, domid)
 
 
 def shutdown(client, name, timeout, force=False):

@@ -143,6 +143,7 @@ def fleet_from_facts(facts, memory_basis='current', cpu_usage=None, param='hosts
                 'name': dom['name'], 'host': hname, 'memory_mb': demand,
                 'vcpus': _number(nvcpu, dwhere + '.vcpus.online'),
                 'cpu_percent': _number(cpu, dwhere + '.cpu_percent', allow_none=True),
+                'paused': dom.get('state') == 'paused',
             })
             held += current
         hosts.append({'name': hname, 'memory_mb': free + held, 'cpus': cpus,
@@ -272,6 +273,7 @@ class _Fleet(object):
         self.gidx = {}
         self.ghost = []
         self.gdem = []
+        self.gpaused = []
         for index, guest in enumerate(guests):
             where = 'guests[%d]' % index
             name = guest.get('name') if isinstance(guest, dict) else None
@@ -290,6 +292,7 @@ class _Fleet(object):
             self.guests.append(name)
             self.ghost.append(h)
             self.gdem.append(dem)
+            self.gpaused.append(bool(guest.get('paused')))
             for m in range(3):
                 self.used[m][h] += dem[m]
 
@@ -379,6 +382,10 @@ class _Fleet(object):
             if any(g in excluded for g in members):
                 unit.movable = False
                 unit.why_fixed = 'excluded'
+            elif any(self.gpaused[g] for g in members):
+                # xl cannot live-migrate a paused guest (it suspends guests through their kernel)
+                unit.movable = False
+                unit.why_fixed = 'paused'
             elif not self.active[unit.host]:
                 unit.movable = False
                 unit.why_fixed = 'cordoned host'
@@ -1263,7 +1270,7 @@ def _schedule(fleet, start, final, reasons, last):
     _schedulable checks during the search). What can never go (a cycle on full hosts) is dropped and
     reported; everything that stays in the plan was checked, in plan order, against memory, limits
     and rules.
-    Returns (ordered [(unit, from, to, reason)], skipped [dict]).
+    Returns (ordered [(unit, from, to, reason)], dropped [dict]).
     """
     fleet.restore(start)
     todo = [u for u in final if final[u] != fleet.units[u].host]
@@ -1278,11 +1285,11 @@ def _schedule(fleet, start, final, reasons, last):
         fleet.restore(start)
         fleet.moves = []
         ordered, pending = _run_order(fleet, orders[0], final, reasons)
-    skipped = [{'guest': unit.name, 'guests': list(unit.members), 'from': fleet.names[unit.host], 'to': fleet.names[t],
+    dropped = [{'guest': unit.name, 'guests': list(unit.members), 'from': fleet.names[unit.host], 'to': fleet.names[t],
                 'why': 'no order of the migrations lets it move without overfilling a host or breaking a rule'}
                for unit, t in pending]
     fleet.recompute()
-    return ordered, skipped
+    return ordered, dropped
 
 
 def _run_order(fleet, todo, final, reasons):
@@ -1349,7 +1356,7 @@ def _in_use(fleet):
     return sum(1 for h in range(fleet.nh) if fleet.active[h] and fleet.on[h])
 
 
-def _result(fleet, mode, before_rows, before_imb, before_use, ordered, skipped, extra):
+def _result(fleet, mode, before_rows, before_imb, before_use, ordered, dropped, extra):
     after_rows = _host_rows(fleet)
     migrations = []
     for unit, s, t, reason in ordered:
@@ -1368,7 +1375,7 @@ def _result(fleet, mode, before_rows, before_imb, before_use, ordered, skipped, 
         'hosts': hosts,
         'imbalance': {'before': round(before_imb, 3), 'after': round(fleet.imbalance(), 3)},
         'hosts_in_use': {'before': before_use, 'after': _in_use(fleet)},
-        'skipped': skipped,
+        'dropped': dropped,
     }
     result.update(extra)
     result['summary'] = _summary(result)
@@ -1381,8 +1388,8 @@ def _summary(result):
         result['hosts_in_use']['before'], result['hosts_in_use']['after'])
     if result.get('unresolved'):
         text += '; %d rule problem(s) left' % len(result['unresolved'])
-    if result.get('skipped'):
-        text += '; %d move(s) dropped' % len(result['skipped'])
+    if result.get('dropped'):
+        text += '; %d move(s) dropped' % len(result['dropped'])
     if result.get('blocked'):
         text += '; %d guest(s) cannot be placed' % len(result['blocked'])
     if result.get('note'):
@@ -1425,10 +1432,10 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
         base = _Fleet(hosts, guests, **opts)
         if first is None:
             first = (_host_rows(base), base.imbalance(), _in_use(base))
-        ordered, skipped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget)
-        if not skipped:
+        ordered, dropped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget)
+        if not dropped:
             break
-        frozen.extend(g for item in skipped for g in item['guests'])
+        frozen.extend(g for item in dropped for g in item['guests'])
     deferred = extra.pop('deferred', False)
     extra['converged'] = not frozen and not deferred
     if deferred and not frozen:
@@ -1437,7 +1444,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     if frozen:
         extra['note'] = ('%d guest(s) kept in place because no order of migrations could move them without '
                          'overfilling a host; the next run may move them' % len(frozen))
-    return _result(base, mode, first[0], first[1], first[2], ordered, skipped, extra)
+    return _result(base, mode, first[0], first[1], first[2], ordered, dropped, extra)
 
 
 def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget):
@@ -1472,8 +1479,8 @@ def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budg
         last[unit.idx] = when
     extra['unresolved'] = state['unresolved']
     extra['deferred'] = state['deferred']
-    ordered, skipped = _schedule(base, start, final, reasons, last)
-    return ordered, skipped, extra
+    ordered, dropped = _schedule(base, start, final, reasons, last)
+    return ordered, dropped, extra
 
 
 def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance):
@@ -1564,6 +1571,11 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
         if unit.why_fixed == 'excluded':
             remaining.append({'guest': unit.name, 'guests': list(unit.members), 'why': 'excluded from moves'})
             continue
+        if unit.why_fixed == 'paused':
+            blocked.append({'guest': unit.name, 'guests': list(unit.members), 'memory_mb': int(round(unit.dem[MEM])),
+                            'why': 'paused: a paused guest cannot be live-migrated; unpause it, shut it down or '
+                                   'exclude it'})
+            continue
         # a host free of the unit's anti-affinity mates first (mates 0), then - soft only - the fewest
         # mates; among those the most free memory
         best = None
@@ -1597,10 +1609,10 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
             host, fleet.names[t], free, text, host))
     # sources only lose and targets only gain, in this order: each migration fits at its time
     ordered = [(fleet.units[uidx], s, t, reason) for uidx, s, t, reason in fleet.moves]
-    skipped = []
-    extra = {'host': host, 'complete': not blocked and not skipped, 'blocked': blocked, 'remaining': remaining,
+    dropped = []
+    extra = {'host': host, 'complete': not blocked and not dropped, 'blocked': blocked, 'remaining': remaining,
              'unresolved': unresolved}
-    return _result(fleet, 'evacuate', before_rows, before_imb, before_use, ordered, skipped, extra)
+    return _result(fleet, 'evacuate', before_rows, before_imb, before_use, ordered, dropped, extra)
 
 
 def _why_blocked(fleet, unit, targets):

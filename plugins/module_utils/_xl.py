@@ -13,8 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import json
 import os
 import shlex
+import stat
 import time
 
 try:
@@ -27,15 +29,28 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as p
 
 DEFAULT_TIMEOUT = 120
 DEFAULT_LOCK_PATH = '/run/lock/xenfleet-xen.lock'
+# How long a module waits for another xenfleet.xen task's critical section on the same host (a
+# converge can take its shutdown and start timeouts; a live migration minutes).
+DEFAULT_LOCK_TIMEOUT = 900
 # Where libxl keeps the configuration it stored for each domain at creation (and updates on
 # device hot-plug): userdata-d.<domid>.<uuid>.libxl-json. `xl list -l` starts from this file.
 LIBXL_USERDATA_DIR = '/var/lib/xen'
 TIMEOUT_KILL_AFTER = 10
+# SSH to another dom0 gives up after this many seconds without an answer (interval x count).
+SSH_ALIVE_INTERVAL = 15
+SSH_ALIVE_COUNT = 4
+# A task that waited this many seconds for the host lock says so (a warning), so a slow task is explained.
+LOCK_WAIT_WARNING = 10
 
 # Options every module that talks to xl accepts (documented in doc_fragments/xl.py).
 XL_COMMON_ARGUMENT_SPEC = dict(
     xl_path=dict(type='path'),
     command_timeout=dict(type='int', default=DEFAULT_TIMEOUT),
+)
+# Options of the modules that change a host: their read-decide-act runs in the host's critical section
+# (documented in doc_fragments/xl.py, LOCK).
+XL_LOCK_ARGUMENT_SPEC = dict(
+    lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
 )
 
 
@@ -61,6 +76,15 @@ class XenError(Exception):
         if self.cmd is not None:
             kwargs.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout or '', stderr=self.stderr or '')
         return kwargs
+
+
+class InvalidSpec(XenError):
+    """Bad input, found before anything changed. `param` names the offending option."""
+    kind = 'invalid_parameter'
+
+    def __init__(self, param, msg):
+        super(InvalidSpec, self).__init__('%s: %s' % (param, msg))
+        self.param = param
 
 
 class NotXenHostError(XenError):
@@ -109,6 +133,11 @@ class XlOutputError(XlCommandError):
 
 class LockTimeoutError(XenError):
     kind = 'lock_timeout'
+
+
+class FileWriteError(XenError):
+    """A file on the dom0 (a domain's config file) could not be written; nothing was changed."""
+    kind = 'config_unwritable'
 
 
 class HotplugTimeoutError(XlCommandError):
@@ -176,6 +205,18 @@ def _first_line_with(text, needle):
     return None
 
 
+def validate_common(params):
+    """Refuse bad values of the options every xl module shares, before the host is looked at."""
+    xl_path = params.get('xl_path')
+    if xl_path is not None and not os.path.isabs(xl_path):
+        raise InvalidSpec('xl_path', '%r is not an absolute path: give the full path of the xl command on the Xen '
+                          'host, e.g. /usr/sbin/xl' % (xl_path,))
+    for option in ('command_timeout', 'lock_timeout'):
+        value = params.get(option)
+        if value is not None and value <= 0:
+            raise InvalidSpec(option, 'must be a positive number of seconds, got %r' % (value,))
+
+
 # --------------------------------------------------------------------------------------------
 # Host detection (before xl is ever called)
 # --------------------------------------------------------------------------------------------
@@ -237,9 +278,52 @@ def _list_dir(path):
         return []
 
 
+def xl_path_problem(path, stat_path=os.stat, access=os.access):
+    """Why `path` cannot be the xl command (None when it can)."""
+    try:
+        mode = stat_path(path).st_mode
+    except (IOError, OSError):
+        return 'does not exist on this host'
+    if stat.S_ISDIR(mode):
+        return 'is a directory, not the xl command: set xl_path to the xl executable itself, e.g. /usr/sbin/xl'
+    if not stat.S_ISREG(mode) or not access(path, os.X_OK):
+        return 'is not an executable file: set xl_path to the xl command, e.g. /usr/sbin/xl'
+    return None
+
+
+def describe_lock_holder(text, now):
+    """'xen_domain web1, pid 42, for 95 s' from the lock file's record (pure; tolerant of any content).
+
+    `since` in the record and `now` are readings of the system's monotonic clock (the same for every
+    process on the host, and immune to clock changes).
+    """
+    try:
+        record = json.loads(text or '')
+        what = '%s, pid %d' % (record['task'], int(record['pid']))
+        since = float(record['since'])
+    except (ValueError, TypeError, KeyError):
+        return 'holder unknown'
+    return '%s, for %.0f s' % (what, max(0.0, now - since))
+
+
+def _read_fd(fd):
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 4096).decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return ''
+
+
 # --------------------------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------------------------
+
+def timed_out(rc, elapsed, timeout):
+    """Whether coreutils `timeout` stopped the command: it exits 124 (TERM) or 137 (KILL after the grace
+    period) then. A command killed by someone else (kill -9 of xl) also makes it exit 137, but before
+    the time was up: that is a crash, not a timeout."""
+    return rc == 124 or (rc == 137 and elapsed >= timeout - 1)
+
 
 class XlResult(object):
     def __init__(self, cmd, rc, stdout, stderr):
@@ -283,6 +367,10 @@ class SshTarget(object):
             argv += ['-i', self.identity]
         for option in self.options:
             argv += ['-o', option]
+        # a target that dies (power cut, hard reset) answers nothing, not even a TCP reset: without these
+        # xl migrate would wait for TCP to give up (many minutes) while the guest runs on here, suspended
+        # at the end. The user's own values, given above, win (ssh keeps the first value of an option).
+        argv += ['-o', 'ServerAliveInterval=%d' % SSH_ALIVE_INTERVAL, '-o', 'ServerAliveCountMax=%d' % SSH_ALIVE_COUNT]
         if self.control_path:
             argv += ['-o', 'ControlMaster=auto', '-o', 'ControlPath=%s' % self.control_path,
                      '-o', 'ControlPersist=%d' % self.control_persist]
@@ -313,10 +401,17 @@ class XlClient(object):
     `calls` records every argv run, so modules can report (and benchmarks count) xl calls.
     """
 
-    def __init__(self, module, xl_path=None, timeout=None, lock_path=None, read_file=None, list_dir=None):
+    def __init__(self, module, xl_path=None, timeout=None, lock_path=None, read_file=None, list_dir=None,
+                 lock_timeout=None):
         self.module = module
         self.timeout = timeout or module.params.get('command_timeout') or DEFAULT_TIMEOUT
         self.lock_path = lock_path or DEFAULT_LOCK_PATH
+        self.lock_timeout = lock_timeout or module.params.get('lock_timeout') or DEFAULT_LOCK_TIMEOUT
+        # Set by modules that change the host (see critical_section): before this client's first xl or ssh
+        # command it takes the host's lock, and holds it until close(), so the module's whole
+        # read-decide-act runs alone among this collection's tasks on the host.
+        self.critical_holder = None
+        self._in_critical = False
         self.read_file = read_file or _read_file
         self.list_dir = list_dir or _list_dir
         self.calls = []
@@ -352,8 +447,10 @@ class XlClient(object):
                     'Install the Xen tools (Debian: xen-utils-common and xen-utils-<version>, '
                     'pulled in by xen-system-amd64) or set xl_path.')
             self._xl = path
-        elif not os.path.exists(self._xl):
-            raise XlNotFoundError('xl_path %s does not exist on this host.' % self._xl)
+        else:
+            problem = xl_path_problem(self._xl)
+            if problem:
+                raise XlNotFoundError('xl_path %s %s.' % (self._xl, problem))
         self._xl_checked = True
         return self._xl
 
@@ -373,11 +470,13 @@ class XlClient(object):
         `timeout` seconds (coreutils timeout, then KILL after a grace period).
         """
         self.ensure_xen_host()
+        self._enter_critical()
         timeout = timeout or self.timeout
         cmd = [self.xl] + [str(a) for a in args]
         argv = self._timeout_prefix(timeout) + cmd
         if mutating:
             self.acquire_lock()
+        started = time.monotonic()
         try:
             rc, out, err = self.module.run_command(
                 argv, check_rc=False, data=data, binary_data=False,
@@ -388,7 +487,7 @@ class XlClient(object):
                 self.release_lock()
         self.calls.append(cmd)
         result = XlResult(cmd, rc, out, err)
-        if argv[0] != cmd[0] and rc in (124, 137):
+        if argv[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
             raise XlTimeoutError(
                 '`%s` did not finish within %d seconds and was stopped. Raise command_timeout if the '
                 'host is just slow; otherwise check `xl list` and /var/log/xen on the host.'
@@ -405,6 +504,7 @@ class XlClient(object):
         XlCommandError with the ssh argv, rc, stdout and stderr.
         """
         self.ensure_xen_host()
+        self._enter_critical()
         cmd = target.ssh_script_argv(argv_tail) if script else target.ssh_argv(argv_tail)
         return self._ssh(target, cmd, timeout or self.timeout, data, check)
 
@@ -415,11 +515,12 @@ class XlClient(object):
 
     def _ssh(self, target, cmd, timeout, data, check):
         argv = self._timeout_prefix(timeout) + cmd
+        started = time.monotonic()
         rc, out, err = self.module.run_command(
             argv, check_rc=False, data=data, binary_data=data is not None,
             environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
         self.calls.append(cmd)
-        if argv[0] != cmd[0] and rc in (124, 137):
+        if argv[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
             raise XlTimeoutError('ssh to %s did not finish within %d seconds' % (target.host, timeout),
                                  cmd=cmd, rc=rc, stdout=out, stderr=err)
         if check and rc != 0:
@@ -508,10 +609,31 @@ class XlClient(object):
 
     # -- locking -----------------------------------------------------------------------------
 
-    def acquire_lock(self, timeout=None):
-        """Take the per-host lock that serialises this collection's mutating xl calls.
+    def critical_section(self, holder):
+        """Run everything from the next xl/ssh command to close() under the host's lock.
 
-        Re-entrant within one client. Waits up to `timeout` (default: command_timeout) seconds.
+        `holder` says who holds it (e.g. 'xen_domain web1'); a task that times out waiting names it.
+        Bad input is refused before the first command, so it never waits for the lock.
+        """
+        self.critical_holder = holder
+
+    def _enter_critical(self):
+        if self.critical_holder and not self._in_critical:
+            self.acquire_lock(timeout=self.lock_timeout, holder=self.critical_holder)
+            self._in_critical = True
+
+    def close(self):
+        """Leave the critical section, if this client entered it."""
+        if self._in_critical:
+            self._in_critical = False
+            self.release_lock()
+
+    def acquire_lock(self, timeout=None, holder=None):
+        """Take the per-host lock that serialises this collection's changes on the host.
+
+        Re-entrant within one client. Waits up to `timeout` (default: command_timeout) seconds; the
+        holder (pid, task, since when) is written into the lock file so a waiter that gives up can
+        name it. The kernel releases the lock when its holder exits, however it exits.
         """
         if self._lock_depth:
             self._lock_depth += 1
@@ -524,7 +646,8 @@ class XlClient(object):
         if lock_dir and not os.path.isdir(lock_dir):
             os.makedirs(lock_dir)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.time() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -533,12 +656,24 @@ class XlClient(object):
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     os.close(fd)
                     raise
-                if time.time() >= deadline:
+                if time.monotonic() >= deadline:
+                    other = describe_lock_holder(_read_fd(fd), time.monotonic())
                     os.close(fd)
                     raise LockTimeoutError(
-                        'Another xenfleet.xen task has held %s for more than %d seconds; not running '
-                        'xl concurrently with it. Retry when it has finished.' % (self.lock_path, timeout))
+                        'Another xenfleet.xen task on this host (%s) has held %s for longer than this task waited '
+                        '(%d seconds); nothing was changed. Run again when it has finished, or raise lock_timeout.'
+                        % (other, self.lock_path, timeout))
                 time.sleep(0.2)
+        waited = time.monotonic() - started
+        if waited >= LOCK_WAIT_WARNING:
+            self.warnings.append('waited %.0f s for another xenfleet.xen task on this host to finish (it holds %s).'
+                                 % (waited, self.lock_path))
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({'pid': os.getpid(), 'task': holder or 'xl', 'since': round(time.monotonic(), 1)},
+                                    sort_keys=True).encode('utf-8'))
+        except (IOError, OSError):
+            pass  # the record is informative only
         self._lock_fd = fd
         self._lock_depth = 1
 

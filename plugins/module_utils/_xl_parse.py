@@ -206,6 +206,24 @@ def parse_list_long(text):
 
 MIGRATION_SUFFIXES = ('--incoming', '--migratedaway')
 
+# libxl prefixes its messages about a domain with "Domain <domid>:" (its LOGD macro), e.g.
+# "libxl: error: libxl_create.c:1296:initiate_domain_create: Domain 5:cannot make domain: -6".
+_LIBXL_DOMID = re.compile(r'\bDomain (\d+):')
+
+
+def libxl_domids(text):
+    """The domain ids libxl named in its messages (xl's stderr), in order of first mention.
+
+    After a failed `xl create` these are the ids of the domain that create itself was building,
+    which is how its clean-up tells its own half-made domain from another one of the same name.
+    """
+    ids = []
+    for match in _LIBXL_DOMID.finditer(text or ''):
+        domid = int(match.group(1))
+        if domid not in ids:
+            ids.append(domid)
+    return ids
+
 
 def is_dom0(name, domid):
     return domid == 0 or name == 'Domain-0'

@@ -34,6 +34,9 @@ description:
     Planning again on the result of a plan gives an empty plan. The one exception is asked for: a drain
     with O(evacuate_anti_affinity=soft) may put anti-affinity mates together, and reports each such
     place in RV(unresolved).'
+  - A paused guest (state V(paused) in the facts of M(xenfleet.xen.xen_domain_info)) never moves, because
+    C(xl migrate) cannot live-migrate it. A plan leaves it where it is; a drain lists it in RV(blocked), so
+    the drain is not complete until it is unpaused, shut down or excluded.
 author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
@@ -355,8 +358,9 @@ unresolved:
   elements: dict
   sample: [{guest: db2, rule: anti_affinity, problem: 'anti-affinity db: db1, db2 share host xen1',
             why: no host that the rules allow has room for it}]
-skipped:
-  description: Moves the search wanted but that no order of migrations allows; they are not in the plan.
+dropped:
+  description:
+    - Moves the search wanted but that no order of migrations allows; they are not in the plan.
   returned: success
   type: list
   elements: dict
@@ -380,7 +384,7 @@ complete:
   type: bool
   sample: true
 blocked:
-  description: With O(mode=evacuate), the guests that no other host can take, with why.
+  description: With O(mode=evacuate), the guests that no other host can take (or that are paused), with why.
   returned: when O(mode=evacuate)
   type: list
   elements: dict

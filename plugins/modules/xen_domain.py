@@ -33,6 +33,7 @@ author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
+  - xenfleet.xen.xl.lock
   - xenfleet.xen.xl.attributes
 options:
   name:
@@ -248,7 +249,9 @@ options:
     type: int
     default: 120
   start_timeout:
-    description: Seconds to wait for a created domain to be running.
+    description:
+      - Seconds to wait, after C(xl create) has returned, for the created domain to be running (or paused).
+      - C(xl create) itself is bounded by O(command_timeout) like every C(xl) call.
     type: int
     default: 60
   vcpu_timeout:
@@ -458,7 +461,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, write_atomic, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import (
+    commit_staged, discard_staged, read_text, run_module, stage_file, xl_argument_spec)
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import XlCommandError
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
 
@@ -493,6 +497,7 @@ class Converger(object):
         self.config_path = os.path.join(self.p['config_dir'], '%s.cfg' % self.name)
         self.link_path = os.path.join(self.p['autostart_dir'], '%s.cfg' % self.name)
         self.applied = []
+        self.staged = None
         self.pending = []
         self.changed = False
         self.live_touched = False
@@ -521,10 +526,23 @@ class Converger(object):
         finally:
             os.unlink(path)
 
-    def write_config(self, text, secret):
+    def stage_config(self, text, secret):
+        """Put the new config file on disk beside the old one before the domain is touched: a config
+        directory that cannot take it (full, read-only) fails the task here, with nothing changed."""
         if self.p['backup'] and os.path.exists(self.config_path):
             self.result['backup_file'] = self.module.backup_local(self.config_path)
-        write_atomic(self.module, self.config_path, text, 0o600 if secret else 0o644)
+        self.staged = stage_file(self.module, self.config_path, text, 0o600 if secret else 0o644)
+
+    def write_config(self, text, secret):
+        mode = 0o600 if secret else 0o644
+        if self.staged is None:
+            self.stage_config(text, secret)
+        staged, self.staged = self.staged, None
+        commit_staged(self.module, staged, self.config_path, mode)
+
+    def discard_staged(self):
+        staged, self.staged = self.staged, None
+        discard_staged(staged)
 
     def restore_config(self, text):
         if text is None:
@@ -588,6 +606,9 @@ class Converger(object):
             if not self.check:
                 dom.destroy(self.client, self.name)
             return
+        if live['state'] == 'paused':
+            # a paused guest cannot act on the shutdown request: xl shutdown needs it running
+            self.did('unpause', live=True)
         self.did('shutdown', live=True)
         if not self.check:
             done = dom.shutdown(self.client, self.name, self.p['shutdown_timeout'], force=self.p['force'])
@@ -643,6 +664,8 @@ class Converger(object):
         restart_changes = [c for c in changes if c.how == 'restart']
         live_changes = [c for c in changes if c.how == 'live']
         secret = dom.has_secret(spec)
+        if file_changed and not self.check:
+            self.stage_config(file_after, secret)
 
         if live is not None and not active and state in ('running', 'paused', 'shutdown'):
             # shut down / crashed but kept (on_poweroff=preserve, or its xl monitor died): clear it
@@ -745,7 +768,11 @@ class Converger(object):
 
 
 def converge(module, client):
-    return Converger(module, client).converge()
+    converger = Converger(module, client)
+    try:
+        return converger.converge()
+    finally:
+        converger.discard_staged()
 
 
 def main():
@@ -753,6 +780,7 @@ def main():
                       'soft-reset']
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
+            locking=True,
             name=dict(type='str', required=True),
             state=dict(type='str', default='present', choices=['present', 'running', 'paused', 'shutdown', 'absent']),
             type=dict(type='str', default='pv', choices=['pv', 'pvh', 'hvm']),
@@ -812,7 +840,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, converge)
+    run_module(module, converge, critical='name')
 
 
 if __name__ == '__main__':

@@ -36,10 +36,16 @@ author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
+  - xenfleet.xen.xl.lock
   - xenfleet.xen.xl.attributes
 options:
   name:
-    description: The guest to move. It must be running (or paused) on this host, or already on the target.
+    description:
+      - The guest to move. It must be running on this host, or already on the target.
+      - A paused guest is refused before anything happens, with RV(error=preflight_failed). C(xl migrate)
+        suspends a guest through its own kernel at the end of the transfer, which a paused guest cannot
+        answer (Xen 4.17 fails with C(failed to suspend at sender)). Unpause it first
+        (M(xenfleet.xen.xen_domain) with O(xenfleet.xen.xen_domain#module:state=running)), or move it cold.
     type: str
     required: true
   target:
@@ -349,8 +355,14 @@ def migrate(module, client, target, started):
         result.update(location='target', moved=moved, changed=moved['config_file'] or moved['autostart'],
                       duration=round(time.time() - started, 3))
         return result
-    if live['state'] not in ('running', 'blocked', 'paused'):
-        raise dom.GuestError('%s is %s on this host; only a running or paused guest can be live-migrated'
+    if live['state'] == 'paused':
+        raise PreflightError(
+            '%s is paused on this host: a paused guest cannot be live-migrated (xl suspends the guest through its '
+            'kernel at the end of the transfer, which a paused guest cannot answer; Xen fails with "failed to '
+            'suspend at sender"). Nothing was changed. Unpause it first (xen_domain state=running), then migrate.'
+            % name)
+    if live['state'] not in ('running', 'blocked'):
+        raise dom.GuestError('%s is %s on this host; only a running guest can be live-migrated'
                              % (name, live['state']))
 
     paths, bridges = mig.guest_requirements(live)
@@ -424,6 +436,7 @@ def migrate(module, client, target, started):
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
+            locking=True,
             name=dict(type='str', required=True),
             target=dict(type='str', required=True),
             ssh_user=dict(type='str', default='root'),
@@ -439,7 +452,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, converge)
+    run_module(module, converge, critical='name')
 
 
 if __name__ == '__main__':

@@ -45,6 +45,7 @@ author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
+  - xenfleet.xen.xl.lock
   - xenfleet.xen.xl.attributes
 options:
   name:
@@ -197,7 +198,8 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _vcpu as vcpu
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, write_atomic, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import (
+    commit_staged, discard_staged, read_text, run_module, stage_file, xl_argument_spec)
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import DomainNotFoundError
 
 
@@ -281,37 +283,12 @@ def converge(module, client):
         after.update(weight=p['weight'] if p['weight'] is not None else sched.get('weight'),
                      cap=p['cap'] if p['cap'] is not None else sched.get('cap', 0))
 
-    # 1. vCPU count (verified: waits for the guest to online/offline them)
-    if p['online'] is not None and p['online'] != online_now:
-        args = dom.vcpu_set_args(name, p['online'], ignore_host=p['allow_overcommit'])
-        applied.append(' '.join(args))
-        after['online'] = p['online']
-        live_changed = True
-        if not check:
-            dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'],
-                          domid=live['domid'])
-    # 2. pins (vcpu-pin may exit 0 on failure: verified by re-reading vcpu-list)
-    for args in pin_calls:
-        applied.append(' '.join(args))
-        live_changed = True
-        if not check:
-            client.run(args, mutating=True)
-    if pin_calls and not check:
-        pins_after, rows = pins_of(client, name, nr_cpus)
-        left, _calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
-        if left:
-            raise dom.GuestError('xl vcpu-pin did not apply: %s' % left)
-    # 3. scheduler (verified by re-reading list -l)
-    if sched_call:
-        applied.append(' '.join(sched_call))
-        live_changed = True
-        if not check:
-            client.run(sched_call, mutating=True)
-
-    # 4. persist
+    # the config file's new text, planned and put on disk (staged) before the domain is touched: a config
+    # directory that cannot take it fails the task here, with nothing changed
     config_path = os.path.join(p['config_dir'], '%s.cfg' % name)
     file_before = read_text(config_path)
     file_after = file_before
+    staged = None
     if p['persist']:
         if file_before is None:
             module.warn('%s has no config file at %s: the vCPU settings will not survive a restart.' % (name, config_path))
@@ -327,11 +304,43 @@ def converge(module, client):
                 file_after = xlcfg.set_keys(file_before, keys)
             except xlcfg.XlConfigError as exc:
                 raise dom.GuestError('cannot update %s: %s' % (config_path, exc))
-            if file_after != file_before:
-                applied.append('config file updated')
-                if not check:
-                    mode = os.stat(config_path).st_mode & 0o777
-                    write_atomic(module, config_path, file_after, mode)
+            if file_after != file_before and not check:
+                staged = stage_file(module, config_path, file_after, os.stat(config_path).st_mode & 0o777)
+    try:
+        # 1. vCPU count (verified: waits for the guest to online/offline them)
+        if p['online'] is not None and p['online'] != online_now:
+            args = dom.vcpu_set_args(name, p['online'], ignore_host=p['allow_overcommit'])
+            applied.append(' '.join(args))
+            after['online'] = p['online']
+            live_changed = True
+            if not check:
+                dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'],
+                              domid=live['domid'])
+        # 2. pins (vcpu-pin may exit 0 on failure: verified by re-reading vcpu-list)
+        for args in pin_calls:
+            applied.append(' '.join(args))
+            live_changed = True
+            if not check:
+                client.run(args, mutating=True)
+        if pin_calls and not check:
+            pins_after, rows = pins_of(client, name, nr_cpus)
+            left, _calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
+            if left:
+                raise dom.GuestError('xl vcpu-pin did not apply: %s' % left)
+        # 3. scheduler (verified by re-reading list -l)
+        if sched_call:
+            applied.append(' '.join(sched_call))
+            live_changed = True
+            if not check:
+                client.run(sched_call, mutating=True)
+    except Exception:
+        discard_staged(staged)
+        raise
+    # 4. persist
+    if file_after != file_before:
+        applied.append('config file updated')
+        if staged:
+            commit_staged(module, staged, config_path, os.stat(config_path).st_mode & 0o777)
 
     result = {'changed': bool(applied), 'applied': applied, 'config_file': config_path}
     if not check and live_changed and (p['online'] is not None or sched_call):
@@ -357,6 +366,7 @@ def converge(module, client):
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
+            locking=True,
             name=dict(type='str', required=True),
             online=dict(type='int'),
             allow_overcommit=dict(type='bool', default=False),
@@ -374,7 +384,7 @@ def main():
         required_one_of=[('online', 'pin', 'weight', 'cap')],
         supports_check_mode=True,
     )
-    run_module(module, converge)
+    run_module(module, converge, critical='name')
 
 
 if __name__ == '__main__':

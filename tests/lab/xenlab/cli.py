@@ -65,6 +65,11 @@ def parser():
     p.add_argument("host")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
+    p = sub.add_parser("reset", help="hard-reset a lab host (QEMU system_reset) and wait for SSH")
+    p.add_argument("--name", required=True)
+    p.add_argument("host")
+    p.add_argument("--timeout", type=int, help="seconds to wait for SSH (default 600, or $XENLAB_BOOT_TIMEOUT)")
+
     p = sub.add_parser("selftest", help="xl info on every host and ping over the private link")
     p.add_argument("--name", required=True)
 
@@ -158,6 +163,9 @@ def _dispatch(args):
             cmd = cmd[1:]
         argv = lab.ssh_argv(st, args.host, cmd)
         os.execvp(argv[0], argv)
+    if args.cmd == "reset":
+        print(lab.reset(args.name, args.host, timeout=args.timeout))
+        return 0
     if args.cmd == "selftest":
         failures = lab.selftest(args.name)
         if failures:

@@ -594,6 +594,45 @@ def status(name=None):
     return out
 
 
+def reset(name, host, timeout=None):
+    """Hard-reset one host of a lab, as a power cut or a hardware reset would (QEMU `system_reset`: no
+    shutdown, nothing flushed from the dom0's page cache), and wait until it answers SSH again.
+
+    A host resumed from the warm template runs under QEMU with the template's private-link MAC (the
+    re-seed changed it inside the running system only), so after the reset it is re-seeded again,
+    as when it was resumed. Returns the seconds from the reset to SSH (and the re-seed).
+    """
+    timeout = int(timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
+    with lab_lock(name):
+        state = load_state(name)
+        if not state:
+            raise LabError("no lab %r" % name)
+        hosts = [h for h in state["hosts"] if h["name"] == host]
+        if not hosts:
+            raise LabError("lab %r has no host %r (hosts: %s)" % (
+                name, host, ", ".join(h["name"] for h in state["hosts"])))
+        h = hosts[0]
+        if not pid_alive(h.get("pid"), state["dir"]):
+            raise LabError("%s: QEMU is not running" % host)
+        say("%s: hard reset (QEMU system_reset)" % host)
+        t0 = time.time()
+        warm.hmp(h["monitor"], "system_reset")
+        # sshd of the old boot is gone at once; wait until the reset host's banner is gone too
+        while ssh_banner(h["ssh_port"], timeout=1.0) and time.time() - t0 < 10:
+            time.sleep(0.5)
+        _wait_ssh(state, h, timeout)
+        if h.get("warm"):
+            r = run_ssh(state, h["name"], ["sh", "-s"], timeout=120,
+                        input=warm.reseed_script(h, (qemu.mac(0, 1), qemu.mac(1, 1)), time.time()))
+            if r.returncode != 0 or "reseeded" not in r.stdout:
+                raise LabError("%s: re-seeding after the reset failed (rc %d): %s" % (
+                    host, r.returncode, (r.stdout + r.stderr).strip()[-500:]))
+            _wait_ssh(state, h, 120)
+        secs = round(time.time() - t0, 1)
+        say("%s: back after the reset, SSH up after %.1f s" % (host, secs))
+        return secs
+
+
 def selftest(name):
     """Check each host (xl info, xenstored) and the private link between every pair."""
     state = load_state(name)

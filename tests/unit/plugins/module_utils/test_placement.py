@@ -137,7 +137,7 @@ def test_random_plans_are_safe_and_idempotent(seed, mode):
                             weights={'memory': 1, 'vcpus': 1, 'cpu': seed % 2})
     if plan['converged']:
         assert again['migrations'] == [], 'second plan not empty: %r' % again['migrations']
-    assert not plan['skipped']
+    assert not plan['dropped']
     if mode == 'performance' and not rules:
         assert plan['imbalance']['after'] <= plan['imbalance']['before'] + 1e-9
 
@@ -454,7 +454,7 @@ def test_fleet_from_facts():
     hosts, guests = pl.fleet_from_facts(facts, cpu_usage={'web': 35})
     assert hosts == [{'name': 'xen1', 'memory_mb': 4000, 'cpus': 4, 'cordoned': False},
                      {'name': 'xen2', 'memory_mb': 4000, 'cpus': 2, 'cordoned': True}]
-    assert guests == [{'name': 'web', 'host': 'xen1', 'memory_mb': 1000, 'vcpus': 2, 'cpu_percent': 35.0}]
+    assert guests == [{'name': 'web', 'host': 'xen1', 'memory_mb': 1000, 'vcpus': 2, 'cpu_percent': 35.0, 'paused': False}]
     _hosts, guests = pl.fleet_from_facts(facts, memory_basis='max')
     assert guests[0]['memory_mb'] == 2000
 
@@ -562,7 +562,7 @@ def test_wider_search_escapes_where_moves_and_exchanges_stall(make, optimum, cei
     value = imbalance_by_hand(hosts, after, weights)
     assert abs(value - plan['imbalance']['after']) < 1e-3
     assert optimum - 1e-3 <= value <= ceiling, (value, len(plan['migrations']))
-    assert plan['converged'] and not plan['skipped']
+    assert plan['converged'] and not plan['dropped']
     again = pl.plan_balance(hosts, after, threshold=0.0, rules=rules, weights=weights)
     assert again['migrations'] == []
 

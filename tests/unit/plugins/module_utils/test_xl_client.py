@@ -294,3 +294,111 @@ def test_no_fallback_work_when_list_l_is_complete():
     c = xl.XlClient(module, read_file=fake_files(XEN_DOM0_FILES), list_dir=no_listing)
     assert [d['config_source'] for d in c.domains()] == ['live', 'live']
     assert c.warnings == []
+
+
+# -- the critical section: one read-decide-act per host at a time ---------------------------
+
+def test_critical_section_spans_every_call_until_close(tmp_path):
+    module = FakeModule([answer('xl_list_dom0_only'), answer('xl_list_dom0_only')])
+    c = client(module, tmp_path)
+    c.critical_section('xen_domain web1')
+    held = []
+
+    def run_command(args, **kwargs):
+        other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
+        try:
+            other.acquire_lock(timeout=0)
+            other.release_lock()
+            held.append(False)
+        except xl.LockTimeoutError as exc:
+            held.append(exc.msg)
+        return answer('xl_list_dom0_only')
+
+    module.run_command = run_command
+    c.list_rows()   # a read: the section starts with the first xl call, read or not
+    c.list_rows()
+    assert len(held) == 2 and all(held), held
+    assert 'xen_domain web1, pid %d' % os.getpid() in held[0]
+    c.close()
+    other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
+    other.acquire_lock(timeout=0)
+    other.release_lock()
+
+
+def test_no_critical_section_before_the_first_call(tmp_path):
+    c = client(FakeModule(), tmp_path)
+    c.critical_section('xen_domain web1')
+    assert not os.path.exists(c.lock_path)  # validation failures never wait for the lock
+    c.close()
+
+
+def test_lock_timeout_names_the_holder_and_the_option(tmp_path):
+    holder = client(FakeModule(), tmp_path)
+    holder.acquire_lock(timeout=0, holder='xen_migrate db1')
+    try:
+        waiter = xl.XlClient(FakeModule(params={'lock_timeout': 1}), lock_path=holder.lock_path,
+                             read_file=fake_files(XEN_DOM0_FILES))
+        with pytest.raises(xl.LockTimeoutError) as exc:
+            waiter.acquire_lock(timeout=0.2)
+    finally:
+        holder.release_lock()
+    assert 'xen_migrate db1, pid %d, for ' % os.getpid() in exc.value.msg
+    assert 'nothing was changed' in exc.value.msg and 'lock_timeout' in exc.value.msg
+    assert exc.value.fail_kwargs()['error'] == 'lock_timeout'
+
+
+@pytest.mark.parametrize('text', ['', 'garbage', '{"pid": "x"}', '[]'])
+def test_describe_lock_holder_tolerates_any_content(text):
+    assert xl.describe_lock_holder(text, 10.0) == 'holder unknown'
+
+
+def test_describe_lock_holder():
+    record = json.dumps({'pid': 42, 'task': 'xen_domain web1', 'since': 100.0})
+    assert xl.describe_lock_holder(record, 195.4) == 'xen_domain web1, pid 42, for 95 s'
+
+
+# -- kill -9 of xl is a crash, the timeout a timeout -----------------------------------------
+
+def test_xl_killed_before_the_timeout_is_a_crash_not_a_timeout():
+    # coreutils timeout exits 137 both when it killed xl and when xl was killed by someone else
+    module = FakeModule([(137, '', 'Parsing config from /etc/xen/pv1.cfg\n')], params={'command_timeout': 60})
+    with pytest.raises(xl.XlCrashedError) as exc:
+        client(module).run(['create', '/etc/xen/pv1.cfg'])
+    assert 'killed by signal 9' in exc.value.msg
+
+
+@pytest.mark.parametrize('rc,elapsed,timeout,expected', [
+    (124, 0.1, 60, True), (137, 70, 60, True), (137, 2, 60, False), (1, 70, 60, False), (0, 70, 60, False)])
+def test_timed_out(rc, elapsed, timeout, expected):
+    assert xl.timed_out(rc, elapsed, timeout) is expected
+
+
+# -- xl_path and the common options ------------------------------------------------------------
+
+def test_xl_path_directory_is_named_as_such(tmp_path):
+    module = FakeModule(params={'xl_path': str(tmp_path)})
+    with pytest.raises(xl.XlNotFoundError) as exc:
+        client(module).info()
+    assert 'is a directory, not the xl command' in exc.value.msg and module.calls == []
+
+
+def test_xl_path_not_executable(tmp_path):
+    path = tmp_path / 'xl'
+    path.write_text(u'#!/bin/sh\n')
+    module = FakeModule(params={'xl_path': str(path)})
+    with pytest.raises(xl.XlNotFoundError) as exc:
+        client(module).info()
+    assert 'is not an executable file' in exc.value.msg and module.calls == []
+
+
+@pytest.mark.parametrize('params,param', [
+    ({'xl_path': 'sbin/xl'}, 'xl_path'), ({'command_timeout': -5}, 'command_timeout'),
+    ({'command_timeout': 0}, 'command_timeout'), ({'lock_timeout': -1}, 'lock_timeout')])
+def test_common_options_are_validated(params, param):
+    with pytest.raises(xl.InvalidSpec) as exc:
+        xl.validate_common(params)
+    assert exc.value.param == param and exc.value.msg.startswith(param + ':')
+
+
+def test_common_options_defaults_pass():
+    xl.validate_common({'xl_path': None, 'command_timeout': 120, 'lock_timeout': 900})

@@ -172,3 +172,10 @@ def test_pick_stored_config_reads_libxl_file_with_trailing_nul():
 ])
 def test_pick_stored_config_none_when_missing_ambiguous_or_broken(files):
     assert parse.pick_stored_config(4, sorted(files), files.get) is None
+
+
+def test_libxl_domids_of_a_failed_create():
+    # the domain libxl was building (4), not the existing pv1 (1)
+    assert parse.libxl_domids(Capture('err_create_same_name').stderr) == [4]
+    assert parse.libxl_domids(Capture('xl_create_pv').stderr) == []
+    assert parse.libxl_domids(None) == []

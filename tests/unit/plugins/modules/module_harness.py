@@ -7,7 +7,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import posixpath
+import tempfile
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
@@ -72,6 +74,9 @@ def run_module(monkeypatch, module_main, args, script, files=None):
         return script.run_command(args, **kwargs)
 
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
+    # the host lock of this test process, not the machine's /run/lock (test workers run in parallel)
+    monkeypatch.setattr(_xl, 'DEFAULT_LOCK_PATH', os.path.join(tempfile.gettempdir(), 'xenfleet-xen-unit-%d.lock'
+                                                               % os.getpid()))
     file_map = XEN_DOM0_FILES if files is None else files
     monkeypatch.setattr(_xl, '_read_file', file_map.get)
     monkeypatch.setattr(_xl, '_list_dir', lambda d: sorted(

@@ -142,6 +142,41 @@ def test_evacuate_reports_what_does_not_fit(monkeypatch):
     assert any(line.startswith('cannot place web1') for line in result['report'])
 
 
+def test_result_has_no_reserved_skipped_key(monkeypatch):
+    # Ansible reserves `skipped` (a bool): a list there printed a warning on every balance.yml run
+    for args in ({'hosts': fleet(), 'threshold': 5}, {'hosts': fleet(), 'mode': 'evacuate', 'evacuate': 'xen1'}):
+        result, failed = run(monkeypatch, args)
+        assert not failed, result
+        assert 'skipped' not in result and result['dropped'] == []
+
+
+def paused(facts, name):
+    for entry in facts.values():
+        for dom in entry['domains']:
+            if dom['name'] == name:
+                dom['state'] = 'paused'
+    return facts
+
+
+def test_paused_guest_never_moves_in_a_balance_plan(monkeypatch):
+    args = {'hosts': fleet(), 'threshold': 0, 'min_improvement': 0}
+    moved = [m['guest'] for m in run(monkeypatch, args)[0]['migrations']]
+    assert 'web1' in moved  # the test means something: unpaused, web1 moves
+    result, failed = run(monkeypatch, dict(args, hosts=paused(fleet(), 'web1')))
+    assert not failed, result
+    assert result['migrations'] and 'web1' not in [m['guest'] for m in result['migrations']]
+
+
+def test_paused_guest_blocks_a_drain(monkeypatch):
+    result, failed = run(monkeypatch, {'hosts': paused(fleet(), 'db1'), 'mode': 'evacuate', 'evacuate': 'xen1',
+                                       'memory_reserve_mb': 0})
+    assert not failed, result
+    assert result['complete'] is False
+    assert [b['guest'] for b in result['blocked']] == ['db1']
+    assert result['blocked'][0]['why'].startswith('paused: a paused guest cannot be live-migrated')
+    assert [m['guest'] for m in result['migrations']] == ['web1', 'web2', 'db2']
+
+
 @pytest.mark.parametrize('strictness', [None, 'hard', 'soft'])
 def test_evacuate_anti_affinity(monkeypatch, strictness):
     # db1 on xen1, db3 on xen2, xen3 cordoned: draining xen1 can only put db1 next to db3

@@ -9,6 +9,7 @@ __metaclass__ = type
 import json
 import os
 import stat
+import threading
 
 import pytest
 from ansible.module_utils import basic
@@ -554,3 +555,202 @@ def test_preserved_shut_down_guest_is_cleared_after_the_grace(env, monkeypatch):
     result, failed, script = env(dict(rb1, state='shutdown', _ansible_check_mode=True), read + waits + read)
     assert not failed, result
     assert result['applied'] == ['destroy (domain was shutdown)']
+
+
+# -- two runs at once (issue: the second run's clean-up destroyed the first run's guest) ---------
+
+class RacingXl(object):
+    """A host where two module runs declare the same new guest pv1 at the same time.
+
+    Answers with captured output according to whether pv1 exists. The first `xl create` does not
+    return until the second run has read the host (or 3 s have passed), which is exactly the window
+    in which a run that does not hold the host's lock across read-decide-act reads "no pv1" and goes
+    on to create it too.
+    """
+
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self.exists = False
+        self.lock = threading.Lock()
+        self.second_read = threading.Event()
+        self.reads = 0
+        self.creates = 0
+        self.destroyed = []
+
+    def reply(self, name):
+        cap = Capture(name)
+        return cap.rc, cap.stdout, cap.stderr
+
+    def run_command(self, args, **kwargs):
+        assert kwargs.get('environ_update', {}).get('LC_ALL') == 'C'
+        if args[0].endswith('/timeout'):
+            args = args[3:]
+        call = args[1:]
+        if call == ['list', '-l']:
+            with self.lock:
+                self.reads += 1
+                if self.reads == 2:
+                    self.second_read.set()
+            return self.reply('xl_list_l_three_guests' if self.exists else 'xl_list_l_dom0_only')
+        if call == ['list']:
+            return self.reply('xl_list_three_guests' if self.exists else 'xl_list_dom0_only')
+        if call == ['list', 'pv1']:
+            return self.reply('xl_list_three_guests' if self.exists else 'err_list_unknown_name')
+        if call == ['info']:
+            return self.reply('xl_info')
+        if is_dry_run(call):
+            return self.reply('create_dryrun_pv')
+        if call == ['create', self.config_path]:
+            with self.lock:
+                self.creates += 1
+                if self.exists:
+                    return self.reply('err_create_same_name')
+            self.second_read.wait(3)
+            with self.lock:
+                self.exists = True
+            return self.reply('xl_create_pv')
+        if call[0] == 'destroy':
+            with self.lock:
+                self.destroyed.append(call[1])
+                self.exists = False
+            return OK
+        raise AssertionError('unexpected xl call %r' % (call,))
+
+
+def test_two_runs_that_declare_the_same_new_guest_leave_it_running(monkeypatch, tmp_path):
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
+    from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import ModuleExit
+
+    etc = tmp_path / 'xen'
+    etc.mkdir()
+    config = str(etc / 'pv1.cfg')
+    xl = RacingXl(config)
+    monkeypatch.setattr(_xl, 'DEFAULT_LOCK_PATH', str(tmp_path / 'xenfleet-xen.lock'))
+    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(_xl, '_read_file', XEN_DOM0_FILES.get)
+
+    def exit_json(self, **kwargs):
+        raise ModuleExit(kwargs, False)
+
+    def fail_json(self, **kwargs):
+        raise ModuleExit(kwargs, True)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, arg, required=False, opt_dirs=None: {
+        'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}.get(arg))
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, args, **kw: xl.run_command(args, **kw))
+
+    results = []
+
+    def one_run():
+        try:
+            xen_domain.main()
+        except ModuleExit as exc:
+            results.append(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            results.append(exc)
+
+    args = dict(PV1, state='running', config_dir=str(etc), autostart_dir=str(etc / 'auto'))
+    with patch_module_args(args):
+        runs = [threading.Thread(target=one_run) for _i in range(2)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(60)
+    assert len(results) == 2 and all(isinstance(r, ModuleExit) for r in results), results
+    assert not any(r.failed for r in results), [r.result for r in results]
+    assert sorted(r.result['changed'] for r in results) == [False, True]
+    assert xl.creates == 1 and xl.destroyed == []
+    assert xl.exists and os.path.exists(config)
+
+
+def test_failed_create_leaves_a_domain_it_did_not_make_alone(env):
+    # pv1 was absent when read; then `xl create` said it already exists (someone created it meanwhile):
+    # libxl named the domain it was building (4), so the pv1 found now (1) is not ours
+    steps = READ_NONE + [
+        (['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env)], 'err_create_same_name'),
+        (['list', 'pv1'], 'xl_list_three_guests'),
+    ]
+    result, failed, script = env(dict(PV1, state='running'), steps)
+    assert failed and result['error'] == 'domain_exists'
+    assert 'pv1 (id 1) exists now, but it is not the one this run tried to create (xl named id 4)' in result['msg']
+    assert not any(call[0] == 'destroy' for call in script.seen)
+
+
+def test_create_killed_destroys_only_its_own_domain_by_id(env):
+    # `xl create` killed (kill -9: coreutils timeout exits 137 at once); the pv1 left is the one it made
+    steps = READ_NONE + [
+        (['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env)], (137, '', 'Parsing config from %s\n' % cfg_path(env))),
+        (['list', 'pv1'], 'xl_list_paused'),
+        (['destroy', '1'], OK),
+        (['list', 'pv1'], 'err_list_unknown_name'),
+    ]
+    result, failed, script = env(dict(PV1, state='running'), steps)
+    assert failed and result['error'] == 'xl_crashed', result
+    assert 'killed by signal 9' in result['msg'] and 'The half-created domain pv1 (id 1) was destroyed.' in result['msg']
+    assert not os.path.exists(cfg_path(env))  # the new file was taken back
+
+
+def test_xl_create_is_bounded_by_command_timeout(env, monkeypatch):
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
+    bounds = []
+    original = _xl.XlClient._timeout_prefix
+
+    def recording(self, timeout):
+        bounds.append(timeout)
+        return original(self, timeout)
+
+    monkeypatch.setattr(_xl.XlClient, '_timeout_prefix', recording)
+    steps = READ_NONE + [
+        (['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+        (['create', cfg_path(env)], 'xl_create_pv'),
+        (['list', 'pv1'], 'xl_list_three_guests'),
+    ] + READ_PV1
+    result, failed, script = env(dict(PV1, state='running', command_timeout=10, start_timeout=300), steps)
+    assert not failed, result
+    assert len(bounds) == len(script.seen) and set(bounds) == {10}, bounds  # create too: not max(300, 10)
+
+
+def test_shutting_down_a_paused_guest_says_it_unpaused_it(env):
+    write_rendered(env, PV1)
+    paused_reads = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_paused')]
+    spec = dict(PV1, state='shutdown', _ansible_check_mode=True)
+    result, failed, script = env(spec, paused_reads)
+    assert not failed, result
+    assert result['applied'] == ['unpause', 'shutdown']
+
+
+def test_bad_common_option_is_refused_before_the_host_check(monkeypatch):
+    # files={}: not a Xen host at all - the parameter is still what the user hears about first
+    result, failed = run_module(monkeypatch, xen_domain.main, dict(name='pv1', xl_path='xl'), XlScript([]), files={})
+    assert failed and result['error'] == 'invalid_parameter' and result['msg'].startswith('xl_path:'), result
+
+
+@pytest.mark.parametrize('errno_name,text', [('ENOSPC', 'No space left on device'), ('EROFS', 'Read-only file system')])
+def test_unwritable_config_directory_fails_before_the_domain_changes(env, monkeypatch, errno_name, text):
+    import errno
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _module
+    write_rendered(env, PV1)
+    before = open(cfg_path(env)).read()
+
+    mkstemp = _module.tempfile.mkstemp
+
+    def refuse(*args, **kwargs):
+        if kwargs.get('dir') != str(env.etc):
+            return mkstemp(*args, **kwargs)  # xl -N create's private copy goes elsewhere
+        raise OSError(getattr(errno, errno_name), text)
+
+    monkeypatch.setattr(_module.tempfile, 'mkstemp', refuse)
+    # memory 200 is a live mem-set: it must not happen when the file cannot be written
+    steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(dict(PV1, memory=200, state='running'), steps)
+    assert failed and result['error'] == 'config_unwritable', result
+    assert text in result['msg'] and 'Nothing was changed' in result['msg']
+    assert not any(call[0] == 'mem-set' for call in script.seen)
+    assert open(cfg_path(env)).read() == before
+    assert sorted(os.listdir(str(env.etc))) == ['pv1.cfg']  # no temp file left behind

@@ -103,15 +103,23 @@ def test_ssh_options_validated(env):
 def test_xl_sshcmd_keeps_host_key_checking():
     target = xen_migrate.SshTarget('xen2', port=2222, identity='/root/.ssh/id x', options=['UserKnownHostsFile=/k'])
     cmd = target.xl_sshcmd()
-    assert cmd == "ssh -o BatchMode=yes -o ConnectTimeout=15 -l root -p 2222 -i '/root/.ssh/id x' -o UserKnownHostsFile=/k"
+    assert cmd == ("ssh -o BatchMode=yes -o ConnectTimeout=15 -l root -p 2222 -i '/root/.ssh/id x' -o UserKnownHostsFile=/k"
+                   " -o ServerAliveInterval=15 -o ServerAliveCountMax=4")
     assert 'StrictHostKeyChecking' not in cmd
+
+
+def test_a_dead_target_is_noticed_and_the_users_alive_settings_win():
+    argv = xen_migrate.SshTarget('xen2', options=['ServerAliveInterval=5']).base_argv()
+    values = [argv[i + 1] for i, word in enumerate(argv) if word == '-o' and argv[i + 1].startswith('ServerAlive')]
+    # ssh keeps the first value it reads for an option: the user's 5 s comes before the default
+    assert values == ['ServerAliveInterval=5', 'ServerAliveInterval=15', 'ServerAliveCountMax=4']
 
 
 def test_multiplexing_options_follow_the_users():
     target = xen_migrate.SshTarget('xen2', options=['ControlMaster=no'], control_path='/tmp/x/master')
     argv = target.base_argv()
-    assert argv[-8:] == ['-o', 'ControlMaster=no', '-o', 'ControlMaster=auto', '-o', 'ControlPath=/tmp/x/master',
-                         '-o', 'ControlPersist=60']
+    assert argv[-12:] == ['-o', 'ControlMaster=no', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
+                          '-o', 'ControlMaster=auto', '-o', 'ControlPath=/tmp/x/master', '-o', 'ControlPersist=60']
     assert target.close_argv()[-4:] == ['-O', 'exit', '--', 'xen2']
     assert xen_migrate.SshTarget('xen2').close_argv() is None
 
@@ -282,3 +290,12 @@ def test_real_receiver_killed_leaves_incoming_copy_which_is_destroyed():
     failing = _SshRecorder(rc=1)
     assert 'destroy it by hand' in xen_migrate.clean_incoming(failing, target, 'mkill', rows)
     assert xen_migrate.clean_incoming(_SshRecorder(), target, 'mcap', rows) == ''
+
+
+def test_paused_guest_is_refused_before_anything(env):
+    # a paused PV guest failed in the lab with "Migration failed, failed to suspend at sender"
+    steps = [(['info'], 'xl_info'), (['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_paused')]
+    result, failed, script = env({}, steps)
+    assert failed and result['error'] == 'preflight_failed'
+    assert result['msg'].startswith('pv1 is paused on this host: a paused guest cannot be live-migrated')
+    assert not any(call[0] in ('migrate', 'ssh') for call in script.seen)

@@ -214,3 +214,20 @@ def test_hvm_vcpu_set_remove_is_a_silent_no_op_in_the_lab():
     assert (removed.rc, removed.stdout, removed.stderr) == (0, '', '')
     after = parse_list_long(Capture('xl_list_l_hvm_after_remove', LAB).stdout)
     assert after[0]['config']['b_info']['avail_vcpus'] == [0, 1]
+
+
+def test_full_config_directory_fails_before_the_guest_changes(env, monkeypatch):
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _module
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(_module.tempfile, 'mkstemp', full)
+    before = env.cfg.read_text()
+    # 3 vCPUs would be a live vcpu-set: it must not run when the file cannot follow
+    result, failed, script = env({'online': 3, 'allow_overcommit': True}, READ + INFO)
+    assert failed and result['error'] == 'config_unwritable', result
+    assert 'No space left on device' in result['msg'] and 'Nothing was changed' in result['msg']
+    assert not any(call[0] == 'vcpu-set' for call in script.seen)
+    assert env.cfg.read_text() == before
