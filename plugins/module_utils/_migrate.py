@@ -145,7 +145,12 @@ def preflight_problems(name, summary, local_info, probe, target):
     except parse.XlParseError:
         rows = []
     taken = [r['name'] for r in rows if r['name'] in (name, name + '--incoming')]
-    if taken:
+    if taken and taken[0].endswith('--incoming'):
+        problems.append('%s already has a domain named %s: a migration of %s to it is running, or a source died '
+                        'mid-transfer and left it (its sshd keeps the dead session until TCP gives up, unless it '
+                        'drops silent clients: ClientAliveInterval, set by the xenfleet.xen.hypervisor role). If no '
+                        'migration is running, `xl destroy %s` there' % (target, taken[0], name, taken[0]))
+    elif taken:
         problems.append('%s already has a domain named %s' % (target, taken[0]))
     missing = sorted(p for p, ok in probe['paths'].items() if not ok)
     if missing:

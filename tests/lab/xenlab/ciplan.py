@@ -19,7 +19,7 @@ pipeline reports it as skipped, never as passed.
 """
 
 ALWAYS = ("default", "privlink")
-POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet")
+POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet", "faults")
 # A working session lasts at most 3 hours: its commits lie within this window before HEAD, and the
 # previous session's (already tested by its own CI run) mostly do not.
 WINDOW = int(3.5 * 3600)
@@ -34,13 +34,15 @@ TRIGGERS = {
     "migrate": ("plugins/modules/xen_migrate", "roles/evacuate/", "playbooks/evacuate.yml", "molecule/migrate/"),
     "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "roles/evacuate/",
               "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
+    "faults": ("plugins/modules/xen_domain", "plugins/modules/xen_migrate", "roles/guests/",
+               "roles/hypervisor/tasks/migration_ssh.yml", "molecule/faults/"),
 }
 
 # Images each scenario boots: the plan counts the missing ones, and lab_prepare in the pipeline builds
 # them (`xenlab ci-images SCENARIO...`) before the first scenario.
 IMAGES = {
     "default": ("xen",), "privlink": ("xen",), "guests": ("xen",), "vcpu": ("xen",),
-    "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",),
+    "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",), "faults": ("xen",),
 }
 
 

@@ -111,3 +111,14 @@ def test_move_config_script_quotes(tmp_path):
     cfg = tmp_path / 'etc x' / 'pv1.cfg'
     assert cfg.read_text() == 'name = "pv1"\n' and oct(cfg.stat().st_mode & 0o777) == '0o600'
     assert (tmp_path / 'auto' / 'pv1.cfg').resolve() == cfg
+
+
+def test_preflight_explains_a_half_received_copy_on_the_target(tmp_path):
+    # xen2 after a receiver died mid-transfer (captured): mkill--incoming paused, 0 MiB
+    probe = mig.parse_probe(probe_output(tmp_path))
+    probe['dom0'] = True
+    probe['list_text'] = Capture('xl_list_target_after_receiver_killed', 'xen-4.17.5-lab-migrate').stdout
+    info = parse.parse_info(Capture('xl_info').stdout)
+    text = ' | '.join(mig.preflight_problems('mkill', live(), info, probe, 'xen2'))
+    assert 'xen2 already has a domain named mkill--incoming: a migration of mkill to it is running' in text
+    assert 'ClientAliveInterval' in text and '`xl destroy mkill--incoming` there' in text
