@@ -6,7 +6,7 @@ import sys
 from xenlab import ciplan, cli
 
 EXPECTED = {"default": 300, "privlink": 300, "guests": 1500, "vcpu": 1200, "hypervisor": 1800,
-            "migrate": 2700, "fleet": 3000}
+            "migrate": 2700, "fleet": 3000, "faults": 1800}
 
 GIT_LOG = """\
 @1000000
@@ -32,7 +32,7 @@ def test_changed_paths_keeps_only_the_window_before_the_newest_commit():
 
 
 def test_touched_maps_paths_to_scenarios():
-    assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == ({"migrate", "fleet"}, set())
+    assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == ({"migrate", "fleet", "faults"}, set())
     assert ciplan.touched(["docs/lab.md", "README.md"]) == (set(), set())
     assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == ({"hypervisor", "fleet"}, set())
     assert ciplan.touched(["plugins/module_utils/_xl.py"]) == (set(), set(ciplan.POOL))
@@ -104,9 +104,9 @@ def test_cli_prints_the_plan(monkeypatch, capsys):
     rc = cli.main(["ci-plan", "--available", "4000", "--expected", pairs, "--rotation", "0"])
     out = capsys.readouterr().out.splitlines()
     assert rc == 0
-    # migrate and fleet were touched; rotation 0 keeps pool order: migrate before fleet
+    # migrate, fleet and faults were touched (xen_migrate); rotation 0 keeps pool order: migrate first
     assert out[0] == "RUN default privlink migrate"
-    assert out[1] == "changed by the last commits (3 paths): own files of migrate fleet; shared code of none"
+    assert out[1] == "changed by the last commits (3 paths): own files of migrate fleet faults; shared code of none"
     assert "not this run: fleet (needs ~3000s, 700s left of the time budget)" in out
     assert "not this run: guests (needs ~1500s, 700s left of the time budget)" in out
 
