@@ -54,3 +54,15 @@ def test_seed_adds_the_lab_key_and_keeps_keys_added_on_the_host(tmp_path):
         subprocess.run(["sh", "-ec", "d=%s\n%s" % (tmp_path / "seed", block)], check=True)
     assert (tmp_path / "ssh" / "authorized_keys").read_text().splitlines() == [
         "ssh-ed25519 OTHER migrate@xen2", "ssh-ed25519 LAB lab"]
+
+
+def test_remac_after_a_reset_gives_back_the_own_mac_and_keeps_the_keys():
+    h = _host(mac_priv=qemu.mac(1, 2))
+    text = warm.remac_script(h, (qemu.mac(0, 1), qemu.mac(1, 1)))
+    assert '"52:54:00:77:01:01"' in text and "address 52:54:00:77:01:02" in text
+    assert "networkctl reconfigure" in text and text.rstrip().endswith("echo remac-done")
+    # keys another dom0 added (migration trust) survive a reset as they survive a reboot
+    assert "authorized_keys" not in text and "xenlab-seed" not in text
+    # run as `sh -s` under set -e: it must be valid sh
+    import subprocess
+    assert subprocess.run(["sh", "-n"], input=text, universal_newlines=True).returncode == 0

@@ -599,8 +599,8 @@ def reset(name, host, timeout=None):
     shutdown, nothing flushed from the dom0's page cache), and wait until it answers SSH again.
 
     A host resumed from the warm template runs under QEMU with the template's private-link MAC (the
-    re-seed changed it inside the running system only), so after the reset it is re-seeded again,
-    as when it was resumed. Returns the seconds from the reset to SSH (and the re-seed).
+    re-seed changed it inside the running system only), so after the reset its private-link NIC gets
+    the host's own MAC back (warm.remac_script). Returns the seconds from the reset to SSH.
     """
     timeout = int(timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
     with lab_lock(name):
@@ -623,11 +623,10 @@ def reset(name, host, timeout=None):
         _wait_ssh(state, h, timeout)
         if h.get("warm"):
             r = run_ssh(state, h["name"], ["sh", "-s"], timeout=120,
-                        input=warm.reseed_script(h, (qemu.mac(0, 1), qemu.mac(1, 1)), time.time()))
-            if r.returncode != 0 or "reseeded" not in r.stdout:
-                raise LabError("%s: re-seeding after the reset failed (rc %d): %s" % (
+                        input=warm.remac_script(h, (qemu.mac(0, 1), qemu.mac(1, 1))))
+            if r.returncode != 0 or "remac-done" not in r.stdout:
+                raise LabError("%s: restoring the private-link MAC after the reset failed (rc %d): %s" % (
                     host, r.returncode, (r.stdout + r.stderr).strip()[-500:]))
-            _wait_ssh(state, h, 120)
         secs = round(time.time() - t0, 1)
         say("%s: back after the reset, SSH up after %.1f s" % (host, secs))
         return secs

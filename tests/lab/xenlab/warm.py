@@ -113,6 +113,27 @@ echo reseeded
 """ % {"now": int(now), "old": old_priv, "new": h["mac_priv"]}
 
 
+def remac_script(h, template_macs):
+    """Shell run in a resumed host after a hard reset (as root, over SSH with the lab key): under QEMU its
+    private-link NIC has the template's MAC again, so give it the host's own (which its network unit, applied
+    at boot from the seed disk, matches). Unlike reseed_script it keeps root's authorized_keys: keys added
+    on the host (another dom0's, for migrations) survive a reset as they survive a reboot."""
+    return """set -e
+priv=""
+for i in /sys/class/net/*; do
+    [ "$(cat $i/address)" = "%(old)s" ] && priv=$(basename $i)
+done
+if [ -n "$priv" ] && [ "%(old)s" != "%(new)s" ]; then
+    ip link set dev $priv down
+    ip link set dev $priv address %(new)s
+    ip link set dev $priv up
+    networkctl reload
+    networkctl reconfigure $priv
+fi
+echo remac-done
+""" % {"old": template_macs[1], "new": h["mac_priv"]}
+
+
 def save_template(state_file, monitor, timeout=600, log=None):
     """Stop the VM behind monitor and write its state to state_file (via a .tmp name)."""
     tmp = state_file + ".tmp"
