@@ -85,12 +85,9 @@ def hmp(sock_path, command, timeout=30.0):
         s.close()
 
 
-def reseed_script(h, template_macs, now):
-    """Shell run in a resumed host (as root, over SSH with the template key)."""
-    old_priv = template_macs[1]
-    return """set -e
-date -s @%(now)d >/dev/null
-priv=""
+def _set_priv_mac(old, new):
+    """sh: find the NIC that has the template's private-link MAC `old` ($priv, empty if none) and give it `new`."""
+    return """priv=""
 for i in /sys/class/net/*; do
     [ "$(cat $i/address)" = "%(old)s" ] && priv=$(basename $i)
 done
@@ -99,7 +96,14 @@ if [ -n "$priv" ] && [ "%(old)s" != "%(new)s" ]; then
     ip link set dev $priv address %(new)s
     ip link set dev $priv up
 fi
-for d in /sys/block/vd*; do
+""" % {"old": old, "new": new}
+
+
+def reseed_script(h, template_macs, now):
+    """Shell run in a resumed host (as root, over SSH with the template key)."""
+    return """set -e
+date -s @%(now)d >/dev/null
+%(mac)sfor d in /sys/block/vd*; do
     [ "$(cat $d/serial 2>/dev/null)" = xenlab-seed ] && blockdev --flushbufs /dev/$(basename $d)
 done
 rm -f /run/systemd/network/*xenlab*
@@ -110,7 +114,7 @@ networkctl reload
 [ -z "$priv" ] || networkctl reconfigure $priv
 systemctl restart ssh
 echo reseeded
-""" % {"now": int(now), "old": old_priv, "new": h["mac_priv"]}
+""" % {"now": int(now), "mac": _set_priv_mac(template_macs[1], h["mac_priv"])}
 
 
 def remac_script(h, template_macs):
@@ -119,19 +123,12 @@ def remac_script(h, template_macs):
     at boot from the seed disk, matches). Unlike reseed_script it keeps root's authorized_keys: keys added
     on the host (another dom0's, for migrations) survive a reset as they survive a reboot."""
     return """set -e
-priv=""
-for i in /sys/class/net/*; do
-    [ "$(cat $i/address)" = "%(old)s" ] && priv=$(basename $i)
-done
-if [ -n "$priv" ] && [ "%(old)s" != "%(new)s" ]; then
-    ip link set dev $priv down
-    ip link set dev $priv address %(new)s
-    ip link set dev $priv up
+%(mac)sif [ -n "$priv" ]; then
     networkctl reload
     networkctl reconfigure $priv
 fi
 echo remac-done
-""" % {"old": template_macs[1], "new": h["mac_priv"]}
+""" % {"mac": _set_priv_mac(template_macs[1], h["mac_priv"])}
 
 
 def save_template(state_file, monitor, timeout=600, log=None):
