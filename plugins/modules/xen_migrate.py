@@ -120,7 +120,7 @@ notes:
     60 s, O(ssh_options) can change that) and the guest keeps running on the source with its definition; if it is the
     source, the guest dies with it, its definition stays there (start it again there), and the half-received copy
     C(NAME--incoming) on the target is destroyed when the target's sshd drops the dead session. Without
-    C(ClientAliveInterval) in the target's sshd (the M(xenfleet.xen.hypervisor) role sets it) that takes hours
+    C(ClientAliveInterval) in the target's sshd (the role C(xenfleet.xen.hypervisor) sets it) that takes hours
     and the copy holds its memory meanwhile; the pre-flight of a later migration names it.
 seealso:
   - module: xenfleet.xen.xen_domain
