@@ -49,18 +49,18 @@ def run_module(module, worker, critical=None):
     if critical:
         client.critical_section('%s %s' % (module._name.split('.')[-1], module.params.get(critical)))
     try:
-        validate_common(module.params)
-        result = worker(module, client)
+        try:
+            validate_common(module.params)
+            result = worker(module, client)
+        finally:
+            client.close()
     except XenError as exc:
-        client.close()
         _warn(module, client)
         module.fail_json(xl_calls=len(client.calls), **exc.fail_kwargs())
     except Exception as exc:  # pylint: disable=broad-except
-        client.close()
         _warn(module, client)
         module.fail_json(msg='Unexpected error in %s: %s: %s' % (module._name, type(exc).__name__, exc),
                          error='internal', exception=traceback.format_exc())
-    client.close()
     _warn(module, client)
     result.setdefault('changed', False)
     result['xl_calls'] = len(client.calls)
@@ -100,8 +100,9 @@ def stage_file(module, path, text, mode):
     return tmp
 
 
-def commit_staged(module, tmp, path, mode):
+def commit_staged(module, tmp, path):
     """Rename a staged file over `path` (atomic) and make the rename itself durable (fsync the directory)."""
+    mode = os.stat(tmp).st_mode & 0o777  # stage_file set it
     try:
         module.atomic_move(tmp, path)
     finally:
@@ -132,7 +133,7 @@ def _fsync_dir(directory):
 
 def write_atomic(module, path, text, mode):
     """Write `text` to `path` through a temp file in the same directory (on disk) and an atomic rename."""
-    commit_staged(module, stage_file(module, path, text, mode), path, mode)
+    commit_staged(module, stage_file(module, path, text, mode), path)
 
 
 def read_text(path):

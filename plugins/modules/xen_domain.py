@@ -534,11 +534,10 @@ class Converger(object):
         self.staged = stage_file(self.module, self.config_path, text, 0o600 if secret else 0o644)
 
     def write_config(self, text, secret):
-        mode = 0o600 if secret else 0o644
         if self.staged is None:
             self.stage_config(text, secret)
         staged, self.staged = self.staged, None
-        commit_staged(self.module, staged, self.config_path, mode)
+        commit_staged(self.module, staged, self.config_path)
 
     def discard_staged(self):
         staged, self.staged = self.staged, None

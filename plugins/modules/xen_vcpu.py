@@ -340,7 +340,7 @@ def converge(module, client):
     if file_after != file_before:
         applied.append('config file updated')
         if staged:
-            commit_staged(module, staged, config_path, os.stat(config_path).st_mode & 0o777)
+            commit_staged(module, staged, config_path)
 
     result = {'changed': bool(applied), 'applied': applied, 'config_file': config_path}
     if not check and live_changed and (p['online'] is not None or sched_call):

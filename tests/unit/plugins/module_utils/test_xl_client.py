@@ -402,3 +402,13 @@ def test_common_options_are_validated(params, param):
 
 def test_common_options_defaults_pass():
     xl.validate_common({'xl_path': None, 'command_timeout': 120, 'lock_timeout': 900})
+
+
+def test_a_long_wait_for_the_lock_is_a_warning(tmp_path, monkeypatch):
+    c = client(FakeModule(), tmp_path)
+    clock = iter([0.0, 12.0, 12.0])  # start, after the lock was taken, the holder record
+    monkeypatch.setattr(xl.time, 'monotonic', lambda: next(clock))
+    c.acquire_lock(timeout=60, holder='xen_domain web1')
+    c.release_lock()
+    assert c.warnings == ['waited 12 s for another xenfleet.xen task on this host to finish (it holds %s).'
+                          % c.lock_path]

@@ -55,8 +55,9 @@ class XlScript(object):
         return cap.rc, cap.stdout, cap.stderr
 
 
-def run_module(monkeypatch, module_main, args, script, files=None):
-    """Run module_main with `args`; returns (result dict, failed bool)."""
+def patch_ansible_module(monkeypatch, run_command, files=None):
+    """AnsibleModule with exit_json/fail_json raising ModuleExit, xl and timeout at fixed paths, commands
+    answered by run_command(args, **kwargs), a per-process host lock and `files` as the dom0's files."""
     def exit_json(self, **kwargs):
         raise ModuleExit(kwargs, False)
 
@@ -70,10 +71,7 @@ def run_module(monkeypatch, module_main, args, script, files=None):
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
 
-    def run_command(self, args, **kwargs):
-        return script.run_command(args, **kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, args, **kwargs: run_command(args, **kwargs))
     # the host lock of this test process, not the machine's /run/lock (test workers run in parallel)
     monkeypatch.setattr(_xl, 'DEFAULT_LOCK_PATH', os.path.join(tempfile.gettempdir(), 'xenfleet-xen-unit-%d.lock'
                                                                % os.getpid()))
@@ -81,6 +79,11 @@ def run_module(monkeypatch, module_main, args, script, files=None):
     monkeypatch.setattr(_xl, '_read_file', file_map.get)
     monkeypatch.setattr(_xl, '_list_dir', lambda d: sorted(
         posixpath.basename(p) for p in file_map if posixpath.dirname(p) == d))
+
+
+def run_module(monkeypatch, module_main, args, script, files=None):
+    """Run module_main with `args`; returns (result dict, failed bool)."""
+    patch_ansible_module(monkeypatch, script.run_command, files)
     with patch_module_args(args):
         try:
             module_main()

@@ -619,29 +619,16 @@ class RacingXl(object):
 
 def test_two_runs_that_declare_the_same_new_guest_leave_it_running(monkeypatch, tmp_path):
     from ansible.module_utils.testing import patch_module_args
-    from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
-    from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import ModuleExit
+    from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import ModuleExit, patch_ansible_module
 
     etc = tmp_path / 'xen'
     etc.mkdir()
     config = str(etc / 'pv1.cfg')
     xl = RacingXl(config)
-    monkeypatch.setattr(_xl, 'DEFAULT_LOCK_PATH', str(tmp_path / 'xenfleet-xen.lock'))
     monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
     monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
-    monkeypatch.setattr(_xl, '_read_file', XEN_DOM0_FILES.get)
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs, False)
-
-    def fail_json(self, **kwargs):
-        raise ModuleExit(kwargs, True)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, arg, required=False, opt_dirs=None: {
-        'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}.get(arg))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, args, **kw: xl.run_command(args, **kw))
+    # both runs in this process share the harness's host lock, as two runs on one dom0 share /run/lock
+    patch_ansible_module(monkeypatch, xl.run_command)
 
     results = []
 
