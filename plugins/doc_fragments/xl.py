@@ -51,6 +51,28 @@ options:
     default: 900
 '''
 
+    # Where a domain's files live on the dom0 (modules that read or write them).
+    FILES = r'''
+options:
+  config_dir:
+    description:
+      - Directory of the domains' xl configuration files; a guest's file is C(<config_dir>/<name>.cfg).
+      - The same on every host of a fleet (a migration moves the file to the same path on the target).
+    type: path
+    default: /etc/xen
+'''
+
+    AUTOSTART = r'''
+options:
+  autostart_dir:
+    description:
+      - Directory whose entries make domains start with the host (read by the C(xendomains) service); a
+        guest's entry is the link C(<autostart_dir>/<name>.cfg) to its config file.
+      - The same on every host of a fleet.
+    type: path
+    default: /etc/xen/auto
+'''
+
     # Attributes of read-only modules.
     INFO_MODULE = r'''
 attributes:

@@ -11,17 +11,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
-import tempfile
 import traceback
 
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError, XenError  # noqa: F401
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
     XL_COMMON_ARGUMENT_SPEC,
     XL_LOCK_ARGUMENT_SPEC,
-    FileWriteError,
     XenError,
     XlClient,
-    _read_file,
     validate_common,
 )
 
@@ -73,69 +70,3 @@ def _warn(module, client):
         if warning not in client.warnings[:index]:
             module.warn(warning)
     del client.warnings[:]
-
-
-def stage_file(module, path, text, mode):
-    """Write `text` to a temp file beside `path`, on disk (fsync), ready to replace it; returns its path.
-
-    This is the step that can fail (a full or read-only file system, a missing permission), so modules
-    stage the new file BEFORE they change the domain and only rename it into place (commit_staged)
-    afterwards: a host whose config directory cannot take the file is refused before anything changed.
-    """
-    directory = os.path.dirname(path) or '.'
-    tmp = None
-    try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-    except (IOError, OSError) as exc:
-        discard_staged(tmp)
-        raise FileWriteError('Cannot write %s: %s. Nothing was changed: the domain and the current file are as they '
-                             'were.' % (path, exc.strerror or exc))
-    return tmp
-
-
-def commit_staged(module, tmp, path):
-    """Rename a staged file over `path` (atomic) and make the rename itself durable (fsync the directory)."""
-    mode = os.stat(tmp).st_mode & 0o777  # stage_file set it
-    try:
-        module.atomic_move(tmp, path)
-    finally:
-        discard_staged(tmp)
-    # atomic_move may keep the replaced file's mode: set the one we want
-    os.chmod(path, mode)
-    _fsync_dir(os.path.dirname(path) or '.')
-
-
-def discard_staged(tmp):
-    if tmp and os.path.exists(tmp):
-        os.unlink(tmp)
-
-
-def _fsync_dir(directory):
-    # a file renamed into place survives a crash or power loss only once its directory is on disk too
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except (IOError, OSError):
-        return
-    try:
-        os.fsync(fd)
-    except (IOError, OSError):
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(module, path, text, mode):
-    """Write `text` to `path` through a temp file in the same directory (on disk) and an atomic rename."""
-    commit_staged(module, stage_file(module, path, text, mode), path)
-
-
-def read_text(path):
-    """A file's text, or None when it does not exist or cannot be read (the client's reader)."""
-    return _read_file(path)

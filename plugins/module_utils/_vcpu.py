@@ -12,11 +12,12 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._domain import GuestError, InvalidSpec
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import GuestError, InvalidSpec
 
 WEIGHT_RANGE = (1, 65535)
-SCHEDULERS = ('credit2', 'credit')
+SCHEDULERS = xlcmd.SCHEDULERS
 
 
 def pin_targets(pins, max_vcpus):
@@ -59,14 +60,14 @@ def plan_pins(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
         row = rows.get(vcpu)
         if row is None:
             continue
-        args = ['vcpu-pin', name, str(vcpu)]
+        args = {}
         differs = False
         before = {}
         after = {}
         for kind in ('hard', 'soft'):
             have_text = row['%s_affinity' % kind]
             if want[kind] is None:
-                args.append('-')
+                args[kind] = '-'
                 continue
             try:
                 wanted = parse.parse_cpulist(want[kind], nr_cpus, node_cpus)
@@ -79,10 +80,10 @@ def plan_pins(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
             after[kind] = parse.format_cpuset(wanted, nr_cpus)
             if have != wanted:
                 differs = True
-            args.append(parse.format_cpuset(wanted, nr_cpus))
+            args[kind] = parse.format_cpuset(wanted, nr_cpus)
         if differs:
             changes.append({'vcpu': vcpu, 'before': before, 'after': after})
-            calls.append(args)
+            calls.append(xlcmd.vcpu_pin(name, vcpu, args['hard'], args['soft']))
     return changes, calls
 
 
@@ -127,12 +128,7 @@ def soft_outside_hard(name, targets, vcpu_rows, nr_cpus, node_cpus=None):
 def scheduler_args(sched, name, weight, cap):
     if sched not in SCHEDULERS:
         raise GuestError('weight and cap need the credit2 or credit scheduler; this domain runs under %r' % sched)
-    args = ['sched-%s' % sched, '-d', name]
-    if weight is not None:
-        args += ['-w', str(weight)]
-    if cap is not None:
-        args += ['-c', str(cap)]
-    return args
+    return xlcmd.sched(sched, name, weight=weight, cap=cap)
 
 
 def persisted_keys(online, pins, weight, cap, max_vcpus, nr_cpus):

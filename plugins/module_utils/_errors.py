@@ -1,0 +1,194 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# Every error the collection reports, in one place: the base XenError (message, error kind,
+# cmd/rc/stdout/stderr), bad input (InvalidSpec), what xl's failures mean (classify_failure maps
+# xl's messages to typed errors), and the guest and migration errors of the verbs.
+# Pure: no I/O, no imports from the rest of the collection.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+class XenError(Exception):
+    """Base of every error this collection reports. `kind` names it for users and tests."""
+
+    kind = 'xl_error'
+
+    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
+        super(XenError, self).__init__(msg)
+        self.msg = msg
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def fail_kwargs(self):
+        kwargs = dict(msg=self.msg, error=self.kind)
+        if self.cmd is not None:
+            kwargs.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout or '', stderr=self.stderr or '')
+        return kwargs
+
+
+class InvalidSpec(XenError):
+    """Bad input, found before anything changed. `param` names the offending option."""
+    kind = 'invalid_parameter'
+
+    def __init__(self, param, msg):
+        super(InvalidSpec, self).__init__('%s: %s' % (param, msg))
+        self.param = param
+
+
+class NotXenHostError(XenError):
+    kind = 'not_xen_host'
+
+
+class XlNotFoundError(XenError):
+    kind = 'xl_not_found'
+
+
+class XlCommandError(XenError):
+    kind = 'xl_failed'
+
+
+class DomainNotFoundError(XlCommandError):
+    kind = 'domain_not_found'
+
+
+class DomainExistsError(XlCommandError):
+    kind = 'domain_exists'
+
+
+class ConfigRejectedError(XlCommandError):
+    kind = 'config_rejected'
+
+
+class NotEnoughMemoryError(XlCommandError):
+    kind = 'not_enough_memory'
+
+
+class ToolstackUnavailableError(XlCommandError):
+    kind = 'toolstack_unavailable'
+
+
+class XlCrashedError(XlCommandError):
+    kind = 'xl_crashed'
+
+
+class XlTimeoutError(XlCommandError):
+    kind = 'timeout'
+
+
+class XlOutputError(XlCommandError):
+    kind = 'unparsable_output'
+
+
+class LockTimeoutError(XenError):
+    kind = 'lock_timeout'
+
+
+class FileWriteError(XenError):
+    """A file on the dom0 (a domain's config file) could not be written; nothing was changed."""
+    kind = 'config_unwritable'
+
+
+class HotplugTimeoutError(XlCommandError):
+    kind = 'hotplug_timeout'
+
+
+# (substring of stderr/stdout, error class, hint) -- first match wins.
+_CLASSIFIERS = (
+    ("Can't find hypervisor information in sysfs", NotXenHostError,
+     'This host is not running under the Xen hypervisor.'),
+    ('Hypervisor is not xen', NotXenHostError, 'This host runs under another hypervisor, not Xen.'),
+    ('cannot open libxc handle', NotXenHostError,
+     'xl cannot open the hypervisor interface (/dev/xen/privcmd): not dom0 of a Xen host, or not root.'),
+    ('cannot connect to xenstore', ToolstackUnavailableError,
+     'xenstored is not running: start the Xen services (systemctl start xen or xencommons).'),
+    ('cannot init xl context', ToolstackUnavailableError,
+     'xl could not initialise: are the Xen services (xencommons/xenstored) running?'),
+    ('is an invalid domain identifier', DomainNotFoundError, 'No such domain.'),
+    ("Error: Domain '", DomainNotFoundError, 'No such domain.'),
+    ("Can't get domid of domain name", DomainNotFoundError, 'No such domain.'),
+    ('already exists', DomainExistsError, 'A domain with that name already exists.'),
+    ('config parsing error', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Failed to parse config', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Domain name must be specified', ConfigRejectedError, 'xl rejected the configuration.'),
+    ('Failed to read config file', ConfigRejectedError, 'xl could not read the configuration file.'),
+    ('xc_dom_chk_alloc_pages', ConfigRejectedError,
+     "The guest's memory is too small to load its kernel and ramdisk (Xen's domain builder ran out of room "
+     'while placing them): raise memory.'),
+    ('because of timeout', HotplugTimeoutError,
+     'A device hotplug script (run by libxl in dom0) did not finish within libxl\'s timeout, so xl gave up '
+     'on the device and on the domain. dom0 may be overloaded, or the script hangs: for vif-bridge check that '
+     'the bridge exists; see /var/log/xen/xl-<domain>.log and /var/log/xen/xen-hotplug.log.'),
+    ('failed to free memory for the domain', NotEnoughMemoryError,
+     'The host does not have enough free memory for this domain.'),
+    ('not enough memory', NotEnoughMemoryError, 'The host does not have enough free memory.'),
+)
+
+
+def classify_failure(cmd, rc, stdout, stderr):
+    """Return the typed error for a failed xl call (pure: used by the client and by tests)."""
+    if rc is not None and (rc < 0 or 128 < rc < 160):
+        signal_number = -rc if rc < 0 else rc - 128
+        return XlCrashedError(
+            '`%s` crashed (killed by signal %d). xl and its helper processes do crash now and then; the command '
+            'may or may not have taken effect. Run the task again: the module re-reads the state before acting. '
+            'If it recurs, look at `dmesg` and /var/log/xen on the host.' % (' '.join(cmd), signal_number),
+            cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+    text = '%s\n%s' % (stderr or '', stdout or '')
+    last_line = ''
+    for line in (stderr or stdout or '').splitlines():
+        if line.strip():
+            last_line = line.strip()
+    for needle, cls, hint in _CLASSIFIERS:
+        if needle in text:
+            detail = _first_line_with(text, needle) or last_line
+            return cls('%s xl said: %s' % (hint, detail), cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+    return XlCommandError('`%s` failed with exit code %s: %s' % (' '.join(cmd), rc, last_line or '(no output)'),
+                          cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+
+
+def _first_line_with(text, needle):
+    for line in text.splitlines():
+        if needle in line:
+            return line.strip()
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Guests and migrations (raised by the verbs, not by xl's output)
+# --------------------------------------------------------------------------------------------
+
+class GuestError(XenError):
+    kind = 'guest_error'
+
+
+class ConfigUnreadableError(XenError):
+    kind = 'config_unreadable'
+
+
+class GuestTimeout(XenError):
+    kind = 'timeout'
+
+
+class GuestRestarted(GuestError):
+    """The domain went away or came back under another domid while we changed it."""
+    kind = 'guest_restarted'
+
+
+class MigrationError(XenError):
+    kind = 'migration_failed'
+
+
+class PreflightError(XenError):
+    kind = 'preflight_failed'

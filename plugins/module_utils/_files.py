@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# A domain's files on the dom0, in one home: where its config file lives (<config_dir>/<name>.cfg),
+# which autostart entries start it with the host, whether its file holds a secret (mode 0600), and
+# how a file is replaced safely (staged and fsynced before the domain changes, renamed into place
+# after). DomainFiles bundles them for one guest; the module verbs use nothing else.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import _read_file
+
+CONFIG_SUFFIX = '.cfg'
+# xl.cfg keys whose values are secrets: their file is mode 0600 and diffs show them redacted.
+SECRET_KEYS = ('vncpasswd',)
+
+
+def config_path(config_dir, name):
+    """The guest's config file: <config_dir>/<name>.cfg (also the name of its autostart link)."""
+    return os.path.join(config_dir, name + CONFIG_SUFFIX)
+
+
+def text_has_secret(text):
+    """Whether config file text sets a secret key (to a non-empty value)."""
+    if not text:
+        return False
+    try:
+        values = xlcfg.parse(text)
+    except xlcfg.XlConfigError:
+        # unparsable (hand-edited) text: look at the keys of its lines, err on the side of 0600
+        return any(line.split('=', 1)[0].strip() in SECRET_KEYS for line in text.splitlines() if '=' in line)
+    return any(values.get(key) for key in SECRET_KEYS)
+
+
+def mode_for(text):
+    return 0o600 if text_has_secret(text) else 0o644
+
+
+def autostart_entries(name, config_path, autostart_dir):
+    """The entries of autostart_dir that start NAME with the host: `<name>.cfg` (a link or a copy)
+    and any other link that resolves to config_path. xendomains creates a domain from every file
+    there, so each of them counts. Dangling links are left out."""
+    if not os.path.isdir(autostart_dir):
+        return []
+    real = os.path.realpath(config_path)
+    found = []
+    for entry in sorted(os.listdir(autostart_dir)):
+        path = os.path.join(autostart_dir, entry)
+        if (entry == '%s.cfg' % name or (os.path.islink(path) and os.path.realpath(path) == real)) \
+                and os.path.exists(path):
+            found.append(path)
+    return found
+
+
+def autostart_links_to(config_path, entries):
+    """Whether one of `entries` is a link to config_path (the guest starts from its managed file)."""
+    real = os.path.realpath(config_path)
+    return any(os.path.islink(e) and os.path.realpath(e) == real for e in entries)
+
+
+def stage_file(module, path, text, mode):
+    """Write `text` to a temp file beside `path`, on disk (fsync), ready to replace it; returns its path.
+
+    This is the step that can fail (a full or read-only file system, a missing permission), so modules
+    stage the new file BEFORE they change the domain and only rename it into place (commit_staged)
+    afterwards: a host whose config directory cannot take the file is refused before anything changed.
+    """
+    directory = os.path.dirname(path) or '.'
+    tmp = None
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+    except (IOError, OSError) as exc:
+        discard_staged(tmp)
+        raise FileWriteError('Cannot write %s: %s. Nothing was changed: the domain and the current file are as they '
+                             'were.' % (path, exc.strerror or exc))
+    return tmp
+
+
+def commit_staged(module, tmp, path):
+    """Rename a staged file over `path` (atomic) and make the rename itself durable (fsync the directory)."""
+    mode = os.stat(tmp).st_mode & 0o777  # stage_file set it
+    try:
+        module.atomic_move(tmp, path)
+    finally:
+        discard_staged(tmp)
+    # atomic_move may keep the replaced file's mode: set the one we want
+    os.chmod(path, mode)
+    _fsync_dir(os.path.dirname(path) or '.')
+
+
+def discard_staged(tmp):
+    if tmp and os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def _fsync_dir(directory):
+    # a file renamed into place survives a crash or power loss only once its directory is on disk too
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except (IOError, OSError):
+        return
+    try:
+        os.fsync(fd)
+    except (IOError, OSError):
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(module, path, text, mode):
+    """Write `text` to `path` through a temp file in the same directory (on disk) and an atomic rename."""
+    commit_staged(module, stage_file(module, path, text, mode), path)
+
+
+def read_text(path):
+    """A file's text, or None when it does not exist or cannot be read (the client's reader)."""
+    return _read_file(path)
+
+
+class DomainFiles(object):
+    """The files of guest NAME on this dom0: its config file and its autostart entries.
+
+    `module` gives atomic_move and backup_local; `check` makes every change a prediction only
+    (the methods return what they did or would do, so check mode and a real run agree).
+    """
+
+    def __init__(self, module, name, config_dir, autostart_dir=None, check=False):
+        self.module = module
+        self.name = name
+        self.config_dir = config_dir
+        self.autostart_dir = autostart_dir
+        self.check = check
+        self.path = config_path(config_dir, name)
+        self.link = config_path(autostart_dir, name) if autostart_dir else None
+        self.staged = None
+
+    # -- the config file -------------------------------------------------------------------
+
+    def read(self):
+        return read_text(self.path)
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def mode(self):
+        return os.stat(self.path).st_mode & 0o777
+
+    def backup(self):
+        """A timestamped copy of the current file (module.backup_local), or None when there is none."""
+        if self.check or not os.path.exists(self.path):
+            return None
+        return self.module.backup_local(self.path)
+
+    def stage(self, text, mode=None):
+        """Write the new text beside the file, on disk, before the domain changes (see stage_file).
+        `mode` defaults to 0600 for text with a secret, else 0644. Nothing is written in check mode."""
+        self.discard()
+        if not self.check:
+            self.staged = stage_file(self.module, self.path, text, mode_for(text) if mode is None else mode)
+
+    def commit(self):
+        """Rename the staged text into place (stage() first; a no-op in check mode)."""
+        staged, self.staged = self.staged, None
+        if staged:
+            commit_staged(self.module, staged, self.path)
+
+    def write(self, text, mode=None):
+        self.stage(text, mode)
+        self.commit()
+
+    def discard(self):
+        staged, self.staged = self.staged, None
+        discard_staged(staged)
+
+    def restore(self, text):
+        """Put back the text read before the run (None: there was no file)."""
+        if self.check:
+            return
+        if text is None:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+        else:
+            self.write(text)
+
+    def remove(self):
+        """Remove the config file; True when there was one."""
+        if not os.path.exists(self.path):
+            return False
+        if not self.check:
+            os.unlink(self.path)
+        return True
+
+    def secure(self, secret):
+        """Make a file holding a secret mode 0600; True when its mode changed (or would)."""
+        if not secret or not os.path.exists(self.path) or not os.stat(self.path).st_mode & 0o077:
+            return False
+        if not self.check:
+            os.chmod(self.path, 0o600)
+        return True
+
+    # -- autostart -------------------------------------------------------------------------
+
+    def autostart_entries(self):
+        return autostart_entries(self.name, self.path, self.autostart_dir) if self.autostart_dir else []
+
+    def doomed_autostart_entries(self):
+        """Every entry that starts the guest with the host, plus a dangling <name>.cfg link."""
+        entries = self.autostart_entries()
+        if self.link and os.path.lexists(self.link) and self.link not in entries:
+            entries.append(self.link)
+        return entries
+
+    def autostart(self):
+        """Whether the guest starts with the host from its managed file."""
+        return autostart_links_to(self.path, self.autostart_entries())
+
+    def set_autostart(self, wanted):
+        """Link or unlink the guest's autostart entry; returns 'autostart link created', '... removed'
+        or None (nothing to do). wanted=None leaves autostart alone."""
+        if wanted is None:
+            return None
+        if not wanted:
+            return 'autostart link removed' if self.remove_autostart() else None
+        if self.autostart():
+            return None
+        # none of the entries links to the managed file (or a stale copy sits at <name>.cfg): link it
+        if not self.check:
+            if not os.path.isdir(self.autostart_dir):
+                os.makedirs(self.autostart_dir, 0o755)
+            if os.path.lexists(self.link):
+                os.unlink(self.link)
+            os.symlink(self.path, self.link)
+        return 'autostart link created'
+
+    def remove_autostart(self, entries=None):
+        """Remove every entry that would start this guest with the host; True when there was one."""
+        doomed = self.doomed_autostart_entries() if entries is None else entries
+        if not self.check:
+            for path in doomed:
+                os.unlink(path)
+        return bool(doomed)
