@@ -13,10 +13,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
 
 TYPES = ('pv', 'pvh', 'hvm')
 ACTIONS = ('destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart', 'soft-reset')
+# The states a guest can be declared in, and how changes reach a running guest (xen_domain's state, apply).
+STATES = ('present', 'running', 'paused', 'shutdown', 'absent')
+APPLY_MODES = ('live', 'restart', 'next_boot')
 # Xen's limits on vCPUs per guest type (HVM 128 with x2APIC; PV/PVH far higher in Xen 4.x,
 # but the guest kernel and libxl cap them: keep to values Xen 4.17 accepts).
 MAX_VCPUS = {'pv': 512, 'pvh': 128, 'hvm': 128}
@@ -34,7 +38,7 @@ MODELLED_KEYS = (
 # domain directly (they are compared file-before vs file-after instead).
 FILE_ONLY_RESTART_KEYS = ('uuid', 'bootloader_args', 'firmware', 'boot', 'vnc', 'vnclisten', 'vncdisplay',
                           'vncpasswd', 'serial')
-SECRET_KEYS = ('vncpasswd',)
+SECRET_KEYS = xlcfg.SECRET_KEYS
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,6 +144,16 @@ def validate(spec, host=None, path_exists=None):
                 xlcfg.quote(value)
             except xlcfg.XlConfigError as exc:
                 raise InvalidSpec(key, str(exc))
+    for key in ('cpus', 'cpus_soft'):
+        if spec.get(key) is not None:
+            problem = parse.cpulist_problem(spec[key])
+            if problem:
+                raise InvalidSpec(key, '%r is not a CPU list in xl\'s syntax (%s); write for example all, 0-3,5, '
+                                       '^1 or nodes:0' % (spec[key], problem))
+    if spec.get('vnclisten') is not None:
+        problem = xlcfg.vnclisten_problem(spec['vnclisten'])
+        if problem:
+            raise InvalidSpec('vnclisten', problem)
     if host is not None:
         total = host.get('total_memory_mb')
         for key in ('memory', 'maxmem'):
@@ -231,10 +245,6 @@ def preserve_vcpu_keys(spec, file_before):
 
 def render_config(spec):
     return xlcfg.render(settings(spec), header=HEADER)
-
-
-def has_secret(spec):
-    return any(spec.get(k) for k in SECRET_KEYS) and bool(spec.get('vnc'))
 
 
 def redact(text):

@@ -22,7 +22,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._xl import _read_file
 
 CONFIG_SUFFIX = '.cfg'
 # xl.cfg keys whose values are secrets: their file is mode 0600 and diffs show them redacted.
-SECRET_KEYS = ('vncpasswd',)
+SECRET_KEYS = xlcfg.SECRET_KEYS
 
 
 def config_path(config_dir, name):

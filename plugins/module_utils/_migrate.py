@@ -5,32 +5,114 @@
 #
 # PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
 #
-# Live migration: the one-ssh-call pre-flight probe of the target dom0 and its parser, the
-# checks that decide whether a guest may move, and the reading of `xl migrate`'s output.
-# Pure, apart from the script text that the client runs on the target.
+# Live migration: the checks of the module's input, the one-ssh-call pre-flight probe of the
+# target dom0 and its parser, the checks that decide whether a guest may move, and the reading
+# of `xl migrate`'s output. Pure, apart from the script text that the client runs on the target.
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ipaddress
+import posixpath
+import re
 import shlex
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
 
 MARK = '@@XENFLEET@@'
 
+# --------------------------------------------------------------------------------------------
+# The module's input (checked before anything runs)
+# --------------------------------------------------------------------------------------------
 
-def probe_script(name, paths, bridges, config_dir):
+_LABEL = re.compile(r'\A[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z')
+_USER = re.compile(r'\A[A-Za-z0-9_.][A-Za-z0-9_.@-]*\Z')
+TARGET_ALLOWED = ('a host name (letters, digits and hyphens in dot-separated labels, RFC 1123) or an IPv4 or IPv6 '
+                  'address')
+
+
+def target_problem(host):
+    """Why `host` cannot be the target (None when it can).
+
+    xl runs its transport as `sh -c "exec SSHCMD HOST xl migrate-receive"` with HOST unquoted, so
+    anything but a host name or an address would be read by a shell (or by ssh as an option).
+    """
+    if not host:
+        return 'is empty: give %s' % TARGET_ALLOWED
+    if ':' in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return '%r is not %s' % (host, TARGET_ALLOWED)
+        return None
+    name = host[:-1] if host.endswith('.') else host
+    labels = name.split('.')
+    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        return '%r is not %s' % (host, TARGET_ALLOWED)
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return '%r is not a valid IPv4 address (four numbers 0-255 separated by dots)' % (host,)
+    return None
+
+
+def ssh_user_problem(user):
+    """Why `user` cannot be the ssh user (None when it can); None (not set) leaves the choice to ssh."""
+    if user is None:
+        return None
+    if not _USER.match(user):
+        return ('%r is not a user name: letters, digits and . _ @ - only, not starting with -' % (user,))
+    return None
+
+
+def ssh_option_problem(option):
+    if '=' not in option or '\n' in option:
+        return '%r is not an ssh -o option of the form Key=value' % (option,)
+    return None
+
+
+def validate(params):
+    """Refuse bad input before anything runs: InvalidSpec naming the parameter and what is allowed."""
+    problem = target_problem(params.get('target'))
+    if problem:
+        raise InvalidSpec('target', problem)
+    problem = ssh_user_problem(params.get('ssh_user'))
+    if problem:
+        raise InvalidSpec('ssh_user', problem)
+    port = params.get('ssh_port')
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidSpec('ssh_port', 'must be a port number from 1 to 65535, got %r' % (port,))
+    for option in ('ssh_connect_timeout', 'timeout'):
+        value = params.get(option)
+        if value is not None and value <= 0:
+            raise InvalidSpec(option, 'must be a positive number of seconds, got %r' % (value,))
+    for option in params.get('ssh_options') or []:
+        problem = ssh_option_problem(option)
+        if problem:
+            raise InvalidSpec('ssh_options', problem)
+
+
+# --------------------------------------------------------------------------------------------
+# The pre-flight
+# --------------------------------------------------------------------------------------------
+
+def probe_script(paths, bridges, config_path, xl=xlcmd.REMOTE_XL):
     """POSIX sh run on the target: everything the pre-flight needs, in one ssh round trip.
 
+    `config_path` is the guest's config file (the same path on both hosts), `xl` the target's xl.
     Sections start with a marker line; anything printed before the first marker (a banner
     from a shell startup file) would also corrupt xl's migration stream, so it is reported.
     """
     q = shlex.quote
     lines = [
         'echo %s begin' % MARK,
-        'if command -v xl >/dev/null 2>&1; then xl info 2>&1; echo "%s info-rc $?"; else echo "%s no-xl"; fi' % (MARK, MARK),
+        'if command -v %s >/dev/null 2>&1; then %s 2>&1; echo "%s info-rc $?"; else echo "%s no-xl"; fi'
+        % (q(xl), xlcmd.remote_words(xlcmd.info(), xl), MARK, MARK),
         'echo %s capabilities; cat /proc/xen/capabilities 2>/dev/null' % MARK,
-        'echo %s list; xl list 2>/dev/null' % MARK,
+        'echo %s list; %s 2>/dev/null' % (MARK, xlcmd.remote_words(xlcmd.list_rows(), xl)),
         'echo %s paths' % MARK,
     ]
     if paths:
@@ -41,7 +123,7 @@ def probe_script(name, paths, bridges, config_dir):
         lines.append('for b in %s; do if [ -d "/sys/class/net/$b/bridge" ]; then echo "present $b"; '
                      'else echo "missing $b"; fi; done' % ' '.join(q(b) for b in bridges))
     lines.append('echo %s config; if [ -e %s ]; then echo present; else echo missing; fi'
-                 % (MARK, q('%s/%s.cfg' % (config_dir, name))))
+                 % (MARK, q(config_path)))
     lines.append('echo %s end' % MARK)
     return '\n'.join(lines) + '\n'
 
@@ -211,19 +293,19 @@ def transfer_facts(stdout, stderr):
     return lines
 
 
-def move_config_script(config_dir, name, mode, autostart_dir, autostart):
-    """sh run on the target: write the config file from stdin atomically, then the autostart link."""
+def move_config_script(config_path, mode, link=None):
+    """sh run on the target: write the config file from stdin atomically to `config_path`, then (with
+    `link`) the autostart link to it. The paths are the source's: the same on both hosts."""
     q = shlex.quote
-    path = '%s/%s.cfg' % (config_dir, name)
-    tmp = '%s/.%s.cfg.xenfleet-tmp' % (config_dir, name)
+    config_dir = posixpath.dirname(config_path)
+    tmp = posixpath.join(config_dir, '.%s.xenfleet-tmp' % posixpath.basename(config_path))
     lines = [
         'set -e',
         'mkdir -p %s' % q(config_dir),
         'cat > %s' % q(tmp),
         'chmod %o %s' % (mode, q(tmp)),
-        'mv -f %s %s' % (q(tmp), q(path)),
+        'mv -f %s %s' % (q(tmp), q(config_path)),
     ]
-    if autostart:
-        link = '%s/%s.cfg' % (autostart_dir, name)
-        lines += ['mkdir -p %s' % q(autostart_dir), 'ln -sfn %s %s' % (q(path), q(link))]
+    if link:
+        lines += ['mkdir -p %s' % q(posixpath.dirname(link)), 'ln -sfn %s %s' % (q(config_path), q(link))]
     return '\n'.join(lines) + '\n'

@@ -13,11 +13,10 @@ __metaclass__ = type
 
 import traceback
 
-from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError, XenError  # noqa: F401
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import XenError
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
     XL_COMMON_ARGUMENT_SPEC,
     XL_LOCK_ARGUMENT_SPEC,
-    XenError,
     XlClient,
     validate_common,
 )

@@ -13,6 +13,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+
 # Documented in doc_fragments/xl.py (FILES, AUTOSTART).
 DEFAULT_CONFIG_DIR = '/etc/xen'
 DEFAULT_AUTOSTART_DIR = '/etc/xen/auto'
@@ -29,3 +32,72 @@ def merged(*specs, **options):
         result.update(spec)
     result.update(options)
     return result
+
+
+# -- a guest (xen_domain; the guests role passes each of them per guest) --------------------------
+
+# The guest's declaration: what its config file is rendered from and what is compared with the live
+# domain (_domain.validate / settings / compare_live read these keys, GUEST_KEYS).
+GUEST = dict(
+    name=dict(type='str', required=True),
+    type=dict(type='str', default='pv', choices=list(dom.TYPES)),
+    memory=dict(type='int'),
+    maxmem=dict(type='int'),
+    vcpus=dict(type='int'),
+    maxvcpus=dict(type='int'),
+    cpus=dict(type='str'),
+    cpus_soft=dict(type='str'),
+    kernel=dict(type='path'),
+    ramdisk=dict(type='path'),
+    cmdline=dict(type='str'),
+    bootloader=dict(type='str'),
+    bootloader_args=dict(type='list', elements='str'),
+    disks=dict(type='list', elements='dict', options=dict(
+        target=dict(type='path'),
+        vdev=dict(type='str', required=True),
+        format=dict(type='str', default='raw', choices=list(xlcfg.DISK_FORMATS)),
+        access=dict(type='str', choices=list(xlcfg.DISK_ACCESS)),
+        cdrom=dict(type='bool', default=False),
+        backendtype=dict(type='str', choices=list(xlcfg.DISK_BACKENDS)),
+    )),
+    vifs=dict(type='list', elements='dict', options=dict(
+        mac=dict(type='str'),
+        bridge=dict(type='str'),
+        type=dict(type='str', choices=list(xlcfg.VIF_TYPES)),
+        model=dict(type='str'),
+        vifname=dict(type='str'),
+        script=dict(type='str'),
+        ip=dict(type='str'),
+        rate=dict(type='str'),
+        mtu=dict(type='int'),
+        backend=dict(type='str'),
+    )),
+    firmware=dict(type='str'),
+    boot=dict(type='str'),
+    vnc=dict(type='bool'),
+    vnclisten=dict(type='str'),
+    vncdisplay=dict(type='int'),
+    vncpasswd=dict(type='str', no_log=True),
+    serial=dict(type='str'),
+    on_poweroff=dict(type='str', choices=list(dom.ACTIONS)),
+    on_reboot=dict(type='str', choices=list(dom.ACTIONS)),
+    on_crash=dict(type='str', choices=list(dom.ACTIONS)),
+    uuid=dict(type='str'),
+    extra=dict(type='dict', default={}),
+)
+GUEST_KEYS = tuple(GUEST)
+
+# How the declaration is brought about on the host: the state wanted, and the run's own settings.
+GUEST_RUN = dict(
+    state=dict(type='str', default='present', choices=list(dom.STATES)),
+    autostart=dict(type='bool'),
+    apply=dict(type='str', default='live', choices=list(dom.APPLY_MODES)),
+    force=dict(type='bool', default=False),
+    shutdown_timeout=dict(type='int', default=120),
+    start_timeout=dict(type='int', default=60),
+    validate=dict(type='bool', default=True),
+    backup=dict(type='bool', default=False),
+)
+
+# xen_domain's own options (the module adds xl_path, command_timeout and lock_timeout: _module.xl_argument_spec).
+XEN_DOMAIN = merged(GUEST, GUEST_RUN, VCPU_TIMEOUT, CONFIG_DIR, AUTOSTART_DIR)

@@ -5,12 +5,15 @@
 #
 # PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
 #
-# vCPU placement and scheduling: desired pins/weights vs `xl vcpu-list` and `xl list -l`, the
-# xl calls that fix the difference, and the config-file keys that persist it. The vCPU count
-# itself is changed by _domain.set_vcpus, which xen_domain uses too.
+# vCPU placement and scheduling: the `pin` option checked before anything runs, desired pins/weights
+# vs `xl vcpu-list` and `xl list -l`, the xl calls that fix the difference, and the config-file keys
+# that persist it. Pure: no I/O (_converge_vcpu runs the calls). The vCPU count itself is changed by
+# _lifecycle.set_vcpus, which xen_domain uses too.
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+import re
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
@@ -20,21 +23,82 @@ WEIGHT_RANGE = (1, 65535)
 SCHEDULERS = xlcmd.SCHEDULERS
 
 
+# What the `pin` option's items take (the messages of check_pins say it).
+VCPU_ALLOWED = '"all" or a vCPU index (0, 1, ...)'
+CPULIST_ALLOWED = ('xl\'s CPU list syntax: "all", a CPU or a range of CPUs ("2", "0-3"), "^" before an item to '
+                   'leave its CPUs out ("^1"), "node:N" or "nodes:A-B" for the CPUs of NUMA nodes, items separated '
+                   'by commas ("0-3,^2")')
+_VCPU_INDEX = re.compile(r'[0-9]+\Z')
+# check_pins reads a CPU list with parse_cpulist on an imaginary host that has more CPUs than Xen supports
+# (its NR_CPUS build option stops below 16384) and every NUMA node: what parse_cpulist still refuses there
+# is a syntax error, whatever the real host.
+SYNTAX_NR_CPUS = 1 << 16
+
+
+class _EveryNode(dict):
+    """A NUMA node map in which every node exists (with no CPUs of its own)."""
+
+    def __contains__(self, node):
+        return True
+
+    def __missing__(self, node):
+        return frozenset()
+
+
+def cpulist_problem(text):
+    """Why `text` is not an xl CPU list, or None. Syntax only: needs no host facts (a CPU or node the
+    host does not have is found later, by plan_pins, against `xl info`).
+
+    Uses parse_cpulist's grammar; an empty item ("0,,1", "0,", "") is refused too, although
+    parse_cpulist (and xl, which splits with strtok) skip it: it is a typo, not a CPU list.
+    """
+    text = str(text)
+    if any(not item.strip() for item in text.split(',')):
+        return 'it has an empty item'
+    try:
+        parse.parse_cpulist(text, SYNTAX_NR_CPUS, _EveryNode())
+    except ValueError as exc:
+        if 'does not exist' in str(exc):
+            # every node exists on the imaginary host: only a CPU number can be too high
+            return 'it names a CPU above %d, more than any Xen host has' % (SYNTAX_NR_CPUS - 1)
+        return str(exc)
+    return None
+
+
+def check_pins(pins):
+    """Refuse `pin` items that no host could take, before anything runs (InvalidSpec naming the item):
+    a vcpu that is neither "all" nor a non-negative integer, an item with neither hard nor soft, a hard
+    or soft affinity that is not an xl CPU list."""
+    for index, pin in enumerate(pins or []):
+        vcpu = str(pin.get('vcpu', 'all'))
+        if vcpu != 'all' and not _VCPU_INDEX.match(vcpu):
+            raise InvalidSpec('pin[%d].vcpu' % index, '%r is not %s' % (vcpu, VCPU_ALLOWED))
+        if pin.get('hard') is None and pin.get('soft') is None:
+            raise InvalidSpec('pin[%d]' % index, 'set hard, soft or both')
+        for kind in ('hard', 'soft'):
+            if pin.get(kind) is None:
+                continue
+            problem = cpulist_problem(pin[kind])
+            if problem:
+                raise InvalidSpec('pin[%d].%s' % (index, kind), '%r is not a CPU list: %s. Allowed: %s.'
+                                  % (pin[kind], problem, CPULIST_ALLOWED))
+
+
 def pin_targets(pins, max_vcpus):
     """Expand the `pin` option into {vcpu index: {'hard': str|None, 'soft': str|None}}.
 
     An item with vcpu 'all' (the default) applies to every vCPU; items for a single index
-    override it. Raises InvalidSpec for an index the domain does not have.
+    override it. Raises InvalidSpec for an item check_pins refuses and for an index the
+    domain does not have (items are numbered as the user wrote them).
     """
+    check_pins(pins)
     result = {}
-    ordered = sorted(pins or [], key=lambda p: 0 if str(p.get('vcpu', 'all')) == 'all' else 1)
-    for index, pin in enumerate(ordered):
+    ordered = sorted(enumerate(pins or []), key=lambda item: 0 if str(item[1].get('vcpu', 'all')) == 'all' else 1)
+    for index, pin in ordered:
         vcpu = str(pin.get('vcpu', 'all'))
-        if pin.get('hard') is None and pin.get('soft') is None:
-            raise InvalidSpec('pin[%d]' % index, 'set hard, soft or both')
         if vcpu == 'all':
             targets = range(max_vcpus)
-        elif vcpu.isdigit() and int(vcpu) < max_vcpus:
+        elif int(vcpu) < max_vcpus:
             targets = [int(vcpu)]
         else:
             raise InvalidSpec('pin[%d].vcpu' % index, '%r is not "all" or a vCPU index 0-%d of this domain '
@@ -45,6 +109,15 @@ def pin_targets(pins, max_vcpus):
                 if pin.get(kind) is not None:
                     entry[kind] = pin[kind]
     return result
+
+
+def pins_from_rows(name, vcpu_rows, nr_cpus):
+    """The hard and soft affinity of each vCPU of NAME, from `xl vcpu-list` rows, in xl's compact syntax
+    (the `pins` the module returns)."""
+    return [{'vcpu': r['vcpu'],
+             'hard': parse.format_cpuset(parse.parse_cpulist(r['hard_affinity'], nr_cpus), nr_cpus),
+             'soft': parse.format_cpuset(parse.parse_cpulist(r['soft_affinity'], nr_cpus), nr_cpus)}
+            for r in vcpu_rows if r['name'] == name]
 
 
 def plan_pins(name, targets, vcpu_rows, nr_cpus, node_cpus=None):

@@ -368,13 +368,17 @@ class XlClient(object):
         cmd = target.ssh_script_argv(argv_tail) if script else target.ssh_argv(argv_tail)
         return self._ssh(target, cmd, timeout or self.timeout, data, check)
 
+    @property
+    def remote_xl(self):
+        """The xl command on another dom0: xl_path when the module has one (a fleet's dom0s share their
+        layout), else `xl` from the ssh user's PATH."""
+        return self.module.params.get('xl_path') or xlcmd.REMOTE_XL
+
     def run_remote_xl(self, target, args, timeout=None, check=True):
-        """Run `xl ARGS...` (argv from _xl_cmd) on another dom0 over ssh: the remote xl is xl_path when
-        the module has one (a fleet's dom0s share their layout), else `xl` from the ssh user's PATH.
+        """Run `xl ARGS...` (argv from _xl_cmd) on another dom0 over ssh, with remote_xl.
         A failure of xl there is classified like a local one; a failed ssh (exit code 255) is reported as
         the ssh failure it is."""
-        remote_xl = self.module.params.get('xl_path') or xlcmd.REMOTE_XL
-        res = self.run_ssh(target, [remote_xl] + list(args), timeout=timeout, check=False)
+        res = self.run_ssh(target, [self.remote_xl] + list(args), timeout=timeout, check=False)
         if check and res.rc == 255:
             last = [line for line in (res.stderr or res.stdout or '').splitlines() if line.strip()]
             raise XlCommandError('ssh to %s failed (exit code 255): %s' % (target.host, last[-1] if last else '(no output)'),

@@ -34,8 +34,8 @@ def list_long():
     return ['list', '-l']
 
 
-def vcpu_list(domain):
-    return ['vcpu-list', _s(domain)]
+def vcpu_list(domain=None):
+    return ['vcpu-list'] + ([_s(domain)] if domain is not None else [])
 
 
 # -- domain lifecycle -------------------------------------------------------------------------

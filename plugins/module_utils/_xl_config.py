@@ -12,11 +12,16 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ipaddress
 import re
 
 
 class XlConfigError(ValueError):
     """A value cannot be expressed in xl.cfg syntax, or a file is not valid xl.cfg."""
+
+
+# xl.cfg keys whose values are secrets: a file that sets one is mode 0600, diffs show it redacted.
+SECRET_KEYS = ('vncpasswd',)
 
 
 KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_.]*$')
@@ -42,6 +47,34 @@ def name_problem(name):
     if name in ('.', '..') or name.startswith('-'):
         return 'must not be "." or ".." or start with "-"'
     return None
+
+
+def vnclisten_problem(value):
+    """Why `value` is not an xl.cfg vnclisten (ADDRESS or ADDRESS:DISPLAYNUM, IPv4 or IPv6), or None.
+
+    An IPv6 address with a display number is written in brackets: [::1]:1. Scoped IPv6 addresses
+    (fe80::1%eth0) are refused on every Python (only 3.9+ reads them).
+    """
+    text = str(value)
+    try:
+        if '%' not in text:
+            ipaddress.ip_address(text)
+            return None
+    except ValueError:
+        pass
+    address, sep, display = text.rpartition(':')
+    if sep and re.match(r'^[0-9]+$', display) and '%' not in address:
+        if address.startswith('[') and address.endswith(']'):
+            address, version = address[1:-1], 6
+        else:
+            version = 4
+        try:
+            if ipaddress.ip_address(address).version == version:
+                return None
+        except ValueError:
+            pass
+    return ('%r is not an IP address, or an IP address and a display number (ADDRESS or ADDRESS:DISPLAYNUM, for '
+            'example 127.0.0.1, 0.0.0.0:1, ::1 or [::1]:1)' % text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +351,26 @@ def parse_disk_spec(spec):
 
 VIF_KEYS = ('mac', 'bridge', 'type', 'model', 'vifname', 'script', 'ip', 'rate', 'mtu', 'backend')
 MAC_RE = re.compile(r'^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$')
-VIF_TYPES = ('ioemu', 'vif')
+VIF_TYPES = ('vif', 'ioemu')
+# Linux network interface names (dev_valid_name): at most IFNAMSIZ - 1 characters, not "." or "..",
+# no "/", ":" or white space.
+IFNAME_MAX = 15
+
+
+def ifname_problem(name):
+    """Why `name` cannot be a Linux network interface name (a bridge, a vif), or None."""
+    name = str(name)
+    if not name:
+        return 'must not be empty'
+    if len(name) > IFNAME_MAX:
+        return 'is longer than %d characters, the limit of a Linux interface name' % IFNAME_MAX
+    if name in ('.', '..'):
+        return 'must not be "." or ".."'
+    bad = sorted(set(c for c in name if c in '/:,=' or c.isspace() or not c.isprintable()))
+    if bad:
+        return ('must not contain %s (Linux interface names have no "/", ":" or white space; xl reads "," '
+                'and "=" as separators)' % ', '.join(repr(c) for c in bad))
+    return None
 
 
 def vif_spec(vif):
@@ -340,6 +392,11 @@ def vif_problem(vif):
             return 'unknown vif key %r (allowed: %s)' % (key, ', '.join(VIF_KEYS))
         if value is not None and (',' in str(value) or '=' in str(value) or '\n' in str(value)):
             return '%s %r must not contain ",", "=" or a line break' % (key, value)
+    bridge = vif.get('bridge')
+    if bridge not in (None, ''):
+        problem = ifname_problem(bridge)
+        if problem:
+            return 'bridge %r %s' % (bridge, problem)
     mac = vif.get('mac')
     if mac and not MAC_RE.match(str(mac)):
         return 'mac %r is not a MAC address like 00:16:3e:12:34:56' % mac

@@ -457,16 +457,19 @@ def parse_cpulist(text, nr_cpus, node_cpus=None):
     `node:N` / `nodes:a-b` (needs `node_cpus`, a dict node -> set of CPUs); an item starting
     with `^` removes its CPUs. A list of only exclusions starts from all CPUs. Raises ValueError
     with the reason for anything else, including CPUs the host does not have.
+
+    With nr_cpus=None only the syntax is checked (no host facts: any CPU or node number is taken)
+    and the result is empty; cpulist_problem() is that check.
     """
     text = str(text).strip()
     if text in ('all', ''):
-        return frozenset(range(nr_cpus))
+        return frozenset(range(nr_cpus or 0))
     if text == 'none':
         return frozenset()
     selected = set()
     items = [i.strip() for i in text.split(',') if i.strip()]
     if items and all(i.startswith('^') for i in items):
-        selected = set(range(nr_cpus))
+        selected = set(range(nr_cpus or 0))
     for item in items:
         exclude = item.startswith('^')
         body = item[1:] if exclude else item
@@ -478,12 +481,23 @@ def parse_cpulist(text, nr_cpus, node_cpus=None):
     return frozenset(selected)
 
 
+def cpulist_problem(text):
+    """Why `text` is not a CPU list in xl's syntax (parse_cpulist's grammar, no host facts), or None."""
+    try:
+        parse_cpulist(text, None)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _cpulist_item(body, nr_cpus, node_cpus):
     if body == 'all':
-        return set(range(nr_cpus))
+        return set(range(nr_cpus or 0))
     if body.startswith(('node:', 'nodes:')):
         spec = body.split(':', 1)[1]
         nodes = _range_set(spec, None, 'node')
+        if nr_cpus is None:
+            return set()  # syntax only
         if node_cpus is None:
             raise ValueError('%r needs the host NUMA topology' % body)
         result = set()

@@ -34,6 +34,8 @@ author:
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.lock
+  - xenfleet.xen.xl.files
+  - xenfleet.xen.xl.autostart
   - xenfleet.xen.xl.attributes
 options:
   name:
@@ -81,8 +83,10 @@ options:
     type: int
   cpus:
     description:
-      - Hard CPU affinity of all vCPUs at creation, in xl's syntax (V(all), V(0-3,5), V(^1), V(nodes:0)).
-        Use M(xenfleet.xen.xen_vcpu) to change pinning of a running guest.
+      - Hard CPU affinity of all vCPUs at creation, in xl's syntax, for example V(all), V(0-3,5), V(^1) or V(nodes:0).
+        That is comma-separated CPU numbers, ranges C(a-b), V(all), C(node:N) or C(nodes:a-b), each optionally
+        preceded by C(^) to exclude it. Anything else is refused before the host is touched.
+      - Use M(xenfleet.xen.xen_vcpu) to change pinning of a running guest.
     type: str
   cpus_soft:
     description: Soft CPU affinity at creation, same syntax as O(cpus).
@@ -149,7 +153,10 @@ options:
         description: MAC address. Xen's prefix is C(00:16:3e). xl generates one when omitted.
         type: str
       bridge:
-        description: Bridge in dom0 to connect to, for example V(xenbr0).
+        description:
+          - Bridge in dom0 to connect to, for example V(xenbr0).
+          - A Linux interface name - at most 15 characters, not V(.) or V(..), without C(/), C(:), white space,
+            C(,) or C(=).
         type: str
       type:
         description: V(vif) (PV only) or V(ioemu) (emulated and PV, HVM).
@@ -186,7 +193,10 @@ options:
     description: HVM - enable the VNC console of the device model.
     type: bool
   vnclisten:
-    description: HVM - address the VNC server listens on. Defaults to localhost when O(vnc) is enabled.
+    description:
+      - HVM - address the VNC server listens on, an IPv4 or IPv6 address, optionally with the display number
+        (C(ADDRESS:DISPLAYNUM); an IPv6 address then in brackets, V([::1]:1)). Host names are refused.
+      - Defaults to V(127.0.0.1) when O(vnc) is enabled.
     type: str
   vncdisplay:
     description: HVM - VNC display number.
@@ -258,14 +268,6 @@ options:
     description: Seconds to wait for the guest to online or offline vCPUs after a live change.
     type: int
     default: 30
-  config_dir:
-    description: Directory of the xl configuration files.
-    type: path
-    default: /etc/xen
-  autostart_dir:
-    description: Directory of the autostart links.
-    type: path
-    default: /etc/xen/auto
   validate:
     description: Check a new config file with C(xl -N create) (a dry run) before it replaces the old one.
     type: bool
@@ -454,392 +456,16 @@ error:
   sample: invalid_parameter
 '''
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import (
-    commit_staged, discard_staged, read_text, run_module, stage_file, xl_argument_spec)
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl import XlCommandError
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
-
-SPEC_KEYS = ('name', 'type', 'memory', 'maxmem', 'vcpus', 'maxvcpus', 'cpus', 'cpus_soft', 'kernel', 'ramdisk',
-             'cmdline', 'bootloader', 'bootloader_args', 'disks', 'vifs', 'firmware', 'boot', 'vnc', 'vnclisten',
-             'vncdisplay', 'vncpasswd', 'serial', 'on_poweroff', 'on_reboot', 'on_crash', 'uuid', 'extra')
-
-
-def spec_from_params(params):
-    spec = dict((k, params.get(k)) for k in SPEC_KEYS)
-    if spec.get('vnc') and not spec.get('vnclisten'):
-        spec['vnclisten'] = '127.0.0.1'
-    return spec
-
-
-def diff_state(live_state):
-    """A live state in the module's terms for diffs: `blocked` (idle) is `running` too."""
-    return 'running' if live_state == 'blocked' else live_state
-
-
-class Converger(object):
-    """One run of the module: read, compare, act (or predict), report."""
-
-    path_exists = staticmethod(os.path.exists)
-
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.p = module.params
-        self.name = self.p['name']
-        self.check = module.check_mode
-        self.config_path = os.path.join(self.p['config_dir'], '%s.cfg' % self.name)
-        self.link_path = os.path.join(self.p['autostart_dir'], '%s.cfg' % self.name)
-        self.applied = []
-        self.staged = None
-        self.pending = []
-        self.changed = False
-        self.live_touched = False
-        self.result = {}
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def did(self, what, live=False):
-        self.applied.append(what)
-        self.changed = True
-        self.live_touched = self.live_touched or live
-
-    def host(self):
-        return parse.host_facts(self.client.info())
-
-    def dry_run(self, text):
-        """`xl -N create FILE` on a private temp copy; raises ConfigRejectedError on failure."""
-        fd, path = tempfile.mkstemp(prefix='xen_domain_', suffix='.cfg', dir=self.module.tmpdir)
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(text)
-            self.client.run(['-N', 'create', path])
-        except XlCommandError as exc:
-            exc.msg = 'The new configuration of %s was rejected by `xl -N create`: %s' % (self.name, exc.msg)
-            raise
-        finally:
-            os.unlink(path)
-
-    def stage_config(self, text, secret):
-        """Put the new config file on disk beside the old one before the domain is touched: a config
-        directory that cannot take it (full, read-only) fails the task here, with nothing changed."""
-        if self.p['backup'] and os.path.exists(self.config_path):
-            self.result['backup_file'] = self.module.backup_local(self.config_path)
-        self.staged = stage_file(self.module, self.config_path, text, 0o600 if secret else 0o644)
-
-    def write_config(self, text, secret):
-        if self.staged is None:
-            self.stage_config(text, secret)
-        staged, self.staged = self.staged, None
-        commit_staged(self.module, staged, self.config_path)
-
-    def discard_staged(self):
-        staged, self.staged = self.staged, None
-        discard_staged(staged)
-
-    def restore_config(self, text):
-        if text is None:
-            if os.path.exists(self.config_path):
-                os.unlink(self.config_path)
-        else:
-            self.write_config(text, secret='vncpasswd' in text)
-
-    def autostart_entries(self):
-        return dom.autostart_entries(self.name, self.config_path, self.p['autostart_dir'])
-
-    def autostart_is(self):
-        return dom.autostart_links_to(self.config_path, self.autostart_entries())
-
-    def ensure_autostart(self, wanted):
-        if wanted is None:
-            return
-        entries = self.autostart_entries()
-        if wanted:
-            if dom.autostart_links_to(self.config_path, entries):
-                return
-            # none of them links to the managed file (or a stale copy sits at <name>.cfg): link it
-            self.did('autostart link created')
-            if not self.check:
-                if not os.path.isdir(self.p['autostart_dir']):
-                    os.makedirs(self.p['autostart_dir'], 0o755)
-                if os.path.lexists(self.link_path):
-                    os.unlink(self.link_path)
-                os.symlink(self.config_path, self.link_path)
-        else:
-            self.remove_autostart(entries)
-
-    def remove_autostart(self, entries):
-        """Remove every entry that would start this guest with the host, and a dangling <name>.cfg."""
-        doomed = list(entries)
-        if os.path.lexists(self.link_path) and self.link_path not in doomed:
-            doomed.append(self.link_path)
-        if doomed:
-            self.did('autostart link removed')
-            if not self.check:
-                for path in doomed:
-                    os.unlink(path)
-
-    # -- states ----------------------------------------------------------------------------
-
-    def absent(self, live, file_before):
-        if live is not None:
-            self.stop(live)
-        self.remove_autostart(self.autostart_entries())
-        if file_before is not None or os.path.exists(self.config_path):
-            self.did('config file removed')
-            if not self.check:
-                if self.p['backup']:
-                    self.result['backup_file'] = self.module.backup_local(self.config_path)
-                os.unlink(self.config_path)
-        self.result['config_file'] = None
-
-    def stop(self, live):
-        if live['state'] in ('shutdown', 'crashed'):
-            self.did('destroy (domain was %s)' % live['state'], live=True)
-            if not self.check:
-                dom.destroy(self.client, self.name)
-            return
-        if live['state'] == 'paused':
-            # a paused guest cannot act on the shutdown request: xl shutdown needs it running
-            self.did('unpause', live=True)
-        self.did('shutdown', live=True)
-        if not self.check:
-            done = dom.shutdown(self.client, self.name, self.p['shutdown_timeout'], force=self.p['force'])
-            # what check mode cannot predict (a forced destroy, a domain xl left shut down) is added
-            self.applied.extend(d for d in done if d.startswith('destroy'))
-
-    def start(self, paused, file_before, file_after):
-        self.did('create' + (' (paused)' if paused else ''), live=True)
-        if self.check:
-            return
-        try:
-            dom.create(self.client, self.name, self.config_path, paused=paused, timeout=self.p['start_timeout'])
-        except Exception:
-            if file_before != file_after:
-                self.restore_config(file_before)
-                self.applied.append('config file restored after the failed create')
-            raise
-
-    def converge(self):
-        p = self.p
-        spec = spec_from_params(p)
-        state = p['state']
-        if state == 'absent':
-            problem = name_problem(self.name)
-            if problem:
-                raise dom.InvalidSpec('name', '%r %s' % (self.name, problem))
-        else:
-            dom.validate(spec)
-        self.client.ensure_xen_host()
-        # stopping or removing a guest does not need its configuration; comparing it does
-        need_config = state not in ('absent', 'shutdown')
-        live = dom.find_domain(self.client, self.name, need_config=need_config)
-        if dom.settle(self.client, self.name, live, start_timeout=p['start_timeout']):
-            # it was rebooting or crashing: read what xl's monitor made of it
-            live = dom.find_domain(self.client, self.name, need_config=need_config)
-        file_before = read_text(self.config_path)
-        before_state = diff_state(live['state']) if live else ('defined' if file_before is not None else 'undefined')
-
-        if state == 'absent':
-            self.absent(live, file_before)
-            return self.finish(None, before_state, 'undefined', file_before, None, [])
-
-        file_after = dom.render_config(dom.preserve_vcpu_keys(spec, file_before))
-        file_changed = file_before != file_after
-        active = live is not None and live['state'] in ('running', 'blocked', 'paused')
-        changes = dom.compare_live(spec, live, file_before, file_after) if active else []
-        creating = state in ('running', 'paused') and not active
-        if file_changed or creating or changes:
-            dom.validate(spec, host=self.host(), path_exists=self.path_exists)
-            if file_changed and p['validate']:
-                self.dry_run(file_after)
-
-        restart_changes = [c for c in changes if c.how == 'restart']
-        live_changes = [c for c in changes if c.how == 'live']
-        secret = dom.has_secret(spec)
-        if file_changed and not self.check:
-            self.stage_config(file_after, secret)
-
-        if live is not None and not active and state in ('running', 'paused', 'shutdown'):
-            # shut down / crashed but kept (on_poweroff=preserve, or its xl monitor died): clear it
-            self.stop(live)
-            live = None
-        if state == 'shutdown' and active:
-            self.stop(live)
-            active = False
-            changes, restart_changes, live_changes = [], [], []
-
-        if active and restart_changes and p['apply'] == 'restart':
-            self.stop(live)
-            if file_changed:
-                self.did('config file updated')
-                if not self.check:
-                    self.write_config(file_after, secret)
-            try:
-                self.start(state == 'paused', file_before, file_after)
-            except Exception:
-                if not self.check and file_before is not None:
-                    # leave the guest where it was: running, from its previous definition
-                    dom.create(self.client, self.name, self.config_path, timeout=p['start_timeout'])
-                    self.applied.append('restarted from the previous config file')
-                raise
-            self.applied[-1] = 'restart (%s)' % ', '.join(sorted(set(c.key for c in restart_changes)))
-            self.ensure_autostart(p['autostart'])
-            return self.finish(live, before_state, state, file_before, file_after, changes, refresh=True)
-
-        paused_now = active and live['state'] == 'paused'
-        if active and p['apply'] != 'next_boot':
-            if paused_now and live_changes and (state != 'paused' or any(c.key == 'vcpus' for c in live_changes)):
-                # a paused guest cannot online or offline vCPUs: run it first (paused again below if wanted)
-                self.did('unpause', live=True)
-                paused_now = False
-                if not self.check:
-                    dom.set_paused(self.client, self.name, False)
-            for change in live_changes:
-                self.did(' '.join(change.action), live=True)
-                if not self.check:
-                    dom.apply_live_change(self.client, change, ignore_host=True, vcpu_timeout=p['vcpu_timeout'],
-                                          domid=live['domid'])
-            self.pending = [c.as_dict() for c in restart_changes]
-        elif active:
-            self.pending = [c.as_dict() for c in changes]
-
-        if file_changed:
-            self.did('config file %s' % ('created' if file_before is None else 'updated'))
-            if not self.check:
-                self.write_config(file_after, secret)
-        elif secret and os.path.exists(self.config_path) and os.stat(self.config_path).st_mode & 0o077:
-            self.did('config file mode set to 0600')
-            if not self.check:
-                os.chmod(self.config_path, 0o600)
-        self.ensure_autostart(p['autostart'])
-
-        if creating:
-            self.start(state == 'paused', file_before, file_after)
-        elif active and state == 'running' and paused_now:
-            self.did('unpause', live=True)
-            if not self.check:
-                dom.set_paused(self.client, self.name, False)
-        elif active and state == 'paused' and not paused_now:
-            self.did('pause', live=True)
-            if not self.check:
-                dom.set_paused(self.client, self.name, True)
-
-        after_state = {'running': 'running', 'paused': 'paused', 'shutdown': 'defined'}.get(state)
-        if state == 'present':
-            after_state = diff_state(live['state']) if active else 'defined'
-        if state == 'shutdown':
-            live = None
-        return self.finish(live, before_state, after_state, file_before, file_after, changes,
-                           refresh=self.live_touched and state in ('running', 'paused', 'present'))
-
-    def finish(self, live, before_state, after_state, file_before, file_after, changes, refresh=False):
-        domain = live if (live and live['state'] in ('running', 'blocked', 'paused')) else None
-        if refresh and not self.check:
-            domain = dom.find_domain(self.client, self.name)
-        if domain is not None:
-            domain = dict(domain)
-            domain['config_file'] = self.config_path if os.path.exists(self.config_path) else None
-            domain['autostart'] = self.autostart_is()
-        result = dict(self.result)
-        result.update(changed=self.changed, domain=domain, applied=self.applied, pending=self.pending)
-        result.setdefault('config_file', self.config_path)
-        if self.module._diff:
-            live_before = {'state': before_state}
-            live_after = {'state': after_state}
-            for change in changes:
-                if change.how == 'live' or self.p['apply'] == 'restart':
-                    live_before[change.key] = change.before
-                    live_after[change.key] = change.after
-            result['diff'] = [
-                {'before_header': '%s (before)' % self.config_path, 'after_header': self.config_path,
-                 'before': dom.redact(file_before) or '', 'after': dom.redact(file_after) or ''},
-                {'before_header': 'live domain %s (before)' % self.name, 'after_header': 'live domain %s' % self.name,
-                 'before': live_before, 'after': live_after},
-            ]
-        return result
-
-
-def converge(module, client):
-    converger = Converger(module, client)
-    try:
-        return converger.converge()
-    finally:
-        converger.discard_staged()
+from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_domain
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
+from ansible_collections.xenfleet.xen.plugins.module_utils._options import XEN_DOMAIN
 
 
 def main():
-    action_choices = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart',
-                      'soft-reset']
-    module = AnsibleModule(
-        argument_spec=xl_argument_spec(
-            locking=True,
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['present', 'running', 'paused', 'shutdown', 'absent']),
-            type=dict(type='str', default='pv', choices=['pv', 'pvh', 'hvm']),
-            memory=dict(type='int'),
-            maxmem=dict(type='int'),
-            vcpus=dict(type='int'),
-            maxvcpus=dict(type='int'),
-            cpus=dict(type='str'),
-            cpus_soft=dict(type='str'),
-            kernel=dict(type='path'),
-            ramdisk=dict(type='path'),
-            cmdline=dict(type='str'),
-            bootloader=dict(type='str'),
-            bootloader_args=dict(type='list', elements='str'),
-            disks=dict(type='list', elements='dict', options=dict(
-                target=dict(type='path'),
-                vdev=dict(type='str', required=True),
-                format=dict(type='str', default='raw', choices=['raw', 'qcow', 'qcow2', 'vhd', 'qed']),
-                access=dict(type='str', choices=['rw', 'ro']),
-                cdrom=dict(type='bool', default=False),
-                backendtype=dict(type='str', choices=['phy', 'qdisk', 'tap', 'standalone']),
-            )),
-            vifs=dict(type='list', elements='dict', options=dict(
-                mac=dict(type='str'),
-                bridge=dict(type='str'),
-                type=dict(type='str', choices=['vif', 'ioemu']),
-                model=dict(type='str'),
-                vifname=dict(type='str'),
-                script=dict(type='str'),
-                ip=dict(type='str'),
-                rate=dict(type='str'),
-                mtu=dict(type='int'),
-                backend=dict(type='str'),
-            )),
-            firmware=dict(type='str'),
-            boot=dict(type='str'),
-            vnc=dict(type='bool'),
-            vnclisten=dict(type='str'),
-            vncdisplay=dict(type='int'),
-            vncpasswd=dict(type='str', no_log=True),
-            serial=dict(type='str'),
-            on_poweroff=dict(type='str', choices=action_choices),
-            on_reboot=dict(type='str', choices=action_choices),
-            on_crash=dict(type='str', choices=action_choices),
-            uuid=dict(type='str'),
-            extra=dict(type='dict', default={}),
-            autostart=dict(type='bool'),
-            apply=dict(type='str', default='live', choices=['live', 'restart', 'next_boot']),
-            force=dict(type='bool', default=False),
-            shutdown_timeout=dict(type='int', default=120),
-            start_timeout=dict(type='int', default=60),
-            vcpu_timeout=dict(type='int', default=30),
-            config_dir=dict(type='path', default='/etc/xen'),
-            autostart_dir=dict(type='path', default='/etc/xen/auto'),
-            validate=dict(type='bool', default=True),
-            backup=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
-    run_module(module, converge, critical='name')
+    module = AnsibleModule(argument_spec=xl_argument_spec(locking=True, **XEN_DOMAIN), supports_check_mode=True)
+    run_module(module, _converge_domain.run, critical='name')
 
 
 if __name__ == '__main__':

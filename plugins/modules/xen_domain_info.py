@@ -23,6 +23,8 @@ author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
+  - xenfleet.xen.xl.files
+  - xenfleet.xen.xl.autostart
   - xenfleet.xen.xl.attributes
   - xenfleet.xen.xl.info_module
 options:
@@ -50,14 +52,6 @@ options:
     description: Also return the transient C(NAME--incoming) and C(NAME--migratedaway) domains of a live migration in progress.
     type: bool
     default: false
-  config_dir:
-    description: Directory holding the domains' xl configuration files.
-    type: path
-    default: /etc/xen
-  autostart_dir:
-    description: Directory whose links make domains start with the host (read by the C(xendomains) service).
-    type: path
-    default: /etc/xen/auto
 seealso:
   - module: xenfleet.xen.xen_host_info
 '''
@@ -234,48 +228,26 @@ error:
   sample: not_xen_host
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_domain
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
-
-
-def config_facts(name, config_dir, autostart_dir):
-    """Path of NAME's config file (or None) and whether an entry of autostart_dir starts it."""
-    if not name:
-        return None, False
-    path = os.path.join(config_dir, '%s.cfg' % name)
-    if not os.path.isfile(path):
-        return None, False
-    return path, bool(dom.autostart_entries(name, path, autostart_dir))
-
-
-def gather(module, client):
-    p = module.params
-    domains = client.domains(
-        names=p['name'], include_dom0=p['include_dom0'], include_stubs=p['include_stub_domains'],
-        include_dying=p['include_dying'], include_transient=p['include_migrating'])
-    for dom in domains:
-        dom['config_file'], dom['autostart'] = config_facts(dom['name'], p['config_dir'], p['autostart_dir'])
-    return {'domains': domains}
+from ansible_collections.xenfleet.xen.plugins.module_utils._options import AUTOSTART_DIR, CONFIG_DIR, merged
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=xl_argument_spec(
+        argument_spec=xl_argument_spec(**merged(
+            CONFIG_DIR, AUTOSTART_DIR,
             name=dict(type='list', elements='str', aliases=['names']),
             include_dom0=dict(type='bool', default=False),
             include_stub_domains=dict(type='bool', default=False),
             include_dying=dict(type='bool', default=False),
             include_migrating=dict(type='bool', default=False),
-            config_dir=dict(type='path', default='/etc/xen'),
-            autostart_dir=dict(type='path', default='/etc/xen/auto'),
-        ),
+        )),
         supports_check_mode=True,
     )
-    run_module(module, gather)
+    run_module(module, _converge_domain.info)
 
 
 if __name__ == '__main__':

@@ -29,14 +29,21 @@ description:
     detected and reported with what to look at on both hosts.
   - B(Requirements) - passwordless, non-interactive SSH as O(ssh_user) from the source dom0 to the target
     dom0 with the target's host key already known (host-key checking stays on); C(xl) in that user's PATH
-    on the target; the guest's storage at the same paths on both hosts (shared storage such as NFS or
-    iSCSI - xl never copies disks); the same bridge names; compatible CPUs; a target Xen of the same or a
-    newer version.
+    on the target (C(xl migrate) starts its receiver there as C(xl migrate-receive)); the guest's storage at
+    the same paths on both hosts (shared storage such as NFS or iSCSI - xl never copies disks); the same
+    bridge names; compatible CPUs; a target Xen of the same or a newer version.
+  - The module's own C(xl) commands on the target (the pre-flight's C(xl info) and C(xl list), the check of
+    where the guest runs, the removal of a half-received copy) run O(xl_path) there when it is set (the dom0s
+    of a fleet share their layout), else C(xl) from the SSH user's PATH.
+  - O(config_dir) and O(autostart_dir) must be the same on both hosts - the config file and the autostart
+    link land on the target at the paths they had on the source.
 author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.lock
+  - xenfleet.xen.xl.files
+  - xenfleet.xen.xl.autostart
   - xenfleet.xen.xl.attributes
 options:
   name:
@@ -50,15 +57,19 @@ options:
     required: true
   target:
     description:
-      - Address of the destination dom0 as this host reaches it over SSH (name or IP address).
+      - Address of the destination dom0 as this host reaches it over SSH - a host name (letters, digits and
+        hyphens in dot-separated labels) or an IPv4 or IPv6 address; anything else is refused before anything
+        runs (xl hands it to a shell).
     type: str
     required: true
   ssh_user:
-    description: SSH user on the target; it must be able to run C(xl) (root).
+    description:
+      - SSH user on the target; it must be able to run C(xl) (root).
+      - Letters, digits and C(. _ @ -), not starting with C(-).
     type: str
     default: root
   ssh_port:
-    description: SSH port on the target.
+    description: SSH port on the target (1-65535); when not set, ssh's own choice (its configuration, else 22).
     type: int
   ssh_identity:
     description: Private key file on the source dom0 for SSH to the target.
@@ -90,25 +101,24 @@ options:
     default: true
     version_added: 0.1.0
   timeout:
-    description: Seconds the whole C(xl migrate) may take before it is stopped (xl then resumes the guest on the source).
+    description:
+      - Seconds the whole C(xl migrate) may take before it is stopped (xl then resumes the guest on the source).
+      - Like O(ssh_connect_timeout), a positive number.
     type: int
     default: 900
   persist:
-    description: Move the guest's config file and autostart link to the target with it.
+    description:
+      - Move the guest's config file and autostart link to the target with it.
+      - Every entry of O(autostart_dir) that would start the guest with this host leaves it (the link or a copy
+        at C(<name>.cfg), any other link to its config file); the target gets the link C(<name>.cfg).
     type: bool
     default: true
-  config_dir:
-    description: Directory of the config files, the same on both hosts.
-    type: path
-    default: /etc/xen
-  autostart_dir:
-    description: Directory of the autostart links, the same on both hosts.
-    type: path
-    default: /etc/xen/auto
 attributes:
   check_mode:
     support: full
-    details: Runs the pre-flight checks only and reports whether the guest would move.
+    details:
+      - Runs the pre-flight checks only and reports whether the guest would move, and RV(moved) as a real run
+        would move the definition.
   diff_mode:
     support: full
     details: Shows the guest's host before and after.
@@ -218,249 +228,35 @@ error:
   sample: preflight_failed
 '''
 
-import os
-import shutil
-import tempfile
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
-from ansible_collections.xenfleet.xen.plugins.module_utils import _migrate as mig
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import read_text, run_module, xl_argument_spec
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget, XenError, XlTimeoutError
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
-
-
-class MigrationError(XenError):
-    kind = 'migration_failed'
-
-
-class PreflightError(XenError):
-    kind = 'preflight_failed'
-
-
-def remote_rows(client, target):
-    """`xl list` on the target: its rows, or None when it cannot be read."""
-    res = client.run_ssh(target, ['xl', 'list'], check=False)
-    if res.rc != 0:
-        return None
-    try:
-        return parse.parse_list(res.stdout)
-    except parse.XlParseError:
-        return None
-
-
-def remote_domain(client, target, name, rows=None):
-    """The target's `xl list` row of NAME, or None."""
-    for row in (rows if rows is not None else remote_rows(client, target)) or []:
-        if row['name'] == name:
-            return row
-    return None
-
-
-def clean_incoming(client, target, name, rows):
-    """After a failed migration with the guest still running here: destroy the half-received,
-    never-started copy NAME--incoming that a receiver which died (killed, crashed, lost its
-    connection) leaves paused on the target, holding memory and the guest's disks.
-
-    Returns a sentence for the failure message ('' when there was nothing to clean).
-    """
-    incoming = name + '--incoming'
-    if not any(row['name'] == incoming for row in rows or []):
-        return ''
-    res = client.run_ssh(target, ['xl', 'destroy', incoming], check=False)
-    if res.rc == 0:
-        return ' The half-received copy %s that the receiver left on %s was destroyed.' % (incoming, target.host)
-    return (' The receiver left a half-received copy %s on %s, and `xl destroy %s` there failed (%s): destroy it '
-            'by hand before migrating again.' % (incoming, target.host, incoming,
-                                                 ((res.stderr or res.stdout or '').strip().splitlines() or ['no message'])[-1]))
-
-
-def move_definition(module, client, target, name, check):
-    """Config file and autostart link: to the target, then away from the source."""
-    p = module.params
-    moved = {'config_file': False, 'autostart': False}
-    if not p['persist']:
-        return moved
-    path = os.path.join(p['config_dir'], '%s.cfg' % name)
-    link = os.path.join(p['autostart_dir'], '%s.cfg' % name)
-    text = read_text(path)
-    # every entry that would start the guest with this host (the same notion as xen_domain's),
-    # plus a dangling <name>.cfg link
-    entries = dom.autostart_entries(name, path, p['autostart_dir'])
-    if os.path.lexists(link) and link not in entries:
-        entries.append(link)
-    autostart = bool(entries)
-    if text is None:
-        if not check:
-            for entry in entries:
-                os.unlink(entry)
-        moved['autostart'] = autostart
-        return moved
-    moved['config_file'] = True
-    moved['autostart'] = autostart
-    if check:
-        return moved
-    mode = os.stat(path).st_mode & 0o777
-    script = mig.move_config_script(p['config_dir'], name, mode, p['autostart_dir'], autostart)
-    try:
-        client.run_ssh(target, script, script=True, data=text)
-    except XenError as exc:
-        raise MigrationError('%s now runs on %s, but its config file could not be written there (%s); it is still in '
-                             '%s on this host. Copy it by hand, or run the task again.' % (name, target.host, exc.msg, path),
-                             cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
-    for entry in entries:
-        os.unlink(entry)
-    os.unlink(path)
-    return moved
-
-
-def converge(module, client):
-    p = module.params
-    name = p['name']
-    started = time.time()
-    problem = name_problem(name)
-    if problem:
-        raise dom.InvalidSpec('name', '%r %s' % (name, problem))
-    for option in p['ssh_options']:
-        if '=' not in option or '\n' in option:
-            raise dom.InvalidSpec('ssh_options', '%r is not an ssh -o option of the form Key=value' % option)
-    target = SshTarget(p['target'], user=p['ssh_user'], port=p['ssh_port'], identity=p['ssh_identity'],
-                       options=p['ssh_options'], connect_timeout=p['ssh_connect_timeout'])
-    client.ensure_xen_host()
-    control_dir = None
-    if p['ssh_multiplex']:
-        # a private directory (0700) for the master connection's socket, short enough for a unix socket path
-        control_dir = tempfile.mkdtemp(prefix='xenfleet-ssh-')
-        target.control_path = os.path.join(control_dir, 'master')
-    try:
-        return migrate(module, client, target, started)
-    finally:
-        if control_dir:
-            if os.path.exists(target.control_path):
-                try:
-                    client.close_ssh(target)
-                except XenError:
-                    pass  # the master exits by itself after ControlPersist seconds without a client
-            shutil.rmtree(control_dir, ignore_errors=True)
-
-
-def migrate(module, client, target, started):
-    p = module.params
-    name = p['name']
-    check = module.check_mode
-    local_info = client.info()
-    result = {'source': local_info.get('host'), 'target': p['target'], 'changed': False}
-    live = dom.find_domain(client, name)
-
-    if live is None:
-        there = remote_domain(client, target, name)
-        if there is None:
-            raise dom.GuestError('%s runs neither on this host nor on %s' % (name, p['target']))
-        moved = move_definition(module, client, target, name, check)
-        result.update(location='target', moved=moved, changed=moved['config_file'] or moved['autostart'],
-                      duration=round(time.time() - started, 3))
-        return result
-    if live['state'] == 'paused':
-        raise PreflightError(
-            '%s is paused on this host: a paused guest cannot be live-migrated (xl suspends the guest through its '
-            'kernel at the end of the transfer, which a paused guest cannot answer; Xen fails with "failed to '
-            'suspend at sender"). Nothing was changed. Unpause it first (xen_domain state=running), then migrate.'
-            % name)
-    if live['state'] not in ('running', 'blocked'):
-        raise dom.GuestError('%s is %s on this host; only a running guest can be live-migrated'
-                             % (name, live['state']))
-
-    paths, bridges = mig.guest_requirements(live)
-    res = client.run_ssh(target, mig.probe_script(name, paths, bridges, p['config_dir']), script=True, check=False)
-    if res.rc == 255:
-        raise PreflightError('cannot reach %s over ssh as %s (xl migrate uses the same transport): %s'
-                             % (p['target'], p['ssh_user'], (res.stderr or '').strip().splitlines()[-1:] or ['no message']),
-                             cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
-    probe = mig.parse_probe(res.stdout)
-    problems = mig.preflight_problems(name, live, local_info, probe, p['target'])
-    preflight = {'paths': probe['paths'], 'bridges': probe['bridges'], 'banner': probe['banner']}
-    try:
-        preflight['target_free_memory_mb'] = int(parse.parse_info(probe['info_text']).get('free_memory'))
-        preflight['target_xen_version'] = parse.parse_info(probe['info_text']).get('xen_version')
-    except (parse.XlParseError, TypeError, ValueError):
-        pass
-    result['preflight'] = preflight
-    if problems:
-        raise PreflightError('%s cannot be migrated to %s: %s. Nothing was changed; the guest still runs here.'
-                             % (name, p['target'], '; '.join(problems)), cmd=res.cmd, rc=res.rc,
-                             stdout=res.stdout, stderr=res.stderr)
-    if module._diff:
-        result['diff'] = {'before': {'host': result['source']}, 'after': {'host': p['target']}}
-    if check:
-        result.update(changed=True, location='source',
-                      moved={'config_file': os.path.exists(os.path.join(p['config_dir'], '%s.cfg' % name)) and p['persist'],
-                             'autostart': os.path.islink(os.path.join(p['autostart_dir'], '%s.cfg' % name)) and p['persist']},
-                      duration=round(time.time() - started, 3))
-        return result
-
-    t0 = time.time()
-    preflight_duration = round(t0 - started, 3)
-    try:
-        mres = client.run(['migrate', '-s', target.xl_sshcmd(), name, p['target']], mutating=True,
-                          timeout=p['timeout'], check=False)
-        status, message = mig.migrate_outcome(mres.rc, mres.stdout, mres.stderr)
-    except XlTimeoutError as exc:
-        # xl was stopped by the timeout: where the guest is now is read below, as after any failure
-        mres = exc
-        status, message = 'failed', ('xl migrate did not finish within %d seconds (timeout) and was stopped'
-                                     % p['timeout'])
-    migrate_duration = round(time.time() - t0, 3)
-    here = dom.row_of(client, name)
-    rows = remote_rows(client, target)
-    there = remote_domain(client, target, name, rows)
-    where = {'source': here is not None, 'target': there is not None}
-    if status == 'ok' and there is not None and here is None:
-        moved = move_definition(module, client, target, name, False)
-        result.update(changed=True, location='target', moved=moved, migrate_duration=migrate_duration,
-                      preflight_duration=preflight_duration, transfer=mig.transfer_facts(mres.stdout, mres.stderr), duration=round(time.time() - started, 3))
-        return result
-    details = dict(cmd=mres.cmd, rc=mres.rc, stdout=mres.stdout, stderr=mres.stderr)
-    if status == 'undefined' or (where['source'] == where['target']):
-        err = MigrationError(
-            'Migration of %s to %s ended in an undefined state (%s). On this host the guest is %s; on %s it is %s. '
-            'Look at `xl list` on both hosts and /var/log/xen/xl-%s.log; if it runs on both, destroy the paused copy; '
-            'if on neither, start it from its config file.'
-            % (name, p['target'], message, parse.state_from_flags(here['flags']) if here else 'absent', p['target'],
-               parse.state_from_flags(there['flags']) if there else 'absent', name), **details)
-        err.kind = 'migration_undefined'
-        raise err
-    if where['source']:
-        cleaned = clean_incoming(client, target, name, rows)
-        raise MigrationError('Migration of %s to %s failed (%s); the guest still runs on this host (%s). Its definition '
-                             'was not moved.%s' % (name, p['target'], message, parse.state_from_flags(here['flags']), cleaned),
-                             **details)
-    raise MigrationError('Migration of %s to %s reported "%s", and the guest now runs on %s only; its definition was '
-                         'not moved. Run the task again to move it.' % (name, p['target'], message, p['target']), **details)
+from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_migrate
+from ansible_collections.xenfleet.xen.plugins.module_utils import _options
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
             locking=True,
-            name=dict(type='str', required=True),
-            target=dict(type='str', required=True),
-            ssh_user=dict(type='str', default='root'),
-            ssh_port=dict(type='int'),
-            ssh_identity=dict(type='path'),
-            ssh_options=dict(type='list', elements='str', default=[]),
-            ssh_connect_timeout=dict(type='int', default=60),
-            ssh_multiplex=dict(type='bool', default=True),
-            timeout=dict(type='int', default=900),
-            persist=dict(type='bool', default=True),
-            config_dir=dict(type='path', default='/etc/xen'),
-            autostart_dir=dict(type='path', default='/etc/xen/auto'),
+            **_options.merged(
+                _options.CONFIG_DIR,
+                _options.AUTOSTART_DIR,
+                name=dict(type='str', required=True),
+                target=dict(type='str', required=True),
+                ssh_user=dict(type='str', default='root'),
+                ssh_port=dict(type='int'),
+                ssh_identity=dict(type='path'),
+                ssh_options=dict(type='list', elements='str', default=[]),
+                ssh_connect_timeout=dict(type='int', default=60),
+                ssh_multiplex=dict(type='bool', default=True),
+                timeout=dict(type='int', default=900),
+                persist=dict(type='bool', default=True),
+            )
         ),
         supports_check_mode=True,
     )
-    run_module(module, converge, critical='name')
+    run_module(module, _converge_migrate.run, critical='name')
 
 
 if __name__ == '__main__':

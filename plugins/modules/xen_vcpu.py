@@ -46,6 +46,7 @@ author:
 extends_documentation_fragment:
   - xenfleet.xen.xl
   - xenfleet.xen.xl.lock
+  - xenfleet.xen.xl.files
   - xenfleet.xen.xl.attributes
 options:
   name:
@@ -71,6 +72,8 @@ options:
       - CPU affinity. Each item applies to one vCPU index or to V(all) of them (items for one index
         override an V(all) item). Affinities use xl's cpulist syntax - V(all), V(2), V(0-3,5),
         V(^1) (all but 1), V(nodes:0) (the CPUs of NUMA node 0) - and are validated against the host's CPUs.
+      - An affinity that is not in that syntax (V(abc), V(1-), V(3-1), V(0,,1)), or a O(pin[].vcpu) that is neither
+        V(all) nor a number, is refused before any C(xl) command runs.
       - Compared as CPU sets, so V(0-1) and V(all) on a 2-CPU host are the same.
       - A soft affinity with no CPU in the hard affinity (hard V(1), soft V(0)) is applied as asked, but Xen
         then ignores it and schedules on the hard affinity only; the module warns about it.
@@ -104,10 +107,6 @@ options:
     description: Seconds to wait for the guest kernel to online or offline vCPUs.
     type: int
     default: 30
-  config_dir:
-    description: Directory of the domains' config files (the file is C(<config_dir>/<name>.cfg)).
-    type: path
-    default: /etc/xen
 attributes:
   check_mode:
     support: full
@@ -190,183 +189,18 @@ error:
   sample: invalid_parameter
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
-from ansible_collections.xenfleet.xen.plugins.module_utils import _vcpu as vcpu
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._module import (
-    commit_staged, discard_staged, read_text, run_module, stage_file, xl_argument_spec)
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl import DomainNotFoundError
-
-
-def validate(p):
-    if p['online'] is not None and p['online'] < 1:
-        raise dom.InvalidSpec('online', 'must be at least 1, got %d' % p['online'])
-    if p['weight'] is not None and not vcpu.WEIGHT_RANGE[0] <= p['weight'] <= vcpu.WEIGHT_RANGE[1]:
-        raise dom.InvalidSpec('weight', 'must be from %d to %d, got %d' % (vcpu.WEIGHT_RANGE + (p['weight'],)))
-    if p['cap'] is not None and p['cap'] < 0:
-        raise dom.InvalidSpec('cap', 'must be 0 (no cap) or a positive percentage, got %d' % p['cap'])
-    problem = xlcfg.name_problem(p['name'])
-    if problem:
-        raise dom.InvalidSpec('name', '%r %s' % (p['name'], problem))
-
-
-def pins_of(client, name, nr_cpus):
-    rows = parse.parse_vcpu_list(client.run(['vcpu-list', name]).stdout)
-    return [{'vcpu': r['vcpu'], 'hard': parse.format_cpuset(parse.parse_cpulist(r['hard_affinity'], nr_cpus), nr_cpus),
-             'soft': parse.format_cpuset(parse.parse_cpulist(r['soft_affinity'], nr_cpus), nr_cpus)}
-            for r in rows if r['name'] == name], rows
-
-
-def converge(module, client):
-    p = module.params
-    name = p['name']
-    check = module.check_mode
-    validate(p)
-    client.ensure_xen_host()
-    live = dom.find_domain(client, name)
-    if live is None:
-        raise DomainNotFoundError('Domain %s is not running on this host. xen_vcpu changes running guests; '
-                                  'define vCPUs of a stopped guest with xenfleet.xen.xen_domain (vcpus, cpus).' % name)
-    max_vcpus = live['vcpus']['max'] or live['vcpus']['online']
-    online_now = live['vcpus']['online']
-    applied = []
-    live_changed = False
-    current_pins = pins_after = None
-    node_cpus = None
-    before = {'online': online_now}
-    after = {'online': online_now}
-
-    if p['online'] is not None and p['online'] > max_vcpus:
-        raise dom.InvalidSpec('online', '%d is more than maxvcpus (%d) of %s. maxvcpus is fixed when the domain is '
-                                        'created: raise it with xenfleet.xen.xen_domain (maxvcpus) and restart the '
-                                        'guest (apply: restart).' % (p['online'], max_vcpus, name))
-    problem = vcpu.hvm_removal_problem(name, live.get('type'), online_now, p['online'])
-    if problem:
-        raise dom.InvalidSpec('online', problem)
-    need_host = (p['online'] is not None and p['online'] != online_now) or bool(p['pin'])
-    host = parse.host_facts(client.info()) if need_host else None
-    nr_cpus = host['nr_cpus'] if host else None
-    if host and p['online'] is not None and p['online'] > nr_cpus and not p['allow_overcommit']:
-        raise dom.InvalidSpec('online', '%d is more than the %d physical CPUs of this host; set allow_overcommit: true '
-                                        'to run more vCPUs than CPUs' % (p['online'], nr_cpus))
-
-    targets = vcpu.pin_targets(p['pin'], max_vcpus) if p['pin'] else {}
-    pin_calls = []
-    if targets:
-        if any('node' in str(t.get(k)) for t in targets.values() for k in ('hard', 'soft')):
-            if host.get('nr_nodes') != 1:
-                raise dom.InvalidSpec('pin', 'node:/nodes: affinities are supported on single-node hosts only for '
-                                             'now; use CPU numbers')
-            node_cpus = {0: set(range(nr_cpus))}
-        current_pins, rows = pins_of(client, name, nr_cpus)
-        pin_changes, pin_calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
-        for index, hard, soft in vcpu.soft_outside_hard(name, targets, rows, nr_cpus, node_cpus):
-            module.warn('vCPU %d of %s: its soft affinity (%s) has no CPU in its hard affinity (%s), so Xen ignores '
-                        'the soft affinity and schedules the vCPU on its hard affinity only.' % (index, name, soft, hard))
-        before['pins'] = [dict(vcpu=c['vcpu'], **c['before']) for c in pin_changes]
-        after['pins'] = [dict(vcpu=c['vcpu'], **c['after']) for c in pin_changes]
-
-    sched = dict(live.get('scheduler') or {})
-    sched_name = sched.get('sched') or (host or {}).get('scheduler') or 'credit2'
-    sched_call = None
-    if (p['weight'] is not None and p['weight'] != sched.get('weight')) or \
-            (p['cap'] is not None and p['cap'] != sched.get('cap', 0)):
-        sched_call = vcpu.scheduler_args(sched_name, name,
-                                         p['weight'] if p['weight'] != sched.get('weight') else None,
-                                         p['cap'] if p['cap'] is not None and p['cap'] != sched.get('cap', 0) else None)
-        before.update(weight=sched.get('weight'), cap=sched.get('cap', 0))
-        after.update(weight=p['weight'] if p['weight'] is not None else sched.get('weight'),
-                     cap=p['cap'] if p['cap'] is not None else sched.get('cap', 0))
-
-    # the config file's new text, planned and put on disk (staged) before the domain is touched: a config
-    # directory that cannot take it fails the task here, with nothing changed
-    config_path = os.path.join(p['config_dir'], '%s.cfg' % name)
-    file_before = read_text(config_path)
-    file_after = file_before
-    staged = None
-    if p['persist']:
-        if file_before is None:
-            module.warn('%s has no config file at %s: the vCPU settings will not survive a restart.' % (name, config_path))
-            config_path = None
-        else:
-            keys = vcpu.persisted_keys(
-                p['online'], targets, p['weight'], p['cap'], max_vcpus,
-                nr_cpus if nr_cpus else max(1, max_vcpus))
-            if targets and not nr_cpus:
-                keys.pop('cpus', None)
-                keys.pop('cpus_soft', None)
-            try:
-                file_after = xlcfg.set_keys(file_before, keys)
-            except xlcfg.XlConfigError as exc:
-                raise dom.GuestError('cannot update %s: %s' % (config_path, exc))
-            if file_after != file_before and not check:
-                staged = stage_file(module, config_path, file_after, os.stat(config_path).st_mode & 0o777)
-    try:
-        # 1. vCPU count (verified: waits for the guest to online/offline them)
-        if p['online'] is not None and p['online'] != online_now:
-            args = dom.vcpu_set_args(name, p['online'], ignore_host=p['allow_overcommit'])
-            applied.append(' '.join(args))
-            after['online'] = p['online']
-            live_changed = True
-            if not check:
-                dom.set_vcpus(client, name, p['online'], ignore_host=p['allow_overcommit'], timeout=p['vcpu_timeout'],
-                              domid=live['domid'])
-        # 2. pins (vcpu-pin may exit 0 on failure: verified by re-reading vcpu-list)
-        for args in pin_calls:
-            applied.append(' '.join(args))
-            live_changed = True
-            if not check:
-                client.run(args, mutating=True)
-        if pin_calls and not check:
-            pins_after, rows = pins_of(client, name, nr_cpus)
-            left, _calls = vcpu.plan_pins(name, targets, rows, nr_cpus, node_cpus)
-            if left:
-                raise dom.GuestError('xl vcpu-pin did not apply: %s' % left)
-        # 3. scheduler (verified by re-reading list -l)
-        if sched_call:
-            applied.append(' '.join(sched_call))
-            live_changed = True
-            if not check:
-                client.run(sched_call, mutating=True)
-    except Exception:
-        discard_staged(staged)
-        raise
-    # 4. persist
-    if file_after != file_before:
-        applied.append('config file updated')
-        if staged:
-            commit_staged(module, staged, config_path)
-
-    result = {'changed': bool(applied), 'applied': applied, 'config_file': config_path}
-    if not check and live_changed and (p['online'] is not None or sched_call):
-        live = dom.find_domain(client, name)
-        if sched_call:
-            got = live.get('scheduler') or {}
-            if (p['weight'] is not None and got.get('weight') != p['weight']) or \
-                    (p['cap'] is not None and got.get('cap', 0) != p['cap']):
-                raise dom.GuestError('`xl %s` did not apply: scheduler parameters now %s' % (' '.join(sched_call), got))
-    result['vcpus'] = dict(live['vcpus'])
-    result['scheduler'] = dict(live.get('scheduler') or {})
-    if targets:
-        result['pins'] = pins_after if pins_after is not None else current_pins
-    if module._diff:
-        result['diff'] = [{'before': before, 'after': after, 'before_header': 'live %s' % name,
-                           'after_header': 'live %s' % name}]
-        if file_before is not None and file_after != file_before:
-            result['diff'].append({'before': file_before, 'after': file_after,
-                                   'before_header': '%s (before)' % config_path, 'after_header': config_path})
-    return result
+from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_vcpu
+from ansible_collections.xenfleet.xen.plugins.module_utils import _options
+from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=xl_argument_spec(
-            locking=True,
+        argument_spec=xl_argument_spec(locking=True, **_options.merged(
+            _options.CONFIG_DIR,
+            _options.VCPU_TIMEOUT,
             name=dict(type='str', required=True),
             online=dict(type='int'),
             allow_overcommit=dict(type='bool', default=False),
@@ -378,13 +212,11 @@ def main():
             weight=dict(type='int'),
             cap=dict(type='int'),
             persist=dict(type='bool', default=True),
-            vcpu_timeout=dict(type='int', default=30),
-            config_dir=dict(type='path', default='/etc/xen'),
-        ),
+        )),
         required_one_of=[('online', 'pin', 'weight', 'cap')],
         supports_check_mode=True,
     )
-    run_module(module, converge, critical='name')
+    run_module(module, _converge_vcpu.run, critical='name')
 
 
 if __name__ == '__main__':

@@ -27,15 +27,20 @@ WINDOW = int(3.5 * 3600)
 # Path prefixes that make a scenario "touched": its own files (TRIGGERS) rank before the shared code
 # every scenario uses (COMMON: module_utils, the lab, the shared Molecule playbooks).
 COMMON = ("plugins/module_utils/", "molecule/_shared/", "tests/lab/xenlab/")
+# A module's verb lives in module_utils/_converge_<concern>.py: it triggers what its module triggers.
 TRIGGERS = {
-    "guests": ("plugins/modules/xen_domain", "roles/guests/", "playbooks/guests.yml", "molecule/guests/"),
-    "vcpu": ("plugins/modules/xen_vcpu", "plugins/modules/xen_domain.py", "molecule/vcpu/"),
+    "guests": ("plugins/modules/xen_domain", "plugins/module_utils/_converge_domain", "roles/guests/",
+               "playbooks/guests.yml", "molecule/guests/"),
+    "vcpu": ("plugins/modules/xen_vcpu", "plugins/module_utils/_converge_vcpu", "plugins/modules/xen_domain.py",
+             "plugins/module_utils/_converge_domain", "molecule/vcpu/"),
     "hypervisor": ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
-    "migrate": ("plugins/modules/xen_migrate", "roles/evacuate/", "playbooks/evacuate.yml", "molecule/migrate/"),
-    "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "roles/evacuate/",
-              "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
-    "faults": ("plugins/modules/xen_domain", "plugins/modules/xen_migrate", "roles/guests/",
-               "roles/hypervisor/tasks/migration_ssh.yml", "molecule/faults/"),
+    "migrate": ("plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate", "roles/evacuate/",
+                "playbooks/evacuate.yml", "molecule/migrate/"),
+    "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate",
+              "roles/evacuate/", "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
+    "faults": ("plugins/modules/xen_domain", "plugins/module_utils/_converge_domain", "plugins/modules/xen_migrate",
+               "plugins/module_utils/_converge_migrate", "roles/guests/", "roles/hypervisor/tasks/migration_ssh.yml",
+               "molecule/faults/"),
 }
 
 # Images each scenario boots: the plan counts the missing ones, and lab_prepare in the pipeline builds

@@ -9,6 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle as lifecycle
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
@@ -39,6 +40,11 @@ def test_extra_keys_sorted_after_modelled():
     assert keys[-3:] == ['cpu_weight', 'tags', 'zz']
 
 
+def action(change):
+    """The xl call that applies a live change (Change carries the intent; _lifecycle builds the call)."""
+    return lifecycle.live_change_args('pv1', change)
+
+
 def test_compare_no_change():
     assert dom.compare_live(BASE, live_pv1()) == []
 
@@ -46,8 +52,8 @@ def test_compare_no_change():
 def test_compare_classifies_live_and_restart():
     spec = dict(BASE, memory=200, vcpus=3, maxvcpus=6, cmdline='console=hvc0')
     changes = dict((c.key, c) for c in dom.compare_live(spec, live_pv1()))
-    assert changes['memory'].how == 'live' and changes['memory'].action == ['mem-set', 'pv1', '200m']
-    assert changes['vcpus'].how == 'live' and changes['vcpus'].action == ['vcpu-set', '--ignore-host', 'pv1', '3']
+    assert changes['memory'].how == 'live' and action(changes['memory']) == ['mem-set', 'pv1', '200m']
+    assert changes['vcpus'].how == 'live' and action(changes['vcpus']) == ['vcpu-set', '--ignore-host', 'pv1', '3']
     assert changes['maxvcpus'].how == 'restart' and changes['maxvcpus'].before == 4
     assert changes['cmdline'].how == 'restart'
 
@@ -62,7 +68,7 @@ def test_compare_beyond_static_limits_needs_restart():
 def test_compare_disks_and_vifs_live_for_pv():
     spec = dict(BASE, disks=[{'target': '/srv/d.img', 'vdev': 'xvdb'}], vifs=[{'bridge': 'xenbr0'}])
     changes = dom.compare_live(spec, live_pv1())
-    assert [(c.key, c.how, c.action) for c in changes] == [
+    assert [(c.key, c.how, action(c)) for c in changes] == [
         ('disks', 'live', ['block-attach', 'pv1', 'format=raw, vdev=xvdb, access=rw, target=/srv/d.img']),
         ('vifs', 'live', ['network-attach', 'pv1', 'bridge=xenbr0']),
     ]
@@ -118,20 +124,55 @@ def cap(name, capture_set=None):
 
 
 def test_destroy_racing_xl_monitor_is_done_when_domain_is_gone(monkeypatch):
-    monkeypatch.setattr(dom.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(lifecycle.time, 'sleep', lambda s: None)
     race = cap('err_destroy_race_hvm', 'xen-4.17.5-lab-guests')
     client = FakeClient([(['destroy', 'hvm1'], race), (['list', 'hvm1'], cap('err_list_unknown_name'))])
-    dom.destroy(client, 'hvm1')
+    lifecycle.destroy(client, 'hvm1')
     assert client.steps == []
 
 
 def test_destroy_failing_while_domain_stays_is_reported(monkeypatch):
     ticks = iter(range(0, 1000, 10))
-    monkeypatch.setattr(dom.time, 'sleep', lambda s: None)
-    monkeypatch.setattr(dom.time, 'time', lambda: next(ticks))
+    monkeypatch.setattr(lifecycle.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(lifecycle.time, 'time', lambda: next(ticks))
     race = cap('err_destroy_race_hvm', 'xen-4.17.5-lab-guests')
     still = cap('xl_list_three_guests')
     client = FakeClient([(['destroy', 'pv1'], race)] + [(['list', 'pv1'], still)] * 4)
     with pytest.raises(_xl.XlCommandError) as exc:
-        dom.destroy(client, 'pv1')
+        lifecycle.destroy(client, 'pv1')
     assert 'destroy failed (rc=-15)' in exc.value.stderr
+
+
+@pytest.mark.parametrize('text', ['all', 'none', '', '0', '0-3,5', '^1', '^0,^2', '0-7,^3', 'node:0', 'nodes:0-1',
+                                  '^node:1', '0, 2', '12345'])
+def test_cpu_lists_in_xl_syntax_pass_without_host_facts(text):
+    assert parse.cpulist_problem(text) is None
+    dom.validate(dict(BASE, cpus=text, cpus_soft=text))
+
+
+@pytest.mark.parametrize('text,fragment', [
+    ('0-3 5', "'0-3 5' is not a CPU number or range"),
+    ('3-1', "'3-1' is an empty range"),
+    ('1-', "'1-' is not a CPU number or range"),
+    ('^', "'' is not a CPU number or range"),
+    ('nodes:', "'' is not a node number or range"),
+    ('node:a', "'a' is not a node number or range"),
+    ('cpu0', "'cpu0' is not a CPU number or range"),
+    ('-1', "'-1' is not a CPU number or range"),
+])
+def test_cpu_lists_not_in_xl_syntax(text, fragment):
+    assert parse.cpulist_problem(text) == fragment
+    for key in ('cpus', 'cpus_soft'):
+        with pytest.raises(dom.InvalidSpec) as exc:
+            dom.validate(dict(BASE, **{key: text}))
+        assert exc.value.param == key and fragment in exc.value.msg
+
+
+def test_cpu_list_syntax_mode_leaves_host_checks_to_the_host():
+    # the same grammar: what only the host can say (does CPU 7 / node 3 exist?) is checked with its facts
+    assert parse.cpulist_problem('7') is None and parse.cpulist_problem('node:3') is None
+    with pytest.raises(ValueError):
+        parse.parse_cpulist('7', 4)
+    with pytest.raises(ValueError):
+        parse.parse_cpulist('node:3', 4, {0: {0, 1}, 1: {2, 3}})
+    assert parse.parse_cpulist('0-3,^1', 4) == frozenset([0, 2, 3])

@@ -93,3 +93,52 @@ def test_hvm_removal_problem():
     assert vcpu.hvm_removal_problem('p1', 'pv', 4, 1) is None
     assert vcpu.hvm_removal_problem('p1', 'pvh', 4, 1) is None
     assert vcpu.hvm_removal_problem('h1', 'hvm', 2, None) is None
+
+
+@pytest.mark.parametrize('text', ['all', '0', '0-3,^2', '^1', ' 1 , 3', 'nodes:0', 'node:1-2,^0', '65535', 'none'])
+def test_cpulist_syntax_accepted_without_host_facts(text):
+    # CPU and node numbers are checked against the host later (plan_pins), not here
+    assert vcpu.cpulist_problem(text) is None
+
+
+@pytest.mark.parametrize('text,problem', [
+    ('abc', "'abc' is not a CPU number or range"), ('1-', "'1-' is not a CPU number or range"),
+    ('3-1', "'3-1' is an empty range"), ('0,,1', 'it has an empty item'), ('0,', 'it has an empty item'),
+    ('', 'it has an empty item'), ('nodes:', "'' is not a node number or range"), ('^x', "'x' is not a CPU"),
+    ('0-70000', 'it names a CPU above 65535, more than any Xen host has'),
+])
+def test_cpulist_syntax_refused(text, problem):
+    assert vcpu.cpulist_problem(text) == problem or problem in vcpu.cpulist_problem(text)
+
+
+@pytest.mark.parametrize('pins,param,fragment', [
+    ([{'vcpu': 'all', 'hard': '0'}, {'vcpu': '01x', 'hard': '0'}], 'pin[1].vcpu', 'is not "all" or a vCPU index'),
+    ([{'vcpu': '-0', 'hard': '0'}], 'pin[0].vcpu', 'is not "all" or a vCPU index'),
+    ([{'vcpu': '\u00b2', 'hard': '0'}], 'pin[0].vcpu', 'is not "all" or a vCPU index'),  # str.isdigit() says yes
+    ([{'vcpu': '0', 'hard': None, 'soft': None}], 'pin[0]', 'set hard, soft or both'),
+    ([{'vcpu': '0', 'hard': '0', 'soft': '1-x'}], 'pin[0].soft', "'1-x' is not a CPU list"),
+])
+def test_check_pins(pins, param, fragment):
+    with pytest.raises(vcpu.InvalidSpec) as exc:
+        vcpu.check_pins(pins)
+    assert exc.value.param == param and fragment in exc.value.msg
+    assert exc.value.msg.startswith(param + ': ')
+
+
+def test_check_pins_accepts_good_items():
+    vcpu.check_pins([{'vcpu': 'all', 'soft': '0'}, {'vcpu': '12', 'hard': '^0'}, {'hard': 'nodes:0'}])
+    vcpu.check_pins(None)
+
+
+def test_pin_targets_names_the_item_as_written():
+    # the 'all' item is applied first, but the message numbers the items in the user's order
+    with pytest.raises(vcpu.InvalidSpec) as exc:
+        vcpu.pin_targets([{'vcpu': '5', 'hard': '0'}, {'vcpu': 'all', 'hard': '1'}], 2)
+    assert exc.value.msg.startswith('pin[0].vcpu: \'5\' is not "all" or a vCPU index 0-1 of this domain')
+
+
+def test_pins_from_captured_vcpu_list():
+    rows = parse.parse_vcpu_list(fixture_text('xl_vcpu_list.stdout'))
+    pins = vcpu.pins_from_rows('pv1', rows, 2)
+    assert pins[0] == {'vcpu': 0, 'hard': '1', 'soft': 'all'}
+    assert [p['vcpu'] for p in pins] == sorted(r['vcpu'] for r in rows if r['name'] == 'pv1')

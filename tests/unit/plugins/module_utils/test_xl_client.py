@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _errors as errors
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as xl
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fake_files, fixture_text
 
@@ -45,23 +46,23 @@ def answer(name):
 # -- classification of real failures --------------------------------------------------------
 
 @pytest.mark.parametrize('name,cls', [
-    ('err_destroy_unknown', xl.DomainNotFoundError),
-    ('err_domid_unknown', xl.DomainNotFoundError),
-    ('err_list_unknown_domid', xl.DomainNotFoundError),
-    ('err_list_unknown_name', xl.DomainNotFoundError),
-    ('err_create_same_name', xl.DomainExistsError),
-    ('err_create_syntax', xl.ConfigRejectedError),
-    ('err_create_no_name', xl.ConfigRejectedError),
-    ('err_create_missing_file', xl.ConfigRejectedError),
-    ('err_vcpu_set_overcommit', xl.XlCommandError),
-    ('err_mem_set_over_max', xl.XlCommandError),
-    ('err_cd_insert_pv', xl.XlCommandError),
-    ('xl_create_hvm', xl.XlCommandError),
+    ('err_destroy_unknown', errors.DomainNotFoundError),
+    ('err_domid_unknown', errors.DomainNotFoundError),
+    ('err_list_unknown_domid', errors.DomainNotFoundError),
+    ('err_list_unknown_name', errors.DomainNotFoundError),
+    ('err_create_same_name', errors.DomainExistsError),
+    ('err_create_syntax', errors.ConfigRejectedError),
+    ('err_create_no_name', errors.ConfigRejectedError),
+    ('err_create_missing_file', errors.ConfigRejectedError),
+    ('err_vcpu_set_overcommit', errors.XlCommandError),
+    ('err_mem_set_over_max', errors.XlCommandError),
+    ('err_cd_insert_pv', errors.XlCommandError),
+    ('xl_create_hvm', errors.XlCommandError),
 ])
 def test_classify_real_failures(name, cls):
     cap = Capture(name)
     assert cap.rc != 0
-    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    err = errors.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
     assert err.__class__ is cls
     kwargs = err.fail_kwargs()
     assert kwargs['rc'] == cap.rc and kwargs['stderr'] == cap.stderr and kwargs['cmd'][0] == '/usr/sbin/xl'
@@ -70,36 +71,36 @@ def test_classify_real_failures(name, cls):
 
 def test_classify_hotplug_script_timeout():
     cap = Capture('err_create_vif_hotplug_timeout', 'xen-4.17.5-lab-guests')
-    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
-    assert err.__class__ is xl.HotplugTimeoutError and err.fail_kwargs()['error'] == 'hotplug_timeout'
+    err = errors.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    assert err.__class__ is errors.HotplugTimeoutError and err.fail_kwargs()['error'] == 'hotplug_timeout'
     assert 'vif-bridge online because of timeout' in err.msg and 'bridge exists' in err.msg
 
 
 def test_classify_memory_too_small_for_kernel():
     cap = Capture('err_create_memory_too_small_for_kernel', 'xen-4.17.5-lab-guests')
-    err = xl.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
-    assert err.__class__ is xl.ConfigRejectedError
+    err = errors.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
+    assert err.__class__ is errors.ConfigRejectedError
     assert 'raise memory' in err.msg and 'segment kernel too large' in err.msg
 
 
 def test_classify_message_quotes_xl():
     cap = Capture('err_create_same_name')
-    err = xl.classify_failure(['xl', 'create', 'x.cfg'], cap.rc, cap.stdout, cap.stderr)
+    err = errors.classify_failure(['xl', 'create', 'x.cfg'], cap.rc, cap.stdout, cap.stderr)
     assert 'Domain with name "pv1" already exists.' in err.msg
 
 
 def test_classify_device_model_crash_quotes_last_line():
     cap = Capture('xl_create_hvm')
-    err = xl.classify_failure(['xl', 'create', 'hvm.cfg'], cap.rc, cap.stdout, cap.stderr)
+    err = errors.classify_failure(['xl', 'create', 'hvm.cfg'], cap.rc, cap.stdout, cap.stderr)
     assert 'exit code 3' in err.msg and 'assuming HVM' in err.msg
 
 
 @pytest.mark.parametrize('stderr,cls', [
-    ("ERROR:  Can't find hypervisor information in sysfs!", xl.NotXenHostError),
-    ("cannot connect to xenstore\ncannot init xl context", xl.ToolstackUnavailableError),
+    ("ERROR:  Can't find hypervisor information in sysfs!", errors.NotXenHostError),
+    ("cannot connect to xenstore\ncannot init xl context", errors.ToolstackUnavailableError),
 ])
 def test_classify_wrapper_errors(stderr, cls):
-    assert xl.classify_failure(['xl', 'info'], 1, '', stderr).__class__ is cls
+    assert errors.classify_failure(['xl', 'info'], 1, '', stderr).__class__ is cls
 
 
 # -- host detection -------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def test_describe_host_no_xenfs():
 def test_not_xen_host_raises_before_any_xl_call():
     module = FakeModule()
     c = xl.XlClient(module, read_file=fake_files({}))
-    with pytest.raises(xl.NotXenHostError) as exc:
+    with pytest.raises(errors.NotXenHostError) as exc:
         c.info()
     assert 'not a Xen host' in exc.value.msg
     assert module.calls == []
@@ -164,34 +165,34 @@ def test_run_without_timeout_binary():
 
 def test_run_timeout_is_typed():
     module = FakeModule([(124, '', '')], params={'command_timeout': 5})
-    with pytest.raises(xl.XlTimeoutError) as exc:
+    with pytest.raises(errors.XlTimeoutError) as exc:
         client(module).run(['shutdown', '-w', 'pv1'])
     assert 'within 5 seconds' in exc.value.msg and exc.value.cmd == ['/usr/sbin/xl', 'shutdown', '-w', 'pv1']
 
 
 def test_run_failure_is_classified():
     module = FakeModule([answer('err_list_unknown_name')])
-    with pytest.raises(xl.DomainNotFoundError):
+    with pytest.raises(errors.DomainNotFoundError):
         client(module).list_rows('nosuchdomain')
     assert module.calls[0][0][-3:] == ['/usr/sbin/xl', 'list', 'nosuchdomain']
 
 
 def test_xl_missing():
     module = FakeModule(bins={'timeout': '/usr/bin/timeout'})
-    with pytest.raises(xl.XlNotFoundError) as exc:
+    with pytest.raises(errors.XlNotFoundError) as exc:
         client(module).info()
     assert 'xl_path' in exc.value.msg
 
 
 def test_xl_path_option_must_exist():
     module = FakeModule(params={'xl_path': '/nonexistent/xl'})
-    with pytest.raises(xl.XlNotFoundError):
+    with pytest.raises(errors.XlNotFoundError):
         client(module).info()
 
 
 def test_unparsable_output_is_typed():
     module = FakeModule([(0, '(domain (domid 0))', '')])
-    with pytest.raises(xl.XlOutputError) as exc:
+    with pytest.raises(errors.XlOutputError) as exc:
         client(module).list_long()
     assert exc.value.stdout == '(domain (domid 0))'
 
@@ -212,7 +213,7 @@ def test_mutating_call_holds_lock(tmp_path):
 
     def run_command(args, **kwargs):
         other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
-        with pytest.raises(xl.LockTimeoutError):
+        with pytest.raises(errors.LockTimeoutError):
             other.acquire_lock(timeout=0.3)
         seen['checked'] = True
         return (0, '', '')
@@ -238,8 +239,8 @@ def test_lock_is_reentrant(tmp_path):
 
 @pytest.mark.parametrize('rc,signal_number', [(139, 11), (-11, 11), (134, 6)])
 def test_crashed_xl_is_reported_as_crash(rc, signal_number):
-    err = xl.classify_failure(['/usr/sbin/xl', 'list', '-l'], rc, '', '')
-    assert err.__class__ is xl.XlCrashedError and err.kind == 'xl_crashed'
+    err = errors.classify_failure(['/usr/sbin/xl', 'list', '-l'], rc, '', '')
+    assert err.__class__ is errors.XlCrashedError and err.kind == 'xl_crashed'
     assert 'killed by signal %d' % signal_number in err.msg and 'Run the task again' in err.msg
 
 
@@ -310,7 +311,7 @@ def test_critical_section_spans_every_call_until_close(tmp_path):
             other.acquire_lock(timeout=0)
             other.release_lock()
             held.append(False)
-        except xl.LockTimeoutError as exc:
+        except errors.LockTimeoutError as exc:
             held.append(exc.msg)
         return answer('xl_list_dom0_only')
 
@@ -338,7 +339,7 @@ def test_lock_timeout_names_the_holder_and_the_option(tmp_path):
     try:
         waiter = xl.XlClient(FakeModule(params={'lock_timeout': 1}), lock_path=holder.lock_path,
                              read_file=fake_files(XEN_DOM0_FILES))
-        with pytest.raises(xl.LockTimeoutError) as exc:
+        with pytest.raises(errors.LockTimeoutError) as exc:
             waiter.acquire_lock(timeout=0.2)
     finally:
         holder.release_lock()
@@ -362,7 +363,7 @@ def test_describe_lock_holder():
 def test_xl_killed_before_the_timeout_is_a_crash_not_a_timeout():
     # coreutils timeout exits 137 both when it killed xl and when xl was killed by someone else
     module = FakeModule([(137, '', 'Parsing config from /etc/xen/pv1.cfg\n')], params={'command_timeout': 60})
-    with pytest.raises(xl.XlCrashedError) as exc:
+    with pytest.raises(errors.XlCrashedError) as exc:
         client(module).run(['create', '/etc/xen/pv1.cfg'])
     assert 'killed by signal 9' in exc.value.msg
 
@@ -377,7 +378,7 @@ def test_timed_out(rc, elapsed, timeout, expected):
 
 def test_xl_path_directory_is_named_as_such(tmp_path):
     module = FakeModule(params={'xl_path': str(tmp_path)})
-    with pytest.raises(xl.XlNotFoundError) as exc:
+    with pytest.raises(errors.XlNotFoundError) as exc:
         client(module).info()
     assert 'is a directory, not the xl command' in exc.value.msg and module.calls == []
 
@@ -386,7 +387,7 @@ def test_xl_path_not_executable(tmp_path):
     path = tmp_path / 'xl'
     path.write_text(u'#!/bin/sh\n')
     module = FakeModule(params={'xl_path': str(path)})
-    with pytest.raises(xl.XlNotFoundError) as exc:
+    with pytest.raises(errors.XlNotFoundError) as exc:
         client(module).info()
     assert 'is not an executable file' in exc.value.msg and module.calls == []
 
@@ -395,7 +396,7 @@ def test_xl_path_not_executable(tmp_path):
     ({'xl_path': 'sbin/xl'}, 'xl_path'), ({'command_timeout': -5}, 'command_timeout'),
     ({'command_timeout': 0}, 'command_timeout'), ({'lock_timeout': -1}, 'lock_timeout')])
 def test_common_options_are_validated(params, param):
-    with pytest.raises(xl.InvalidSpec) as exc:
+    with pytest.raises(errors.InvalidSpec) as exc:
         xl.validate_common(params)
     assert exc.value.param == param and exc.value.msg.startswith(param + ':')
 
@@ -412,3 +413,33 @@ def test_a_long_wait_for_the_lock_is_a_warning(tmp_path, monkeypatch):
     c.release_lock()
     assert c.warnings == ['waited 12 s for another xenfleet.xen task on this host to finish (it holds %s).'
                           % c.lock_path]
+
+
+def remote_target():
+    return xl.SshTarget('xen2', user='root', connect_timeout=15)
+
+
+def test_remote_xl_honours_xl_path_and_classifies_failures():
+    cap = Capture('err_destroy_unknown', 'xen-4.17.5-lab-tcg')
+    module = FakeModule([(cap.rc, cap.stdout, cap.stderr)], params={'xl_path': '/usr/lib/xen-4.17/bin/xl'})
+    with pytest.raises(errors.DomainNotFoundError) as exc:
+        client(module).run_remote_xl(remote_target(), ['destroy', 'nosuch'])
+    argv = module.calls[0][0]
+    assert argv[-3:] == ['--', 'xen2', '/usr/lib/xen-4.17/bin/xl destroy nosuch']
+    assert exc.value.cmd == argv[3:]          # the ssh argv, without the timeout prefix
+
+
+def test_remote_xl_defaults_to_xl_in_the_ssh_users_path():
+    cap = Capture('xl_list_target_after_receiver_killed', 'xen-4.17.5-lab-migrate')
+    module = FakeModule([(cap.rc, cap.stdout, cap.stderr)])
+    res = client(module).run_remote_xl(remote_target(), ['list'])
+    assert module.calls[0][0][-1] == 'xl list' and res.stdout == cap.stdout
+
+
+def test_remote_xl_reports_a_failed_ssh_as_ssh():
+    module = FakeModule([(255, '', 'ssh: connect to host xen2 port 22: Connection refused\n')])
+    with pytest.raises(errors.XlCommandError) as exc:
+        client(module).run_remote_xl(remote_target(), ['list'])
+    assert exc.value.msg == 'ssh to xen2 failed (exit code 255): ssh: connect to host xen2 port 22: Connection refused'
+    module = FakeModule([(255, '', 'ssh: connect to host xen2 port 22: Connection refused\n')])
+    assert client(module).run_remote_xl(remote_target(), ['list'], check=False).rc == 255

@@ -121,3 +121,48 @@ def test_vif_spec_and_problems():
     assert 'MAC address' in cfg.vif_problem({'mac': 'zz'})
     assert 'unknown vif key' in cfg.vif_problem({'colour': 'red'})
     assert 'must not contain' in cfg.vif_problem({'bridge': 'a,b'})
+
+
+@pytest.mark.parametrize('name', ['xenbr0', 'br-lan_2', 'xenbr0.100', 'a' * 15, 'br@1'])
+def test_interface_names_linux_takes(name):
+    assert cfg.ifname_problem(name) is None
+    assert cfg.vif_problem({'bridge': name}) is None
+
+
+@pytest.mark.parametrize('name,fragment', [
+    ('', 'must not be empty'),
+    ('a' * 16, 'longer than 15 characters'),
+    ('.', 'must not be "." or ".."'),
+    ('..', 'must not be "." or ".."'),
+    ('xen br0', "must not contain ' '"),
+    ('br\n0', "must not contain '\\n'"),
+    ('br/0', "must not contain '/'"),
+    ('br:0', "must not contain ':'"),
+    ('br,0', "must not contain ','"),
+    ('br=0', "must not contain '='"),
+])
+def test_interface_names_linux_refuses(name, fragment):
+    assert fragment in cfg.ifname_problem(name)
+
+
+def test_vif_bridge_problem_names_the_bridge():
+    assert cfg.vif_problem({'bridge': 'xen br0'}).startswith("bridge 'xen br0' must not contain ' '")
+    assert cfg.vif_problem({'bridge': ''}) is None  # an empty value is no value (normalize_vifs drops it)
+
+
+@pytest.mark.parametrize('value', ['127.0.0.1', '0.0.0.0', '0.0.0.0:1', '::1', '::', '2001:db8::1', '[::1]:1',
+                                   '[2001:db8::1]:10'])
+def test_vnclisten_addresses(value):
+    assert cfg.vnclisten_problem(value) is None
+
+
+@pytest.mark.parametrize('value', ['localhost', 'vnc.example.org', '', '1.2.3', '256.0.0.1', '1.2.3.4:',
+                                   '1.2.3.4:x', '[1.2.3.4]:1', '2001:db8::1]:1', '[::1]', '::1 ', '127.0.0.1:1:2',
+                                   'fe80::1%eth0', '[fe80::1%eth0]:1'])
+def test_vnclisten_refuses_what_is_not_an_address(value):
+    assert 'is not an IP address' in cfg.vnclisten_problem(value)
+
+
+def test_secret_keys_are_one_list():
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _domain, _files
+    assert _domain.SECRET_KEYS is cfg.SECRET_KEYS and tuple(_files.SECRET_KEYS) == cfg.SECRET_KEYS

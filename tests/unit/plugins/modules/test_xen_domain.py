@@ -14,7 +14,10 @@ import threading
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_domain
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
+from ansible_collections.xenfleet.xen.plugins.module_utils import _files
+from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle
 from ansible_collections.xenfleet.xen.plugins.modules import xen_domain
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fixture_text
@@ -35,8 +38,8 @@ def is_dry_run(args):
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
-    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
     etc = tmp_path / 'xen'
     etc.mkdir()
 
@@ -341,6 +344,59 @@ def test_bad_input_before_any_xl_call(env, change, param, fragment):
     assert script.seen == []
 
 
+HVM_VNC = {'name': 'hvmx', 'type': 'hvm', 'memory': 256, 'vcpus': 1, 'vnc': True, 'state': 'running'}
+
+
+@pytest.mark.parametrize('spec,param,fragment', [
+    (dict(PV1, vifs=[{'bridge': 'xen br0'}]), 'vifs[0]', "bridge 'xen br0' must not contain ' '"),
+    (dict(PV1, vifs=[{'bridge': 'xenbr0'}, {'bridge': 'br\tlan'}]), 'vifs[1]', "must not contain '\\t'"),
+    (dict(PV1, vifs=[{'bridge': 'a-very-long-bridge'}]), 'vifs[0]', 'longer than 15 characters'),
+    (dict(PV1, vifs=[{'bridge': 'br/0'}]), 'vifs[0]', "must not contain '/'"),
+    (dict(PV1, vifs=[{'bridge': 'br:0'}]), 'vifs[0]', "must not contain ':'"),
+    (dict(PV1, vifs=[{'bridge': '..'}]), 'vifs[0]', 'must not be "." or ".."'),
+    (dict(PV1, vifs=[{'bridge': 'br,0'}]), 'vifs[0]', 'must not contain ","'),
+    (dict(PV1, vifs=[{'bridge': 'br=0'}]), 'vifs[0]', 'must not contain ","'),
+    (dict(HVM_VNC, vnclisten='localhost'), 'vnclisten', "'localhost' is not an IP address"),
+    (dict(HVM_VNC, vnclisten='0.0.0.0:x'), 'vnclisten', 'ADDRESS:DISPLAYNUM'),
+    (dict(HVM_VNC, vnclisten='300.1.1.1'), 'vnclisten', 'not an IP address'),
+    (dict(HVM_VNC, vnclisten='[::1]'), 'vnclisten', 'not an IP address'),
+    (dict(PV1, cpus='0-3 5'), 'cpus', "'0-3 5' is not a CPU list in xl's syntax"),
+    (dict(PV1, cpus='3-1'), 'cpus', 'empty range'),
+    (dict(PV1, cpus='node:x'), 'cpus', "'x' is not a node number"),
+    (dict(PV1, cpus='0,^'), 'cpus', 'is not a CPU number'),
+    (dict(PV1, cpus_soft='cpu0'), 'cpus_soft', "'cpu0' is not a CPU number or range"),
+])
+def test_bad_names_addresses_and_cpu_lists_are_refused_before_the_host_check(monkeypatch, spec, param, fragment):
+    # files={}: not a Xen host - the parameter is refused first, and no command runs
+    script = XlScript([])
+    result, failed = run_module(monkeypatch, xen_domain.main, spec, script, files={})
+    assert failed and result['error'] == 'invalid_parameter', result
+    assert result['msg'].startswith(param + ':') and fragment in result['msg'], result['msg']
+    assert script.seen == [] and result['xl_calls'] == 0
+
+
+@pytest.mark.parametrize('change', [
+    {'cpus': '0-1,^1', 'cpus_soft': 'nodes:0-1'},
+    {'cpus': 'all', 'cpus_soft': '^0'},
+    {'vifs': [{'bridge': 'xenbr0.100'}, {'bridge': 'br-lan_2'}]},
+])
+def test_good_names_and_cpu_lists_reach_the_host(env, change):
+    # accepted: the module goes on to the host (here: creating pv1, whose dry run xl accepts)
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(dict(PV1, state='present', **change), steps)
+    assert not failed, result
+    assert result['applied'] == ['config file created']
+
+
+@pytest.mark.parametrize('vnclisten', ['0.0.0.0', '192.0.2.1:1', '::', '[2001:db8::1]:2'])
+def test_vnc_addresses_are_accepted(env, vnclisten):
+    spec = dict(HVM_VNC, vnclisten=vnclisten, state='present')
+    steps = READ_NONE + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
+    result, failed, script = env(spec, steps)
+    assert not failed, result
+    assert 'vnclisten = "%s"' % vnclisten in open(cfg_path(env, 'hvmx')).read()
+
+
 def test_memory_larger_than_host(env):
     result, failed, script = env(dict(PV1, memory=8192, maxmem=8192, state='running'), READ_NONE + [(['info'], 'xl_info')])
     assert failed and result['msg'] == 'memory: 8192 MiB is more than this host has in total (4095 MiB)'
@@ -348,7 +404,7 @@ def test_memory_larger_than_host(env):
 
 
 def test_missing_kernel_path(env, monkeypatch):
-    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: path != '/vmlinuz'))
+    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: path != '/vmlinuz'))
     result, failed, script = env(dict(PV1, state='running'), READ_NONE + [(['info'], 'xl_info')])
     assert failed and result['msg'] == 'kernel: /vmlinuz does not exist on the Xen host'
 
@@ -398,7 +454,7 @@ def stored_hvm1_files():
 
 
 def run_hvm1(monkeypatch, tmp_path, files, extra=None, more_steps=()):
-    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: True))
     args = dict(HVM1, state='running', config_dir=str(tmp_path), autostart_dir=str(tmp_path / 'auto'))
     args.update(extra or {})
     with open(str(tmp_path / 'hvm1.cfg'), 'w') as handle:
@@ -430,7 +486,7 @@ def test_memory_change_on_hvm_guest_left_out_by_list_l_is_predicted_from_stored_
 
 
 def fake_clock(monkeypatch):
-    """_domain's sleeps advance a fake clock instead of waiting; returns the list of sleeps."""
+    """_lifecycle's sleeps advance a fake clock instead of waiting; returns the list of sleeps."""
     now = [1000.0]
     sleeps = []
 
@@ -438,15 +494,15 @@ def fake_clock(monkeypatch):
         sleeps.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(_domain.time, 'sleep', sleep)
-    monkeypatch.setattr(_domain.time, 'time', lambda: now[0])
+    monkeypatch.setattr(_lifecycle.time, 'sleep', sleep)
+    monkeypatch.setattr(_lifecycle.time, 'time', lambda: now[0])
     return sleeps
 
 
 def test_guest_with_unreadable_config_is_left_alone(monkeypatch, tmp_path):
     # read again while libxl cannot report it (1 + 2 + 4 + 5 s of a 10 s wait), then give up
     sleeps = fake_clock(monkeypatch)
-    monkeypatch.setattr(_domain, 'CONFIG_WAIT', 10)
+    monkeypatch.setattr(_lifecycle, 'CONFIG_WAIT', 10)
     result, failed, warnings = run_hvm1(monkeypatch, tmp_path, dict(XEN_DOM0_FILES),
                                         more_steps=READ_HVM1_QMP_TIMEOUT * 4)
     assert failed and result['error'] == 'config_unreadable'
@@ -469,7 +525,7 @@ def test_guest_whose_config_becomes_readable_is_used_after_a_wait(monkeypatch, t
 
 
 def test_guest_with_unreadable_config_can_still_be_removed(monkeypatch, tmp_path):
-    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
     result, failed, warnings = run_hvm1(monkeypatch, tmp_path, dict(XEN_DOM0_FILES),
                                         {'state': 'absent', '_ansible_check_mode': True})
     assert not failed, result
@@ -522,7 +578,7 @@ def reboot_capture(name):
 
 def test_rebooting_guest_is_left_to_xl_monitor(env, monkeypatch):
     times = iter(range(0, 1000))
-    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    monkeypatch.setattr(_lifecycle.time, 'time', lambda: next(times))
     warnings = []
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
     write_rendered(env, RB2)
@@ -546,7 +602,7 @@ def test_rebooting_guest_is_left_to_xl_monitor(env, monkeypatch):
 def test_preserved_shut_down_guest_is_cleared_after_the_grace(env, monkeypatch):
     # on_reboot = preserve: nothing happens within the grace, so state=shutdown clears it (destroy)
     times = iter(range(0, 1000, 3))
-    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    monkeypatch.setattr(_lifecycle.time, 'time', lambda: next(times))
     rb1 = dict(RB2, name='rb1', cmdline='console=hvc0 quiet xenlab.name=rb1', on_reboot='preserve')
     write_rendered(env, rb1)
     read = [(['list', '-l'], reboot_capture('xl_list_l_rb1_rebooted_preserved')),
@@ -625,8 +681,8 @@ def test_two_runs_that_declare_the_same_new_guest_leave_it_running(monkeypatch, 
     etc.mkdir()
     config = str(etc / 'pv1.cfg')
     xl = RacingXl(config)
-    monkeypatch.setattr(xen_domain.Converger, 'path_exists', staticmethod(lambda path: True))
-    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
     # both runs in this process share the harness's host lock, as two runs on one dom0 share /run/lock
     patch_ansible_module(monkeypatch, xl.run_command)
 
@@ -721,18 +777,17 @@ def test_bad_common_option_is_refused_before_the_host_check(monkeypatch):
 @pytest.mark.parametrize('errno_name,text', [('ENOSPC', 'No space left on device'), ('EROFS', 'Read-only file system')])
 def test_unwritable_config_directory_fails_before_the_domain_changes(env, monkeypatch, errno_name, text):
     import errno
-    from ansible_collections.xenfleet.xen.plugins.module_utils import _module
     write_rendered(env, PV1)
     before = open(cfg_path(env)).read()
 
-    mkstemp = _module.tempfile.mkstemp
+    mkstemp = _files.tempfile.mkstemp
 
     def refuse(*args, **kwargs):
         if kwargs.get('dir') != str(env.etc):
             return mkstemp(*args, **kwargs)  # xl -N create's private copy goes elsewhere
         raise OSError(getattr(errno, errno_name), text)
 
-    monkeypatch.setattr(_module.tempfile, 'mkstemp', refuse)
+    monkeypatch.setattr(_files.tempfile, 'mkstemp', refuse)
     # memory 200 is a live mem-set: it must not happen when the file cannot be written
     steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
     result, failed, script = env(dict(PV1, memory=200, state='running'), steps)

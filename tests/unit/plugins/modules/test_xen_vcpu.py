@@ -10,7 +10,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
+from ansible_collections.xenfleet.xen.plugins.module_utils import _files, _lifecycle
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl_parse import parse_list_long
 from ansible_collections.xenfleet.xen.plugins.modules import xen_vcpu
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
@@ -24,7 +24,7 @@ VCPU_LIST = [(['vcpu-list', 'pv1'], 'xl_vcpu_list')]
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    monkeypatch.setattr(_domain.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
     cfg = tmp_path / 'pv1.cfg'
     cfg.write_text(fixture_text('pv-busybox.cfg'))
 
@@ -81,7 +81,7 @@ def test_overcommit_refused_by_default(env):
 def test_vcpu_set_waits_for_guest_then_explains(env, monkeypatch):
     # the captured list still shows 2 online vCPUs after the vcpu-set: the guest did not online the 3rd
     times = iter(range(0, 1000, 10))
-    monkeypatch.setattr(_domain.time, 'time', lambda: next(times))
+    monkeypatch.setattr(_lifecycle.time, 'time', lambda: next(times))
     steps = READ + INFO + [(['vcpu-set', '--ignore-host', 'pv1', '3'], 'xl_vcpu_set_pv_2')] + \
         [(['list', 'pv1'], 'xl_list_three_guests')] * 3
     result, failed, script = env({'online': 3, 'allow_overcommit': True, 'vcpu_timeout': 30}, steps)
@@ -133,22 +133,79 @@ def test_pin_check_mode_plan(env):
     assert result['applied'][4] == 'config file updated'
 
 
-@pytest.mark.parametrize('pin,fragment,reads_vcpus', [
-    ([{'vcpu': '0', 'hard': '2'}], 'CPU 2 does not exist on this host', True),
-    ([{'vcpu': '7', 'hard': '1'}], 'not "all" or a vCPU index 0-3', False),
-    ([{'vcpu': '0'}], 'set hard, soft or both', False),
-    ([{'vcpu': '0', 'hard': '^0-1'}], 'selects no CPU', True),
+# what each refusal needs to read first: nothing (syntax), the domain (its maxvcpus), the host's CPUs
+@pytest.mark.parametrize('pin,fragment,steps', [
+    ([{'vcpu': '0', 'hard': '2'}], 'CPU 2 does not exist on this host', READ + INFO + VCPU_LIST),
+    ([{'vcpu': '7', 'hard': '1'}], 'not "all" or a vCPU index 0-3', READ + INFO),
+    # an item without any affinity needs no host facts: refused before anything runs (it used to be refused
+    # after `xl list -l`, `xl list` and `xl info`)
+    ([{'vcpu': '0'}], 'set hard, soft or both', []),
+    ([{'vcpu': '0', 'hard': '^0-1'}], 'selects no CPU', READ + INFO + VCPU_LIST),
 ])
-def test_bad_pins(env, pin, fragment, reads_vcpus):
-    steps = READ + INFO + (VCPU_LIST if reads_vcpus else [])
+def test_bad_pins(env, pin, fragment, steps):
     result, failed, script = env({'pin': pin}, steps)
     assert failed and result['error'] == 'invalid_parameter' and fragment in result['msg']
     assert not any(s[0] == 'vcpu-pin' for s in script.seen)
 
 
+@pytest.mark.parametrize('pin,start', [
+    ([{'hard': 'abc'}], "pin[0].hard: 'abc' is not a CPU list: 'abc' is not a CPU number or range"),
+    ([{'vcpu': '1', 'soft': '1-'}], "pin[0].soft: '1-' is not a CPU list: '1-' is not a CPU number or range"),
+    ([{'hard': '0'}, {'vcpu': '1', 'hard': '3-1'}], "pin[1].hard: '3-1' is not a CPU list: '3-1' is an empty range"),
+    ([{'hard': '0,,1'}], "pin[0].hard: '0,,1' is not a CPU list: it has an empty item"),
+    ([{'soft': 'nodes:x'}], "pin[0].soft: 'nodes:x' is not a CPU list: 'x' is not a node number or range"),
+    ([{'vcpu': '-1', 'hard': '0'}], "pin[0].vcpu: '-1' is not \"all\" or a vCPU index (0, 1, ...)"),
+    ([{'vcpu': 'first', 'hard': '0'}], "pin[0].vcpu: 'first' is not \"all\" or a vCPU index"),
+    ([{'vcpu': '1.5', 'soft': '0'}], "pin[0].vcpu: '1.5' is not \"all\" or a vCPU index"),
+])
+def test_invalid_pin_refused_before_anything_runs(monkeypatch, tmp_path, pin, start):
+    # no xl call, and before the "not a Xen host" check: this run's host has none of a dom0's files
+    script = XlScript([])
+    result, failed = run_module(monkeypatch, xen_vcpu.main, {'name': 'pv1', 'config_dir': str(tmp_path), 'pin': pin},
+                                script, files={})
+    assert failed and result['error'] == 'invalid_parameter', result
+    assert result['msg'].startswith(start), result['msg']
+    if 'vcpu:' not in start:
+        assert 'Allowed: xl\'s CPU list syntax: "all", a CPU or a range of CPUs' in result['msg']
+    assert script.seen == [] and result['xl_calls'] == 0
+
+
+def test_a_dom0_without_its_files_is_refused_after_validation(monkeypatch, tmp_path):
+    # the counterpart of the test above: valid input on that host fails at the host check, not at the input
+    script = XlScript([])
+    result, failed = run_module(monkeypatch, xen_vcpu.main, {'name': 'pv1', 'config_dir': str(tmp_path),
+                                                             'pin': [{'vcpu': '0', 'hard': '0-1,^1'}]},
+                                script, files={})
+    assert failed and result['error'] == 'not_xen_host', result
+    assert script.seen == []
+
+
 def test_weight_check_mode(env):
     result, failed, script = env({'weight': 512, '_ansible_check_mode': True}, READ)
+    assert not failed, result
     assert result['applied'] == ['sched-credit2 -d pv1 -w 512', 'config file updated']
+
+
+def test_weight_not_applied_fails_before_the_file_changes(env):
+    # sched-credit2 exits 0 without output; the domain read again still has the old weight (the same capture)
+    steps = READ + [(['sched-credit2', '-d', 'pv1', '-w', '512'], (0, '', ''))] + READ
+    result, failed, script = env({'weight': 512}, steps)
+    assert failed and result['error'] == 'guest_error', result
+    assert result['msg'].startswith('`xl sched-credit2 -d pv1 -w 512` did not apply: scheduler parameters now')
+    assert env.cfg.read_text() == fixture_text('pv-busybox.cfg')
+    assert not [p for p in env.cfg.parent.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_guest_restarted_during_a_scheduler_change_is_reported_as_such(env):
+    # the domain read again after sched-credit2 is another capture session's, where pv1 is domid 2
+    lab_tcg = Capture('xl_list_l_three_guests', 'xen-4.17.5-lab-tcg')
+    steps = READ + [(['sched-credit2', '-d', 'pv1', '-w', '512'], (0, '', '')),
+                    (['list', '-l'], (lab_tcg.rc, lab_tcg.stdout, lab_tcg.stderr)), (['list'], restarted_list())]
+    result, failed, script = env({'weight': 512}, steps)
+    assert failed and result['error'] == 'guest_restarted', result
+    assert result['msg'].startswith('pv1 restarted while its vCPU settings were changed (domid 1 before; it runs '
+                                    'again as domid 2)')
+    assert env.cfg.read_text() == fixture_text('pv-busybox.cfg')
 
 
 @pytest.mark.parametrize('args,fragment', [
@@ -217,13 +274,12 @@ def test_hvm_vcpu_set_remove_is_a_silent_no_op_in_the_lab():
 
 
 def test_full_config_directory_fails_before_the_guest_changes(env, monkeypatch):
-    from ansible_collections.xenfleet.xen.plugins.module_utils import _module
     import errno
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, 'No space left on device')
 
-    monkeypatch.setattr(_module.tempfile, 'mkstemp', full)
+    monkeypatch.setattr(_files.tempfile, 'mkstemp', full)
     before = env.cfg.read_text()
     # 3 vCPUs would be a live vcpu-set: it must not run when the file cannot follow
     result, failed, script = env({'online': 3, 'allow_overcommit': True}, READ + INFO)

@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A domain's files on the dom0 (_files): paths, autostart entries, secrets, staged writes; check mode
+predicts exactly what a real run does and changes nothing."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _files as files
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError
+
+
+class FakeModule(object):
+    """What DomainFiles uses of AnsibleModule: atomic_move and backup_local."""
+
+    def __init__(self):
+        self.backups = []
+
+    def atomic_move(self, src, dest):
+        os.rename(src, dest)
+
+    def backup_local(self, path):
+        backup = path + '.bak'
+        shutil.copy2(path, backup)
+        self.backups.append(backup)
+        return backup
+
+
+@pytest.fixture
+def etc(tmp_path):
+    (tmp_path / 'auto').mkdir()
+    return tmp_path
+
+
+def domain_files(etc, check=False, name='web1'):
+    return files.DomainFiles(FakeModule(), name, str(etc), str(etc / 'auto'), check=check)
+
+
+def snapshot(etc):
+    result = {}
+    for root, dirs, names in os.walk(str(etc)):
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            result[path] = (os.readlink(path) if os.path.islink(path) else
+                            None if os.path.isdir(path) else open(path).read(), os.lstat(path).st_mode)
+    return result
+
+
+def test_config_path_is_the_one_notion_of_where_a_guest_file_lives():
+    assert files.config_path('/etc/xen', 'web1') == '/etc/xen/web1.cfg'
+    assert files.config_path('/etc/xen/auto', 'web1') == '/etc/xen/auto/web1.cfg'
+
+
+@pytest.mark.parametrize('text, secret', [
+    ('name = "a"\nvnc = 1\nvncpasswd = "s3cret"\n', True),
+    ('name = "a"\nvnc = 1\n', False),
+    ('name = "a"\nvncpasswd = ""\n', False),
+    (None, False),
+    ('vncpasswd = "x" this is not xl.cfg syntax\n', True),   # unparsable: the key alone makes it 0600
+])
+def test_secret_is_read_from_the_text(text, secret):
+    assert files.text_has_secret(text) is secret
+    assert files.mode_for(text) == (0o600 if secret else 0o644)
+
+
+def test_write_stages_then_commits_with_the_mode_of_the_text(etc):
+    f = domain_files(etc)
+    f.write('name = "web1"\nvnc = 1\nvncpasswd = "pw"\n')
+    assert oct(os.stat(f.path).st_mode & 0o777) == '0o600'
+    f.write('name = "web1"\n')
+    assert oct(os.stat(f.path).st_mode & 0o777) == '0o644'
+    assert f.read() == 'name = "web1"\n'
+    assert sorted(os.listdir(str(etc))) == ['auto', 'web1.cfg']   # no staged file left behind
+
+
+def test_a_staged_file_is_discarded_and_the_old_one_kept(etc):
+    f = domain_files(etc)
+    f.write('old\n')
+    f.stage('new\n')
+    assert f.read() == 'old\n' and len(os.listdir(str(etc))) == 3
+    f.discard()
+    assert f.read() == 'old\n' and sorted(os.listdir(str(etc))) == ['auto', 'web1.cfg']
+
+
+def test_a_directory_that_cannot_take_the_file_fails_before_anything_changed(etc, monkeypatch):
+    f = domain_files(etc)
+    f.write('old\n')
+
+    def full(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(files.tempfile, 'mkstemp', full)
+    with pytest.raises(FileWriteError) as exc:
+        f.stage('new\n')
+    assert 'No space left on device' in exc.value.msg and 'Nothing was changed' in exc.value.msg
+    assert f.read() == 'old\n'
+
+
+def test_restore_puts_back_the_text_or_removes_a_new_file(etc):
+    f = domain_files(etc)
+    f.write('new\n')
+    f.restore(None)
+    assert not f.exists()
+    f.restore('old\n')
+    assert f.read() == 'old\n'
+
+
+def test_autostart_link_created_then_found_then_removed(etc):
+    f = domain_files(etc)
+    f.write('name = "web1"\n')
+    assert f.autostart() is False
+    assert f.set_autostart(True) == 'autostart link created'
+    assert os.readlink(f.link) == f.path and f.autostart() is True
+    assert f.set_autostart(True) is None
+    assert f.set_autostart(None) is None
+    assert f.set_autostart(False) == 'autostart link removed'
+    assert not os.path.lexists(f.link) and f.set_autostart(False) is None
+
+
+def test_every_entry_that_starts_the_guest_counts(etc):
+    f = domain_files(etc)
+    f.write('name = "web1"\n')
+    os.symlink(f.path, str(etc / 'auto' / 'other-name'))          # a link under another name
+    os.symlink(str(etc / 'gone.cfg'), str(etc / 'auto' / 'x.cfg'))  # dangling, someone else's
+    assert f.autostart_entries() == [str(etc / 'auto' / 'other-name')]
+    assert f.autostart() is True
+    # a stale copy at <name>.cfg starts the guest too, but not from its managed file
+    g = domain_files(etc, name='db1')
+    g.write('name = "db1"\n')
+    shutil.copy(g.path, g.link)
+    assert g.autostart_entries() == [g.link] and g.autostart() is False
+    assert g.set_autostart(True) == 'autostart link created' and os.readlink(g.link) == g.path
+
+
+def test_a_dangling_own_link_is_removed_with_the_rest(etc):
+    f = domain_files(etc)
+    os.symlink(str(etc / 'web1.cfg'), f.link)    # the config file is gone
+    assert f.autostart_entries() == [] and f.doomed_autostart_entries() == [f.link]
+    assert f.remove_autostart() is True and not os.path.lexists(f.link)
+
+
+def test_check_mode_predicts_the_same_answers_and_changes_nothing(etc):
+    real = domain_files(etc)
+    real.write('name = "web1"\nvnc = 1\nvncpasswd = "pw"\n')
+    os.chmod(real.path, 0o644)
+    os.symlink(real.path, str(etc / 'auto' / 'alias'))
+    before = snapshot(etc)
+    check = domain_files(etc, check=True)
+    answers = (check.secure(True), check.set_autostart(False), check.remove(), check.backup())
+    check.stage('other\n')
+    check.commit()
+    check.restore(None)
+    assert snapshot(etc) == before
+    assert answers == (True, 'autostart link removed', True, None)
+    # the real run does what check mode said
+    assert (real.secure(True), real.set_autostart(False), real.remove()) == answers[:3]
+    assert sorted(os.listdir(str(etc))) == ['auto'] and os.listdir(str(etc / 'auto')) == []

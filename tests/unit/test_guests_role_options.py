@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One declaration per guest option (plugins/module_utils/_options.py), and everything that repeats it
+agrees with it: xen_domain's DOCUMENTATION (with its doc fragments), the guests role's task (it passes
+every option of the module) and the role's meta/argument_specs.yml (it documents every per-guest option,
+with the module's type and choices)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import re
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.xenfleet.xen.plugins.doc_fragments.xl import ModuleDocFragment
+from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _options
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
+from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE = os.path.join(ROOT, 'roles', 'guests')
+# Options the role sets for all guests from its own variables, not per guest.
+ROLE_WIDE = {'config_dir': 'xen_guests_config_dir', 'autostart_dir': 'xen_guests_autostart_dir'}
+# Per-guest options whose default is a role variable rather than the module's default.
+ROLE_DEFAULTS = {'apply': 'xen_guests_apply', 'command_timeout': 'xen_guests_command_timeout'}
+
+
+def load(path):
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+class Captured(Exception):
+    pass
+
+
+def argument_spec(module, monkeypatch):
+    """The argument spec the module's main() gives AnsibleModule."""
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        raise Captured()
+
+    monkeypatch.setattr(module, 'AnsibleModule', fake)
+    with pytest.raises(Captured):
+        module.main()
+    return seen['argument_spec']
+
+
+def documented_options(module):
+    """The module's options from its DOCUMENTATION and the doc fragments it extends."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    options = {}
+    for fragment in doc.get('extends_documentation_fragment') or []:
+        parts = fragment.split('.')
+        assert parts[:3] == ['xenfleet', 'xen', 'xl'], fragment
+        text = getattr(ModuleDocFragment, parts[3].upper() if len(parts) > 3 else 'DOCUMENTATION')
+        options.update(yaml.safe_load(text).get('options') or {})
+    for name, option in (doc.get('options') or {}).items():
+        assert name not in options, '%s is documented by the module and by a doc fragment' % name
+        options[name] = option
+    return options
+
+
+def normalized(options, nested='options', with_defaults=True):
+    """name -> the facts an argument spec and its documentation must share."""
+    result = {}
+    for name, option in options.items():
+        option = option or {}
+        facts = {
+            'type': option.get('type', 'str'),
+            'elements': option.get('elements'),
+            'required': bool(option.get('required')),
+            'choices': list(option['choices']) if option.get('choices') is not None else None,
+            'aliases': sorted(option.get('aliases') or []),
+            'no_log': bool(option.get('no_log')),
+        }
+        if with_defaults:
+            facts['default'] = option.get('default')
+        sub = option.get(nested)
+        facts['options'] = normalized(sub, nested, with_defaults) if sub else None
+        result[name] = facts
+    return result
+
+
+def without_no_log(facts):
+    # module documentation has no no_log (it says so in the text); compare everything else
+    result = {}
+    for name, fact in facts.items():
+        fact = dict(fact, no_log=None)
+        if fact['options']:
+            fact['options'] = without_no_log(fact['options'])
+        result[name] = fact
+    return result
+
+
+# -- (a) the module's documentation is its argument spec ------------------------------------------
+
+@pytest.mark.parametrize('module', [xen_domain, xen_domain_info], ids=lambda m: m.__name__.split('.')[-1])
+def test_documentation_equals_argument_spec(module, monkeypatch):
+    spec = without_no_log(normalized(argument_spec(module, monkeypatch)))
+    docs = without_no_log(normalized(documented_options(module), nested='suboptions'))
+    assert sorted(docs) == sorted(spec)
+    for name in spec:
+        assert docs[name] == spec[name], name
+
+
+def test_xen_domain_spec_comes_from_the_one_declaration(monkeypatch):
+    spec = argument_spec(xen_domain, monkeypatch)
+    for name, option in _options.XEN_DOMAIN.items():
+        assert spec[name] == option, name
+    # choices come from the pure rooms, not from copies
+    assert spec['type']['choices'] == list(dom.TYPES)
+    assert spec['state']['choices'] == list(dom.STATES)
+    assert spec['apply']['choices'] == list(dom.APPLY_MODES)
+    assert all(spec[k]['choices'] == list(dom.ACTIONS) for k in ('on_poweroff', 'on_reboot', 'on_crash'))
+    disk = spec['disks']['options']
+    assert (disk['format']['choices'], disk['access']['choices'], disk['backendtype']['choices']) == (
+        list(xlcfg.DISK_FORMATS), list(xlcfg.DISK_ACCESS), list(xlcfg.DISK_BACKENDS))
+    assert spec['vifs']['options']['type']['choices'] == list(xlcfg.VIF_TYPES)
+    # the guest declaration is what _domain renders and compares; no module option is left out of both
+    assert set(_options.GUEST_KEYS) | set(_options.GUEST_RUN) <= set(spec)
+    rendered = set(dom.MODELLED_KEYS) - {'disk', 'vif'} | {'disks', 'vifs', 'extra'}
+    assert set(_options.GUEST_KEYS) == rendered
+
+
+# -- (b) the role's task passes every option of the module -----------------------------------------
+
+def converge_task():
+    tasks = load(os.path.join(ROLE, 'tasks', 'main.yml'))
+    found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == '{{ xen_guests }}']
+    assert len(found) == 1, 'the role has one xen_domain task looping over xen_guests'
+    return found[0]['xenfleet.xen.xen_domain']
+
+
+def per_guest_keys(args):
+    """The options a guest sets: those the task takes from xen_guests_guest.<option>."""
+    keys = set()
+    for option, value in args.items():
+        used = re.findall(r'xen_guests_guest\.(\w+)', str(value))
+        assert set(used) <= {option}, '%s reads another key of the guest: %s' % (option, value)
+        if used:
+            keys.add(option)
+    return keys
+
+
+def test_role_task_passes_every_module_option(monkeypatch):
+    args = converge_task()
+    spec = argument_spec(xen_domain, monkeypatch)
+    assert sorted(args) == sorted(spec)
+    for option, variable in ROLE_WIDE.items():
+        assert args[option] == '{{ %s }}' % variable
+    for option, value in args.items():
+        if option in ROLE_WIDE or option == 'name':
+            continue
+        default = 'default(%s)' % ROLE_DEFAULTS.get(option, 'omit')
+        assert value == '{{ xen_guests_guest.%s | %s }}' % (option, default), option
+    assert per_guest_keys(args) == set(spec) - set(ROLE_WIDE)
+
+
+# -- (c) the role's argument spec documents every per-guest option ---------------------------------
+
+def role_options():
+    return load(os.path.join(ROLE, 'meta', 'argument_specs.yml'))['argument_specs']['main']['options']
+
+
+@pytest.mark.parametrize('variable', ['xen_guests', 'xen_guests_defaults'])
+def test_role_argument_spec_documents_every_per_guest_option(variable, monkeypatch):
+    spec = argument_spec(xen_domain, monkeypatch)
+    keys = per_guest_keys(converge_task())
+    if variable == 'xen_guests_defaults':
+        keys.discard('name')
+    documented = role_options()[variable]['options']
+    assert sorted(documented) == sorted(keys)
+    module = normalized(dict((k, spec[k]) for k in keys), with_defaults=False)
+    role = normalized(documented, with_defaults=False)
+    for name in keys:
+        assert role[name] == module[name], name
+        assert documented[name].get('description'), name
+        if name in ROLE_DEFAULTS:
+            assert 'default' not in documented[name] and ROLE_DEFAULTS[name] in documented[name]['description']
+        else:
+            assert documented[name].get('default') == spec[name].get('default'), name
+
+
+def test_role_wide_variables_match_the_module():
+    options = role_options()
+    for option, variable in ROLE_WIDE.items():
+        assert options[variable]['default'] == _options.XEN_DOMAIN[option]['default']
+    assert options['xen_guests_apply']['choices'] == list(dom.APPLY_MODES)
+    assert options['xen_guests_apply']['default'] == _options.XEN_DOMAIN['apply']['default']
+    defaults = load(os.path.join(ROLE, 'defaults', 'main.yml'))
+    for name, option in options.items():
+        assert defaults[name] == option.get('default'), name
+
+
+def validate_role_vars(values):
+    options = role_options()
+    result = ArgumentSpecValidator(options).validate(values, validate_role_argument_spec=True)
+    return result.error_messages
+
+
+def test_role_argument_spec_accepts_the_lab_guests():
+    guests = load(os.path.join(ROOT, 'molecule', 'guests', 'vars', 'main.yml'))
+    faults = load(os.path.join(ROOT, 'molecule', 'faults', 'vars', 'main.yml'))
+    items = [guests[k] for k in ('guests_pv', 'guests_pvh', 'guests_hvm', 'guests_net')]
+    assert validate_role_vars({'xen_guests': items, 'xen_guests_defaults': faults['faults_guest']}) == []
+
+
+@pytest.mark.parametrize('values,fragment', [
+    ({'xen_guests': [{'name': 'g1', 'memroy': 128}]}, 'memroy'),
+    ({'xen_guests': [{'memory': 128}]}, 'name'),
+    ({'xen_guests': [{'name': 'g1', 'type': 'xen'}]}, 'type'),
+    ({'xen_guests_defaults': {'on_crash': 'reboot'}}, 'on_crash'),
+    ({'xen_guests': [{'name': 'g1', 'disks': [{'vdev': 'xvda', 'format': 'iso'}]}]}, 'format'),
+])
+def test_role_argument_spec_refuses_unknown_or_wrong_guest_keys(values, fragment):
+    errors = validate_role_vars(values)
+    assert errors and any(fragment in e for e in errors), errors
