@@ -414,4 +414,3 @@ def _compare_vifs(name, dtype, want, have):
         else:
             changes.append(Change('vifs', nic, None, 'live', device=nic))
     return changes
-

@@ -22,8 +22,23 @@ def load(path):
         return yaml.safe_load(handle) or {}
 
 
+INCLUDE_ROLE = ('ansible.builtin.include_role', 'include_role', 'ansible.builtin.import_role', 'import_role')
+
+
+def included_role_prefix(task):
+    """xen_<role>_ of the role of this collection that the task includes or imports, else None."""
+    for key in INCLUDE_ROLE:
+        if isinstance(task.get(key), dict) and task[key].get('name'):
+            return 'xen_%s_' % str(task[key]['name']).split('.')[-1]
+    return None
+
+
 def task_variables(tasks):
-    """Names a task list defines: register, set_fact keys, loop_var, and those of nested blocks."""
+    """Names a task list defines: register, set_fact keys, loop_var, and those of nested blocks.
+
+    The vars of a task that includes another role of the collection pass that role its arguments: those
+    named with that role's prefix are the other role's variables, not new ones of this role.
+    """
     names = []
     for task in tasks or []:
         if not isinstance(task, dict):
@@ -34,7 +49,8 @@ def task_variables(tasks):
             if isinstance(task.get(key), dict):
                 names.extend(k for k in task[key] if k != 'cacheable')
         if isinstance(task.get('vars'), dict):
-            names.extend(task['vars'])
+            passed = included_role_prefix(task)
+            names.extend(k for k in task['vars'] if not (passed and k.startswith(passed)))
         loop_control = task.get('loop_control') or {}
         if 'loop_var' in loop_control:
             names.append(loop_control['loop_var'])
@@ -55,6 +71,13 @@ def role_variables(role):
     for path in glob.glob(os.path.join(base, 'tasks', '*.yml')) + glob.glob(os.path.join(base, 'handlers', '*.yml')):
         names.extend((path, name) for name in task_variables(load(path) or []))
     return names
+
+
+def test_arguments_passed_to_an_included_role_carry_its_prefix():
+    tasks = [{'ansible.builtin.include_role': {'name': 'xenfleet.xen.migrations'},
+              'vars': {'xen_migrations_moves': [], 'xen_evacuate_x': 1, 'other': 2}},
+             {'ansible.builtin.debug': {}, 'vars': {'xen_migrations_moves': []}}]
+    assert task_variables(tasks) == ['xen_evacuate_x', 'other', 'xen_migrations_moves']
 
 
 def test_there_are_roles():

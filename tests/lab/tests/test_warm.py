@@ -42,8 +42,8 @@ def test_reseed_drops_the_template_key_before_the_seed_adds_the_lab_key():
 def test_seed_adds_the_lab_key_and_keeps_keys_added_on_the_host(tmp_path):
     import subprocess
 
-    from xenlab import images
-    seed = images.FILES_COMMON["usr/local/sbin/xenlab-seed"]
+    from xenlab import rootfs
+    seed = rootfs.FILES_COMMON["usr/local/sbin/xenlab-seed"]
     start = seed.index("if [ -f $d/authorized_keys ]")
     block = seed[start:seed.index("\nfi\n", start) + 4].replace("/root/.ssh", str(tmp_path / "ssh"))
     (tmp_path / "seed").mkdir()

@@ -21,8 +21,8 @@ grub-install cannot run at build time. Instead (see ../shared/docs/nested-xen.md
     (it is what the role runs) and replaces it with UUID-based entries.
 
 Both carry the test-guest payload (xenlab/guest.py) at the same path as the xen image.
-"xengrub" adds the Xen packages of images.XEN_PACKAGES and dom0's settings of the xen image
-(images.FILES_XEN: xl toolstack, a host-only bridge xenbr0), and its
+"xengrub" adds the Xen packages of rootfs.XEN_PACKAGES and dom0's settings of the xen image
+(rootfs.FILES_XEN: xl toolstack, a host-only bridge xenbr0), and its
 first-boot grub.cfg boots Xen (the lab's usual Xen and dom0 arguments) with plain Linux as the
 second entry. It is what a host looks like after the hypervisor role ran -- but a reboot goes
 through GRUB, so a changed Xen command line (hypervisor role, rolling upgrade) really takes
@@ -39,7 +39,7 @@ import struct
 import subprocess
 import time
 
-from xenlab import guest, images, paths, qemu
+from xenlab import guest, paths, qemu, rootfs
 
 BUILD_VERSION = "1"
 KINDS = ("plain", "xengrub")
@@ -110,16 +110,16 @@ def grub_cfg(kind, kver, xen_gz=None):
 
 
 def packages(kind="plain"):
-    pkgs = list(images.BASE_PACKAGES) + PLAIN_PACKAGES
+    pkgs = list(rootfs.BASE_PACKAGES) + PLAIN_PACKAGES
     if kind == "xengrub":
-        pkgs += images.XEN_PACKAGES
+        pkgs += rootfs.XEN_PACKAGES
     return pkgs
 
 
 def _source_digest(kind):
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    names = ("plain.py", "images.py", "guest.py") + (("qemu.py",) if kind == "xengrub" else ())
+    names = ("plain.py", "rootfs.py", "guest.py") + (("qemu.py",) if kind == "xengrub" else ())
     for name in names:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
@@ -153,14 +153,14 @@ def mbr(boot_img, start, sectors):
     return bytes(out)
 
 
-def _write_disk(raw, rootfs, boot_img, core_img):
+def _write_disk(raw, tree, boot_img, core_img):
     total = DISK_SIZE_MB * 1024 * 1024
     with open(raw, "wb") as f:
         f.truncate(total)
     fs_sectors = total // SECTOR - PART_START
-    images._run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL,
-                 "-E", "offset=%d" % (PART_START * SECTOR), "-d", rootfs,
-                 raw, "%dk" % (fs_sectors * SECTOR // 1024)])
+    rootfs.run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL,
+               "-E", "offset=%d" % (PART_START * SECTOR), "-d", tree,
+               raw, "%dk" % (fs_sectors * SECTOR // 1024)])
     if len(core_img) > (PART_START - 1) * SECTOR:
         raise RuntimeError("core.img (%d bytes) does not fit before the partition"
                            % len(core_img))
@@ -170,46 +170,43 @@ def _write_disk(raw, rootfs, boot_img, core_img):
         f.write(core_img)
 
 
-def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
+def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
     """Build (or reuse) the plain or xengrub image; return its directory."""
     if kind not in KINDS:
         raise SystemExit("unknown GRUB-booted image kind %r" % kind)
     existing = find_image(suite, kind)
     if existing and not force:
-        images._log("cached: %s" % existing)
+        rootfs.log("cached: %s" % existing)
         return existing
     if os.geteuid() != 0:
         raise SystemExit("building images needs root (debootstrap, chroot)")
-    mirror = mirror or os.environ.get("XENLAB_MIRROR") or images.DEFAULT_MIRROR
     final = image_dir(suite, kind)
     work = final + ".tmp"
     shutil.rmtree(work, ignore_errors=True)
-    rootfs = os.path.join(work, "rootfs")
-    os.makedirs(rootfs)
+    tree = os.path.join(work, "rootfs")
+    os.makedirs(tree)
     # the xengrub packages include the xen image's: share its .deb cache
     debs = (paths.debs_dir(suite) if kind == "xengrub"
             else os.path.join(paths.cache_root(), "debs", "%s-plain" % suite))
     os.makedirs(debs, exist_ok=True)
     t0 = time.time()
     timings = {}
-    images._run(["debootstrap", "--variant=minbase", "--components=main",
-                 "--include=" + ",".join(packages(kind)), "--exclude=busybox",
-                 "--cache-dir=" + debs, suite, rootfs, mirror])
+    rootfs.debootstrap(suite, tree, packages(kind), debs, mirror)
     timings["debootstrap_s"] = round(time.time() - t0, 1)
     t1 = time.time()
-    files = dict(images.FILES_COMMON)
+    files = dict(rootfs.FILES_COMMON)
     files.update(FILES_PLAIN)
     if kind == "xengrub":
-        files.update(images.FILES_XEN)
-        os.makedirs(os.path.join(rootfs, "var/log/xen/console"), exist_ok=True)
-    images._write_files(rootfs, files)
-    kver = images._kernel_version(rootfs)
-    mounted = images._mount_pseudo(rootfs)
+        files.update(rootfs.FILES_XEN)
+        os.makedirs(os.path.join(tree, "var/log/xen/console"), exist_ok=True)
+    rootfs.write_files(tree, files)
+    kver = rootfs.kernel_version(tree)
+    mounted = rootfs.mount_pseudo(tree)
     try:
         script = [
             "rm -f /etc/ssh/ssh_host_*",
-            "systemctl mask %s" % " ".join(images.MASK_UNITS),
-            "systemctl enable %s" % " ".join(images.ENABLE_UNITS),
+            "systemctl mask %s" % " ".join(rootfs.MASK_UNITS),
+            "systemctl enable %s" % " ".join(rootfs.ENABLE_UNITS),
             "update-initramfs -u -k %s" % kver,
             "passwd -l root",
             # later grub-pc upgrades inside the VM reinstall to the right disk
@@ -225,31 +222,31 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
             "rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*",
         ]
         if kind == "xengrub":
-            script.insert(2, "systemctl disable %s || true" % " ".join(images.DISABLE_UNITS_XEN))
-        images._chroot(rootfs, "\n".join(script))
+            script.insert(2, "systemctl disable %s || true" % " ".join(rootfs.DISABLE_UNITS_XEN))
+        rootfs.chroot(tree, "\n".join(script))
         versions = subprocess.run(
-            ["chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
+            ["chroot", tree, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
     finally:
-        images._umount(mounted)
+        rootfs.umount(mounted)
     # the test-guest payload, also in the plain image: once the hypervisor role made it a Xen host
     # (the demo, tests/lab/demo), its guests boot from the same files as on the other images
-    applets = subprocess.run([os.path.join(rootfs, "bin/busybox"), "--list-full"],
+    applets = subprocess.run([os.path.join(tree, "bin/busybox"), "--list-full"],
                              check=True, stdout=subprocess.PIPE,
                              universal_newlines=True).stdout.split()
-    images._log("guest initramfs: %d bytes" % guest.write_payload(rootfs, kver, applets))
+    rootfs.log("guest initramfs: %d bytes" % guest.write_payload(tree, kver, applets))
     xen_gz = None
     if kind == "xengrub":
-        xen_gz = sorted(n for n in os.listdir(os.path.join(rootfs, "boot"))
+        xen_gz = sorted(n for n in os.listdir(os.path.join(tree, "boot"))
                         if n.startswith("xen-") and n.endswith(".gz"))
         if not xen_gz:
             raise RuntimeError("no xen-*.gz in image's /boot")
         xen_gz = xen_gz[-1]
-    with open(os.path.join(rootfs, "boot/grub/grub.cfg"), "w") as f:
+    with open(os.path.join(tree, "boot/grub/grub.cfg"), "w") as f:
         f.write(grub_cfg(kind, kver, xen_gz))
-    with open(os.path.join(rootfs, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
+    with open(os.path.join(tree, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
         boot_img = f.read()
-    core = os.path.join(rootfs, "boot/grub/core.img")
+    core = os.path.join(tree, "boot/grub/core.img")
     with open(core, "rb") as f:
         core_img = f.read()
     timings["configure_s"] = round(time.time() - t1, 1)
@@ -257,8 +254,8 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
     out = os.path.join(work, "out")
     os.makedirs(out)
     raw = os.path.join(work, "disk.raw")
-    _write_disk(raw, rootfs, boot_img, core_img)
-    images._run(["qemu-img", "convert", "-O", "qcow2", raw, os.path.join(out, "disk.qcow2")])
+    _write_disk(raw, tree, boot_img, core_img)
+    rootfs.run(["qemu-img", "convert", "-O", "qcow2", raw, os.path.join(out, "disk.qcow2")])
     os.unlink(raw)
     timings["pack_s"] = round(time.time() - t2, 1)
     pkgver = dict(line.split(" ", 1) for line in versions.splitlines() if " " in line)
@@ -274,7 +271,7 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": timings,
         "build_seconds": round(time.time() - t0, 1),
-        "rootfs_mb": int(subprocess.run(["du", "-sm", rootfs], stdout=subprocess.PIPE,
+        "rootfs_mb": int(subprocess.run(["du", "-sm", tree], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),
     }
     manifest["guest_dir"] = guest.GUEST_DIR
@@ -287,5 +284,5 @@ def build(suite=images.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
     shutil.rmtree(final, ignore_errors=True)
     os.rename(out, final)
     shutil.rmtree(work, ignore_errors=True)
-    images._log("built %s in %.0f s" % (final, time.time() - t0))
+    rootfs.log("built %s in %.0f s" % (final, time.time() - t0))
     return final

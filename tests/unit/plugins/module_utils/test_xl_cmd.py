@@ -19,11 +19,11 @@ from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Captu
 
 # (verb call, capture set, capture name): the capture's command is what the verb must build
 CASES = [
-    (lambda: xlcmd.info(), 'xen-4.17.5-lab-tcg', 'xl_info'),
-    (lambda: xlcmd.list_rows(), 'xen-4.17.5-lab-migrate', 'xl_list_source_after_guest_left'),
+    (xlcmd.info, 'xen-4.17.5-lab-tcg', 'xl_info'),
+    (xlcmd.list_rows, 'xen-4.17.5-lab-migrate', 'xl_list_source_after_guest_left'),
     (lambda: xlcmd.list_rows('pv1'), 'xen-4.17.5-lab-tcg', 'xl_list_paused'),
-    (lambda: xlcmd.list_long(), 'xen-4.17.5-lab-tcg', 'xl_list_l_dom0_only'),
-    (lambda: xlcmd.vcpu_list(), 'xen-4.17.5-lab-tcg', 'xl_vcpu_list'),
+    (xlcmd.list_long, 'xen-4.17.5-lab-tcg', 'xl_list_l_dom0_only'),
+    (xlcmd.vcpu_list, 'xen-4.17.5-lab-tcg', 'xl_vcpu_list'),
     (lambda: xlcmd.vcpu_list('smp1'), 'xen-4.17.5-lab-vcpu', 'xl_vcpu_list_smp1'),
     (lambda: xlcmd.create('/var/lib/xenlab/guest/pvh.cfg'), 'xen-4.17.5-lab-tcg', 'xl_create_pvh'),
     (lambda: xlcmd.dry_run_create('/var/lib/xenlab/guest/pv.cfg'), 'xen-4.17.5-lab-tcg', 'create_dryrun_pv'),
