@@ -5,12 +5,12 @@
 #
 # PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
 #
-# The verbs of xen_domain and xen_domain_info. `run` converges one guest: refuse bad input, read
+# The verb of xen_domain. `run` converges one guest: refuse bad input, read
 # (the live domain and the config file), then one path per declared state - `absent` removes, the
 # others plan (desired vs file vs live), stop or restart where they must, apply live changes, put
 # the files in place and reach the power state. Check mode runs the same steps and only skips the
 # actions (the files and lifecycle verbs are told `check`, or are not called), so its `applied`,
-# `changed` and diff are those of a real run. `info` is xen_domain_info's read.
+# `changed` and diff are those of a real run.
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -40,28 +40,6 @@ def run(module, client):
         return converger.run()
     finally:
         converger.files.discard()
-
-
-def info(module, client):
-    """xen_domain_info's worker: the domains, each with its config file and autostart facts."""
-    p = module.params
-    domains = client.domains(
-        names=p['name'], include_dom0=p['include_dom0'], include_stubs=p['include_stub_domains'],
-        include_dying=p['include_dying'], include_transient=p['include_migrating'])
-    for domain in domains:
-        domain['config_file'], domain['autostart'] = config_facts(domain['name'], p['config_dir'],
-                                                                  p['autostart_dir'])
-    return {'domains': domains}
-
-
-def config_facts(name, config_dir, autostart_dir):
-    """Path of NAME's config file (or None) and whether an entry of autostart_dir starts it."""
-    if not name:
-        return None, False
-    path = files.config_path(config_dir, name)
-    if not os.path.isfile(path):
-        return None, False
-    return path, bool(files.autostart_entries(name, path, autostart_dir))
 
 
 def desired(params):

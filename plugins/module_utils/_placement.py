@@ -43,6 +43,8 @@ from bisect import bisect_left, insort
 METRICS = ('memory', 'vcpus', 'cpu')
 MEM, VCPU, CPU = 0, 1, 2
 MODES = ('performance', 'density')
+# What a guest's memory counts as: what it has now, or its static maximum.
+MEMORY_BASES = ('current', 'max')
 DEFAULT_WEIGHTS = {'memory': 1.0, 'vcpus': 1.0, 'cpu': 0.0}
 DEFAULT_MAX_LOAD = {'memory': 100.0, 'vcpus': None, 'cpu': None}
 _EPS = 1e-12
@@ -101,8 +103,8 @@ def fleet_from_facts(facts, memory_basis='current', cpu_usage=None, param='hosts
     """
     if not isinstance(facts, dict) or not facts:
         raise PlacementError(param, 'expected a non-empty dict of host name -> {host: ..., domains: [...]}')
-    if memory_basis not in ('current', 'max'):
-        raise PlacementError('memory_basis', 'must be current or max, got %r' % (memory_basis,))
+    if memory_basis not in MEMORY_BASES:
+        raise PlacementError('memory_basis', 'must be %s, got %r' % (' or '.join(MEMORY_BASES), memory_basis))
     usage = dict(cpu_usage or {})
     hosts = []
     guests = []

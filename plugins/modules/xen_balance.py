@@ -415,64 +415,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _placement
-
-GROUP_SPEC = dict(name=dict(type='str'), guests=dict(type='list', elements='str', required=True))
-
-
-def report_lines(plan):
-    lines = []
-    width = max([len(name) for name in plan['hosts']] + [4])
-    for name in sorted(plan['hosts']):
-        row = plan['hosts'][name]
-        before, after = row['before'], row['after']
-        line = '%-*s  memory %3.0f%% -> %3.0f%%  vcpus %3.0f%% -> %3.0f%%' % (
-            width, name, before['memory_percent'], after['memory_percent'], before['vcpus_percent'], after['vcpus_percent'])
-        if before['cpu_percent'] or after['cpu_percent']:
-            line += '  cpu %3.0f%% -> %3.0f%%' % (before['cpu_percent'], after['cpu_percent'])
-        line += '  guests %d -> %d%s' % (before['guests'], after['guests'], '  (cordoned)' if row['cordoned'] else '')
-        lines.append(line)
-    for move in plan['migrations']:
-        lines.append('%d. %s: %s -> %s (%d MiB, %d vCPUs): %s' % (
-            move['order'], move['guest'], move['from'], move['to'], move['memory_mb'], move['vcpus'], move['reason']))
-    for item in plan.get('blocked') or []:
-        lines.append('cannot place %s: %s' % (item['guest'], item['why']))
-    for item in plan.get('unresolved') or []:
-        lines.append('rule left broken: %s (%s)' % (item['problem'], item['why']))
-    lines.append(plan['summary'])
-    return lines
-
-
-def plan(params):
-    hosts, guests = _placement.fleet_from_facts(params['hosts'], memory_basis=params['memory_basis'],
-                                                cpu_usage=params['cpu_usage'])
-    rules = {
-        'affinity': params['affinity'], 'anti_affinity': params['anti_affinity'], 'pinned': params['pinned'],
-        'cordoned': params['cordoned'], 'excluded': params['excluded_guests'],
-    }
-    weights = dict((k, v) for k, v in (params['weights'] or {}).items() if v is not None)
-    max_load = dict(params['max_load'] or {})
-    if params['mode'] == 'evacuate':
-        if not params['evacuate']:
-            raise _placement.PlacementError('evacuate', 'required with mode=evacuate: the host to drain')
-        return _placement.plan_evacuation(hosts, guests, params['evacuate'], rules=rules, weights=weights or None,
-                                          max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'],
-                                          anti_affinity=params['evacuate_anti_affinity'])
-    if params['evacuate']:
-        raise _placement.PlacementError('evacuate', 'only used with mode=evacuate')
-    return _placement.plan_balance(
-        hosts, guests, mode=params['mode'], weights=weights or None, threshold=params['threshold'],
-        min_improvement=params['min_improvement'], max_migrations=params['max_migrations'], rules=rules,
-        max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'])
-
+from ansible_collections.xenfleet.xen.plugins.module_utils import _balance, _placement
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             hosts=dict(type='dict', required=True),
-            mode=dict(type='str', default='performance', choices=['performance', 'density', 'evacuate']),
+            mode=dict(type='str', default='performance', choices=list(_balance.MODES)),
             evacuate=dict(type='str'),
-            evacuate_anti_affinity=dict(type='str', default='hard', choices=['hard', 'soft']),
+            evacuate_anti_affinity=dict(type='str', default='hard', choices=list(_placement.EVACUATE_ANTI_AFFINITY)),
             weights=dict(type='dict', options=dict(
                 memory=dict(type='float', default=1.0),
                 vcpus=dict(type='float', default=1.0),
@@ -481,15 +432,15 @@ def main():
             threshold=dict(type='float', default=5.0),
             min_improvement=dict(type='float', default=10.0),
             max_migrations=dict(type='int'),
-            memory_basis=dict(type='str', default='current', choices=['current', 'max']),
+            memory_basis=dict(type='str', default='current', choices=list(_placement.MEMORY_BASES)),
             memory_reserve_mb=dict(type='int', default=256),
             max_load=dict(type='dict', options=dict(
                 memory=dict(type='float', default=100.0),
                 vcpus=dict(type='float'),
                 cpu=dict(type='float'),
             )),
-            affinity=dict(type='list', elements='dict', default=[], options=GROUP_SPEC),
-            anti_affinity=dict(type='list', elements='dict', default=[], options=GROUP_SPEC),
+            affinity=dict(type='list', elements='dict', default=[], options=_balance.GROUP_SPEC),
+            anti_affinity=dict(type='list', elements='dict', default=[], options=_balance.GROUP_SPEC),
             pinned=dict(type='dict', default={}),
             cordoned=dict(type='list', elements='str', default=[]),
             excluded_guests=dict(type='list', elements='str', default=[]),
@@ -500,20 +451,13 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    for name in ('threshold', 'min_improvement', 'memory_reserve_mb'):
-        if params[name] < 0:
-            module.fail_json(msg='%s: must be at least 0, got %s' % (name, params[name]))
-    if params['max_migrations'] is not None and params['max_migrations'] < 0:
-        module.fail_json(msg='max_migrations: must be at least 0, got %s' % params['max_migrations'])
     try:
-        result = plan(params)
+        result = _balance.run(module.params)
     except _placement.PlacementError as exc:
         module.fail_json(msg=str(exc), error='invalid_input', param=exc.param)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg='Unexpected error in xen_balance: %s: %s' % (type(exc).__name__, exc), error='internal',
                          exception=traceback.format_exc())
-    result['report'] = report_lines(result)
     module.exit_json(changed=False, **result)
 
 

@@ -230,7 +230,7 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_domain
+from ansible_collections.xenfleet.xen.plugins.module_utils import _info
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
 from ansible_collections.xenfleet.xen.plugins.module_utils._options import AUTOSTART_DIR, CONFIG_DIR, merged
 
@@ -247,7 +247,7 @@ def main():
         )),
         supports_check_mode=True,
     )
-    run_module(module, _converge_domain.info)
+    run_module(module, _info.domains)
 
 
 if __name__ == '__main__':

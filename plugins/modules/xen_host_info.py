@@ -200,21 +200,13 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils import _info
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
-
-
-def gather(module, client):
-    info = client.info()
-    dom0_rows = [row for row in client.list_rows('0') if row['domid'] == 0]
-    dom0 = dom0_rows[0] if dom0_rows else None
-    cmdline = client.read_file('/proc/cmdline')
-    return {'host': parse.host_facts(info, dom0=dom0, dom0_cmdline=cmdline)}
 
 
 def main():
     module = AnsibleModule(argument_spec=xl_argument_spec(), supports_check_mode=True)
-    run_module(module, gather)
+    run_module(module, _info.host)
 
 
 if __name__ == '__main__':

@@ -228,3 +228,12 @@ def test_bad_input_fails_naming_the_parameter(monkeypatch, args, fragment):
     assert failed
     assert result['msg'].startswith(fragment), result['msg']
     assert 'exception' not in result
+
+
+@pytest.mark.parametrize('option, value', [('threshold', -1.0), ('min_improvement', -0.5), ('memory_reserve_mb', -5),
+                                           ('max_migrations', -1)])
+def test_negative_limits_are_refused_with_the_option_named(monkeypatch, option, value):
+    result, failed = run(monkeypatch, {'hosts': fleet(), option: value})
+    assert failed
+    assert result['msg'] == '%s: must be at least 0, got %s' % (option, value)
+    assert result['error'] == 'invalid_input' and result['param'] == option

@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# The read-only verbs: xen_host_info's facts about the host and xen_domain_info's facts about its
+# domains (with their config files and autostart entries, through _files).
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _files as files
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+
+
+def host(module, client):
+    """xen_host_info's worker: the host's facts from `xl info`, dom0's row and its kernel command line."""
+    info = client.info()
+    dom0_rows = [row for row in client.list_rows('0') if row['domid'] == 0]
+    dom0 = dom0_rows[0] if dom0_rows else None
+    cmdline = client.read_file('/proc/cmdline')
+    return {'host': parse.host_facts(info, dom0=dom0, dom0_cmdline=cmdline)}
+
+
+def domains(module, client):
+    """xen_domain_info's worker: the domains, each with its config file and autostart facts."""
+    p = module.params
+    domains = client.domains(
+        names=p['name'], include_dom0=p['include_dom0'], include_stubs=p['include_stub_domains'],
+        include_dying=p['include_dying'], include_transient=p['include_migrating'])
+    for domain in domains:
+        domain['config_file'], domain['autostart'] = config_facts(domain['name'], p['config_dir'],
+                                                                  p['autostart_dir'])
+    return {'domains': domains}
+
+
+def config_facts(name, config_dir, autostart_dir):
+    """Path of NAME's config file (or None) and whether an entry of autostart_dir starts it."""
+    if not name:
+        return None, False
+    path = files.config_path(config_dir, name)
+    if not os.path.isfile(path):
+        return None, False
+    return path, bool(files.autostart_entries(name, path, autostart_dir))
