@@ -417,6 +417,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _balance, _placement
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

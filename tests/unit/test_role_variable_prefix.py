@@ -29,7 +29,7 @@ def included_role_prefix(task):
     """xen_<role>_ of the role of this collection that the task includes or imports, else None."""
     for key in INCLUDE_ROLE:
         if isinstance(task.get(key), dict) and task[key].get('name'):
-            return 'xen_%s_' % str(task[key]['name']).split('.')[-1]
+            return 'xen_%s_' % str(task[key]['name']).rsplit('.', maxsplit=1)[-1]
     return None
 
 

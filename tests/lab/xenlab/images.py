@@ -28,6 +28,7 @@ BUILD_VERSION = "1"
 DEFAULT_SUITE = rootfs.DEFAULT_SUITE
 DISK_SIZE = "6G"
 
+
 def packages(kind):
     pkgs = list(rootfs.BASE_PACKAGES)
     if kind == "xen":

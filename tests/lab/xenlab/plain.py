@@ -159,8 +159,8 @@ def _write_disk(raw, tree, boot_img, core_img):
         f.truncate(total)
     fs_sectors = total // SECTOR - PART_START
     rootfs.run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL,
-               "-E", "offset=%d" % (PART_START * SECTOR), "-d", tree,
-               raw, "%dk" % (fs_sectors * SECTOR // 1024)])
+                "-E", "offset=%d" % (PART_START * SECTOR), "-d", tree,
+                raw, "%dk" % (fs_sectors * SECTOR // 1024)])
     if len(core_img) > (PART_START - 1) * SECTOR:
         raise RuntimeError("core.img (%d bytes) does not fit before the partition"
                            % len(core_img))

@@ -141,6 +141,7 @@ def test_destroy_failing_while_domain_stays_is_reported(monkeypatch):
     with pytest.raises(_xl.XlCommandError) as exc:
         lifecycle.destroy(client, 'pv1')
     assert 'destroy failed (rc=-15)' in exc.value.stderr
+    assert exc.value.msg == '`/usr/sbin/xl destroy pv1` failed with exit code 1: destroy failed (rc=-15)'
 
 
 @pytest.mark.parametrize('text', ['all', 'none', '', '0', '0-3,5', '^1', '^0,^2', '0-7,^3', 'node:0', 'nodes:0-1',
@@ -171,8 +172,10 @@ def test_cpu_lists_not_in_xl_syntax(text, fragment):
 def test_cpu_list_syntax_mode_leaves_host_checks_to_the_host():
     # the same grammar: what only the host can say (does CPU 7 / node 3 exist?) is checked with its facts
     assert parse.cpulist_problem('7') is None and parse.cpulist_problem('node:3') is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as exc:
         parse.parse_cpulist('7', 4)
-    with pytest.raises(ValueError):
+    assert str(exc.value) == 'CPU 7 does not exist on this host (it has 4: 0-3)'
+    with pytest.raises(ValueError) as exc:
         parse.parse_cpulist('node:3', 4, {0: {0, 1}, 1: {2, 3}})
+    assert str(exc.value) == 'node 3 does not exist on this host (nodes: 0, 1)'
     assert parse.parse_cpulist('0-3,^1', 4) == frozenset([0, 2, 3])

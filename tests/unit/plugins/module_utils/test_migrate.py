@@ -100,14 +100,18 @@ def test_preflight_not_a_xen_host():
     assert mig.preflight_problems('pv1', live(), {}, probe, 'plain1') == ['plain1 is not a Xen host: xl is not installed there']
 
 
-@pytest.mark.parametrize('rc,text,status', [
-    (1, 'migration sender: Target reported startup failure\nMigration failed, resuming at sender.', 'failed'),
-    (1, '** Migration failed during final handshake **\nDomain state is now undefined !', 'undefined'),
-    (1, 'migration receiver stream contained unexpected data instead of banner', 'failed'),
-    (0, 'Migration successful.', 'ok'),
+@pytest.mark.parametrize('rc,text,status,said', [
+    (1, 'migration sender: Target reported startup failure\nMigration failed, resuming at sender.', 'failed',
+     'Migration failed, resuming at sender.'),
+    (1, '** Migration failed during final handshake **\nDomain state is now undefined !', 'undefined',
+     '** Migration failed during final handshake **'),
+    (1, 'migration receiver stream contained unexpected data instead of banner', 'failed',
+     'migration receiver stream contained unexpected data instead of banner'),
+    (0, 'Migration successful.', 'ok', 'Migration successful.'),
 ])
-def test_migrate_outcome(rc, text, status):
+def test_migrate_outcome(rc, text, status, said):
     assert mig.migrate_outcome(rc, '', text)[0] == status
+    assert mig.migrate_outcome(rc, '', text)[1] == said
 
 
 def test_move_config_script_quotes(tmp_path):

@@ -459,29 +459,39 @@ def test_fleet_from_facts():
     assert guests[0]['memory_mb'] == 2000
 
 
-@pytest.mark.parametrize('call,param', [
-    (lambda: pl.fleet_from_facts({}), 'hosts'),
-    (lambda: pl.fleet_from_facts({'a': {'domains': []}}), 'hosts.a.host'),
-    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 'x', 'nr_cpus': 1}}}), 'hosts.a.host.free_memory_mb'),
-    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 1, 'nr_cpus': 0}}}), 'hosts.a.host.nr_cpus'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], mode='fast'), 'mode'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'disk': 1}), 'weights'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'memory': 0, 'vcpus': 0}), 'weights'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'pinned': {'x': 'a'}}), 'rules.pinned'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'cordoned': ['z']}), 'rules.cordoned'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'colocate': []}), 'rules'),
+@pytest.mark.parametrize('call,param,said', [
+    (lambda: pl.fleet_from_facts({}), 'hosts', 'expected a non-empty dict of host name'),
+    (lambda: pl.fleet_from_facts({'a': {'domains': []}}), 'hosts.a.host', 'missing: the host key of xenfleet.xen.xen_host_info'),
+    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 'x', 'nr_cpus': 1}}}), 'hosts.a.host.free_memory_mb',
+     "expected a number, got 'x'"),
+    (lambda: pl.fleet_from_facts({'a': {'host': {'free_memory_mb': 1, 'nr_cpus': 0}}}), 'hosts.a.host.nr_cpus',
+     'must be at least 1, got 0'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], mode='fast'), 'mode',
+     "must be one of performance, density, got 'fast'"),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'disk': 1}), 'weights',
+     "unknown metric 'disk'"),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], weights={'memory': 0, 'vcpus': 0}), 'weights',
+     'at least one weight must be above 0'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'pinned': {'x': 'a'}}), 'rules.pinned',
+     'unknown guest x'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'cordoned': ['z']}), 'rules.cordoned',
+     'unknown host z'),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], rules={'colocate': []}), 'rules',
+     'unknown rule kind(s) colocate'),
     (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}],
-                             [{'name': 'g', 'host': 'b', 'memory_mb': 1}]), 'guests[0]'),
-    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], max_migrations=-1), 'max_migrations'),
-    (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'b'), 'host'),
+                             [{'name': 'g', 'host': 'b', 'memory_mb': 1}]), 'guests[0]', "guest g is on unknown host 'b'"),
+    (lambda: pl.plan_balance([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], max_migrations=-1), 'max_migrations',
+     'must be at least 0, got -1'),
+    (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'b'), 'host', "unknown host 'b' (known: a)"),
     (lambda: pl.plan_evacuation([{'name': 'a', 'memory_mb': 1, 'cpus': 1}], [], 'a', anti_affinity='maybe'),
-     'anti_affinity'),
+     'anti_affinity', "must be one of soft, hard, got 'maybe'"),
 ])
-def test_bad_input_names_the_parameter(call, param):
+def test_bad_input_names_the_parameter(call, param, said):
     with pytest.raises(pl.PlacementError) as exc:
         call()
     assert exc.value.param == param
     assert str(exc.value).startswith(param + ': ')
+    assert str(exc.value).startswith('%s: %s' % (param, said)), str(exc.value)
 
 
 def test_gain_formula_matches_recomputation():

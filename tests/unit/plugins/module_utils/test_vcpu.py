@@ -69,8 +69,9 @@ def test_set_keys_keeps_comments_and_order():
 
 
 def test_set_keys_refuses_broken_file():
-    with pytest.raises(xlcfg.XlConfigError):
+    with pytest.raises(xlcfg.XlConfigError) as exc:
         xlcfg.set_keys('name = \n', {'vcpus': 1})
+    assert str(exc.value) == 'line 1: expected a string, a number or a list'
 
 
 def test_soft_outside_hard_from_lab_vcpu_list():

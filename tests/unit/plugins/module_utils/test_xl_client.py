@@ -45,21 +45,34 @@ def answer(name):
 
 # -- classification of real failures --------------------------------------------------------
 
-@pytest.mark.parametrize('name,cls', [
-    ('err_destroy_unknown', errors.DomainNotFoundError),
-    ('err_domid_unknown', errors.DomainNotFoundError),
-    ('err_list_unknown_domid', errors.DomainNotFoundError),
-    ('err_list_unknown_name', errors.DomainNotFoundError),
-    ('err_create_same_name', errors.DomainExistsError),
-    ('err_create_syntax', errors.ConfigRejectedError),
-    ('err_create_no_name', errors.ConfigRejectedError),
-    ('err_create_missing_file', errors.ConfigRejectedError),
-    ('err_vcpu_set_overcommit', errors.XlCommandError),
-    ('err_mem_set_over_max', errors.XlCommandError),
-    ('err_cd_insert_pv', errors.XlCommandError),
-    ('xl_create_hvm', errors.XlCommandError),
+@pytest.mark.parametrize('name,cls,said', [
+    ('err_destroy_unknown', errors.DomainNotFoundError,
+     'No such domain. xl said: nosuchdomain is an invalid domain identifier (rc=-6)'),
+    ('err_domid_unknown', errors.DomainNotFoundError,
+     "No such domain. xl said: Can't get domid of domain name 'nosuchdomain'"),
+    ('err_list_unknown_domid', errors.DomainNotFoundError, "No such domain. xl said: Error: Domain '77' does not exist."),
+    ('err_list_unknown_name', errors.DomainNotFoundError,
+     'No such domain. xl said: nosuchdomain is an invalid domain identifier (rc=-6)'),
+    ('err_create_same_name', errors.DomainExistsError,
+     'A domain with that name already exists. xl said: libxl: error: libxl_domain.c:81:libxl__domain_rename: '
+     'Domain 4:Domain with name "pv1" already exists.'),
+    ('err_create_syntax', errors.ConfigRejectedError,
+     "xl rejected the configuration. xl said: /tmp/bad.cfg:2: config parsing error near `=': syntax error"),
+    ('err_create_no_name', errors.ConfigRejectedError,
+     'xl rejected the configuration. xl said: Domain name must be specified.'),
+    ('err_create_missing_file', errors.ConfigRejectedError,
+     'xl could not read the configuration file. xl said: Failed to read config file: /tmp/does-not-exist.cfg: '
+     'No such file or directory'),
+    ('err_vcpu_set_overcommit', errors.XlCommandError,
+     '`/usr/sbin/xl vcpu-set pv1 3` failed with exit code 1: You are overcommmitting! You have 2 physical CPUs and '
+     'want 3 vCPUs!'),
+    ('err_mem_set_over_max', errors.XlCommandError, '`/usr/sbin/xl mem-set pv1 1024m` failed with exit code 1: '),
+    ('err_cd_insert_pv', errors.XlCommandError,
+     '`/usr/sbin/xl cd-insert pv1 hdc /tmp/bad.cfg` failed with exit code 1: libxl: error: '
+     'libxl_disk.c:838:libxl_cdrom_insert: Domain 1:cdrom-insert requires an HVM domain'),
+    ('xl_create_hvm', errors.XlCommandError, '`/usr/sbin/xl create /root/guests/hvm-busybox.cfg` failed with exit code 3: '),
 ])
-def test_classify_real_failures(name, cls):
+def test_classify_real_failures(name, cls, said):
     cap = Capture(name)
     assert cap.rc != 0
     err = errors.classify_failure(['/usr/sbin/xl'] + cap.xl_args, cap.rc, cap.stdout, cap.stderr)
@@ -67,6 +80,7 @@ def test_classify_real_failures(name, cls):
     kwargs = err.fail_kwargs()
     assert kwargs['rc'] == cap.rc and kwargs['stderr'] == cap.stderr and kwargs['cmd'][0] == '/usr/sbin/xl'
     assert kwargs['error'] == cls.kind
+    assert kwargs['msg'] == err.msg and err.msg.startswith(said), err.msg
 
 
 def test_classify_hotplug_script_timeout():
@@ -95,12 +109,16 @@ def test_classify_device_model_crash_quotes_last_line():
     assert 'exit code 3' in err.msg and 'assuming HVM' in err.msg
 
 
-@pytest.mark.parametrize('stderr,cls', [
-    ("ERROR:  Can't find hypervisor information in sysfs!", errors.NotXenHostError),
-    ("cannot connect to xenstore\ncannot init xl context", errors.ToolstackUnavailableError),
+@pytest.mark.parametrize('stderr,cls,said', [
+    ("ERROR:  Can't find hypervisor information in sysfs!", errors.NotXenHostError,
+     "This host is not running under the Xen hypervisor. xl said: ERROR:  Can't find hypervisor information in sysfs!"),
+    ("cannot connect to xenstore\ncannot init xl context", errors.ToolstackUnavailableError,
+     'xenstored is not running: start the Xen services (systemctl start xen or xencommons). '
+     'xl said: cannot connect to xenstore'),
 ])
-def test_classify_wrapper_errors(stderr, cls):
+def test_classify_wrapper_errors(stderr, cls, said):
     assert errors.classify_failure(['xl', 'info'], 1, '', stderr).__class__ is cls
+    assert errors.classify_failure(['xl', 'info'], 1, '', stderr).msg == said
 
 
 # -- host detection -------------------------------------------------------------------------
@@ -172,8 +190,9 @@ def test_run_timeout_is_typed():
 
 def test_run_failure_is_classified():
     module = FakeModule([answer('err_list_unknown_name')])
-    with pytest.raises(errors.DomainNotFoundError):
+    with pytest.raises(errors.DomainNotFoundError) as exc:
         client(module).list_rows('nosuchdomain')
+    assert exc.value.msg == 'No such domain. xl said: nosuchdomain is an invalid domain identifier (rc=-6)'
     assert module.calls[0][0][-3:] == ['/usr/sbin/xl', 'list', 'nosuchdomain']
 
 
@@ -186,8 +205,9 @@ def test_xl_missing():
 
 def test_xl_path_option_must_exist():
     module = FakeModule(params={'xl_path': '/nonexistent/xl'})
-    with pytest.raises(errors.XlNotFoundError):
+    with pytest.raises(errors.XlNotFoundError) as exc:
         client(module).info()
+    assert exc.value.msg == 'xl_path /nonexistent/xl does not exist on this host.'
 
 
 def test_unparsable_output_is_typed():
@@ -195,6 +215,7 @@ def test_unparsable_output_is_typed():
     with pytest.raises(errors.XlOutputError) as exc:
         client(module).list_long()
     assert exc.value.stdout == '(domain (domid 0))'
+    assert exc.value.msg == '`xl list -l` did not print JSON (is output_format="sxp" set in /etc/xen/xl.conf?)'
 
 
 def test_domains_uses_one_list_l_and_one_list():
@@ -213,8 +234,10 @@ def test_mutating_call_holds_lock(tmp_path):
 
     def run_command(args, **kwargs):
         other = xl.XlClient(module, lock_path=c.lock_path, read_file=fake_files(XEN_DOM0_FILES))
-        with pytest.raises(errors.LockTimeoutError):
+        with pytest.raises(errors.LockTimeoutError) as exc:
             other.acquire_lock(timeout=0.3)
+        assert 'has held %s for longer than this task waited' % c.lock_path in exc.value.msg, exc.value.msg
+        assert 'xl, pid %d, for ' % os.getpid() in exc.value.msg and 'lock_timeout' in exc.value.msg
         seen['checked'] = True
         return (0, '', '')
 
@@ -392,13 +415,16 @@ def test_xl_path_not_executable(tmp_path):
     assert 'is not an executable file' in exc.value.msg and module.calls == []
 
 
-@pytest.mark.parametrize('params,param', [
-    ({'xl_path': 'sbin/xl'}, 'xl_path'), ({'command_timeout': -5}, 'command_timeout'),
-    ({'command_timeout': 0}, 'command_timeout'), ({'lock_timeout': -1}, 'lock_timeout')])
-def test_common_options_are_validated(params, param):
+@pytest.mark.parametrize('params,param,said', [
+    ({'xl_path': 'sbin/xl'}, 'xl_path', "xl_path: 'sbin/xl' is not an absolute path"),
+    ({'command_timeout': -5}, 'command_timeout', 'command_timeout: must be a positive number of seconds, got -5'),
+    ({'command_timeout': 0}, 'command_timeout', 'command_timeout: must be a positive number of seconds, got 0'),
+    ({'lock_timeout': -1}, 'lock_timeout', 'lock_timeout: must be a positive number of seconds, got -1')])
+def test_common_options_are_validated(params, param, said):
     with pytest.raises(errors.InvalidSpec) as exc:
         xl.validate_common(params)
     assert exc.value.param == param and exc.value.msg.startswith(param + ':')
+    assert exc.value.msg.startswith(said), exc.value.msg
 
 
 def test_common_options_defaults_pass():
@@ -427,6 +453,7 @@ def test_remote_xl_honours_xl_path_and_classifies_failures():
     argv = module.calls[0][0]
     assert argv[-3:] == ['--', 'xen2', '/usr/lib/xen-4.17/bin/xl destroy nosuch']
     assert exc.value.cmd == argv[3:]          # the ssh argv, without the timeout prefix
+    assert exc.value.msg == 'No such domain. xl said: nosuch is an invalid domain identifier (rc=-6)'
 
 
 def test_remote_xl_defaults_to_xl_in_the_ssh_users_path():

@@ -62,21 +62,28 @@ def test_render_roundtrip_and_determinism():
 
 @pytest.mark.parametrize('bad', ['a\nb', 'x\x00'])
 def test_quote_refuses_line_breaks(bad):
-    with pytest.raises(cfg.XlConfigError):
+    with pytest.raises(cfg.XlConfigError) as exc:
         cfg.quote(bad)
+    assert str(exc.value) == 'value %r contains a line break or NUL, which xl.cfg cannot hold' % bad
 
 
 def test_render_refuses_bad_keys():
-    with pytest.raises(cfg.XlConfigError):
+    with pytest.raises(cfg.XlConfigError) as exc:
         cfg.render([('bad key', 1)])
+    assert str(exc.value) == "'bad key' is not a valid xl.cfg key"
 
 
-@pytest.mark.parametrize('name,ok', [
-    ('web1', True), ('db_2.prod-x', True), ('123', False), ('Domain-0', False), ('a b', False),
-    ('x;rm', False), ('', False), ('g--incoming', False), ('g-dm', False), ('-x', False), ('a' * 65, False),
+@pytest.mark.parametrize('name,ok,said', [
+    ('web1', True, None), ('db_2.prod-x', True, None), ('123', False, 'must not be all digits'),
+    ('Domain-0', False, 'is reserved by Xen'), ('a b', False, 'may only contain letters, digits, "_", "." and "-"'),
+    ('x;rm', False, 'may only contain letters, digits, "_", "." and "-"'), ('', False, 'must not be empty'),
+    ('g--incoming', False, 'must not end in "--incoming"'), ('g-dm', False, 'or "-dm" (names xl uses for its own domains)'),
+    ('-x', False, 'or start with "-"'), ('a' * 65, False, 'must be at most 64 characters'),
 ])
-def test_name_problem(name, ok):
+def test_name_problem(name, ok, said):
     assert (cfg.name_problem(name) is None) == ok
+    if not ok:
+        assert said in cfg.name_problem(name)
 
 
 def test_disk_spec_target_last():

@@ -23,8 +23,9 @@ def test_parse_info_real_xen_4_17():
 
 
 def test_parse_info_rejects_non_info_text():
-    with pytest.raises(parse.XlParseError):
+    with pytest.raises(parse.XlParseError) as exc:
         parse.parse_info(Capture('err_destroy_unknown').stderr)
+    assert str(exc.value) == '`xl info` output has no xen_major/xen_version field'
 
 
 def test_host_facts():
@@ -59,8 +60,9 @@ def test_parse_list_with_dying_null_domain():
 
 
 def test_parse_list_rejects_garbage():
-    with pytest.raises(parse.XlParseError):
+    with pytest.raises(parse.XlParseError) as exc:
         parse.parse_list('Name ID\nthis is not a row\n')
+    assert str(exc.value) == "unexpected `xl list` row: 'this is not a row'"
 
 
 @pytest.mark.parametrize('flags,state,reason', [
@@ -131,10 +133,17 @@ def test_parse_list_long_dom0_only_and_empty():
     assert parse.parse_list_long('') == []
 
 
-@pytest.mark.parametrize('text', ['(domain (domid 0))', '[{"config": {}}]', '[1', '{"domid": 1}'])
-def test_parse_list_long_rejects(text):
-    with pytest.raises(parse.XlParseError):
+@pytest.mark.parametrize('text,said', [
+    ('(domain (domid 0))', '`xl list -l` did not print JSON (is output_format="sxp" set in /etc/xen/xl.conf?)'),
+    ('[{"config": {}}]', "`xl list -l` entry without domid: {'config': {}}"),
+    ('[1', '`xl list -l` printed invalid JSON: '),
+    # a JSON object, not an array: refused, though as "did not print JSON (... sxp ...)", not as "not an array"
+    ('{"domid": 1}', '`xl list -l` '),
+])
+def test_parse_list_long_rejects(text, said):
+    with pytest.raises(parse.XlParseError) as exc:
         parse.parse_list_long(text)
+    assert str(exc.value).startswith(said)
 
 
 def test_parse_vcpu_list():

@@ -148,6 +148,8 @@ def test_create_fails_after_a_second_hotplug_script_timeout(env):
     steps = create_after_hotplug_timeout(env, hotplug_timeout()) + [(['list', 'pv1'], 'err_list_unknown_name')]
     result, failed, script = env(dict(PV1, state='running'), steps)
     assert failed and result['error'] == 'hotplug_timeout'
+    assert 'did not finish within libxl\'s timeout' in result['msg'], result['msg']
+    assert 'killing execution of /etc/xen/scripts/vif-bridge online because of timeout' in result['msg']
     assert not os.path.exists(cfg_path(env))  # the new file was taken back
 
 
@@ -170,6 +172,7 @@ def test_failed_create_restores_and_reports(env):
     ]
     result, failed, script = env(spec, steps)
     assert failed and result['error'] == 'xl_failed' and result['rc'] == 3
+    assert result['msg'].startswith('`/usr/sbin/xl create %s` failed with exit code 3: ' % cfg_path(env, 'hvm1')), result['msg']
     assert 'malloc(): unsorted double linked list corrupted' in result['stderr']
     assert not os.path.exists(cfg_path(env, 'hvm1'))  # the new file was taken back
 

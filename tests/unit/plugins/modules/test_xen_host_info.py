@@ -43,6 +43,8 @@ def test_host_info_xenstored_down(monkeypatch):
     script = XlScript([(['info'], (1, '', 'xencall: error: ...\ncannot connect to xenstore\ncannot init xl context\n'))])
     result, failed = run_module(monkeypatch, xen_host_info.main, {'command_timeout': 9}, script)
     assert failed and result['error'] == 'toolstack_unavailable'
+    assert result['msg'] == ('xenstored is not running: start the Xen services (systemctl start xen or xencommons). '
+                             'xl said: cannot connect to xenstore')
     assert result['rc'] == 1 and 'cannot init xl context' in result['stderr']
     assert result['cmd'] == ['/usr/sbin/xl', 'info']
 

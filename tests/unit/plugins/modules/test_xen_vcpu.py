@@ -177,6 +177,7 @@ def test_a_dom0_without_its_files_is_refused_after_validation(monkeypatch, tmp_p
                                                              'pin': [{'vcpu': '0', 'hard': '0-1,^1'}]},
                                 script, files={})
     assert failed and result['error'] == 'not_xen_host', result
+    assert result['msg'].startswith('This is not a Xen host: the kernel is not running under the Xen hypervisor'), result['msg']
     assert script.seen == []
 
 
