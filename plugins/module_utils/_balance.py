@@ -11,15 +11,44 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ansible_collections.xenfleet.xen.plugins.module_utils import _placement
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.xenfleet.xen.plugins.module_utils._placement import PlacementError
 
 MODES = _placement.MODES + ('evacuate',)
 GROUP_SPEC = dict(name=dict(type='str'), guests=dict(type='list', elements='str', required=True))
 
 
+# The planner's names for its inputs -> the module's options (a message names what the user set).
+_OPTION_OF = (
+    (re.compile(r'^rules\.excluded'), 'excluded_guests'),
+    (re.compile(r'^rules$'), 'anti_affinity'),   # an anti-affinity group that an affinity group contradicts
+    (re.compile(r'^rules\.'), ''),
+    (re.compile(r'^host$'), 'evacuate'),
+    (re.compile(r'^anti_affinity$'), 'evacuate_anti_affinity'),
+)
+
+
+def option_of(param):
+    """The xen_balance option that a planner parameter path (e.g. rules.pinned.web1) comes from."""
+    for pattern, option in _OPTION_OF:
+        if pattern.match(param):
+            return pattern.sub(option, param, count=1)
+    return param
+
+
 def run(params):
-    """The plan for xen_balance's parameters, with its report lines; PlacementError for bad input."""
+    """The plan for xen_balance's parameters, with its report lines; InvalidSpec (naming the module's
+    option) for bad input."""
+    try:
+        return _run(params)
+    except PlacementError as exc:
+        raise InvalidSpec(option_of(exc.param), exc.message)
+
+
+def _run(params):
     for name in ('threshold', 'min_improvement', 'memory_reserve_mb'):
         if params[name] < 0:
             raise PlacementError(name, 'must be at least 0, got %s' % params[name])

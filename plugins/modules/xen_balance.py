@@ -416,6 +416,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _balance, _placement
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
 
 
 def main():
@@ -454,8 +455,8 @@ def main():
     )
     try:
         result = _balance.run(module.params)
-    except _placement.PlacementError as exc:
-        module.fail_json(msg=str(exc), error='invalid_input', param=exc.param)
+    except InvalidSpec as exc:
+        module.fail_json(msg=exc.msg, error=exc.kind, param=exc.param)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg='Unexpected error in xen_balance: %s: %s' % (type(exc).__name__, exc), error='internal',
                          exception=traceback.format_exc())

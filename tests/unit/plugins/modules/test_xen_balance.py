@@ -211,12 +211,12 @@ def test_group_defaults_for_xl_are_accepted(monkeypatch):
     ({'hosts': {'xen1': {'domains': []}}}, 'hosts.xen1.host'),
     ({'hosts': {'xen1': {'host': {'free_memory_mb': 'lots', 'nr_cpus': 2}}}}, 'hosts.xen1.host.free_memory_mb'),
     ({'mode': 'evacuate'}, 'evacuate:'),
-    ({'mode': 'evacuate', 'evacuate': 'nowhere'}, 'host:'),
+    ({'mode': 'evacuate', 'evacuate': 'nowhere'}, "evacuate: unknown host 'nowhere'"),
     ({'evacuate': 'xen1'}, 'evacuate:'),
-    ({'pinned': {'web1': ['xen9']}}, 'rules.pinned'),
-    ({'pinned': {'ghost': ['xen1']}}, 'rules.pinned'),
-    ({'cordoned': ['xen9']}, 'rules.cordoned'),
-    ({'anti_affinity': [{'guests': ['web1', 'nobody']}]}, 'rules.anti_affinity[0]'),
+    ({'pinned': {'web1': ['xen9']}}, 'pinned.web1: unknown host xen9'),
+    ({'pinned': {'ghost': ['xen1']}}, 'pinned: unknown guest ghost'),
+    ({'cordoned': ['xen9']}, 'cordoned: unknown host xen9'),
+    ({'anti_affinity': [{'guests': ['web1', 'nobody']}]}, 'anti_affinity[0]:'),
     ({'weights': {'memory': 0, 'vcpus': 0}}, 'weights'),
     ({'max_migrations': -1}, 'max_migrations'),
     ({'threshold': -2}, 'threshold'),
@@ -227,6 +227,9 @@ def test_bad_input_fails_naming_the_parameter(monkeypatch, args, fragment):
     result, failed = run(monkeypatch, full)
     assert failed
     assert result['msg'].startswith(fragment), result['msg']
+    # the option the user set is named (the planner's own names, rules.* and host, never leak out)
+    assert result['error'] == 'invalid_parameter' and result['msg'].startswith(result['param'] + ': ')
+    assert not result['param'].startswith(('rules', 'host:'))
     assert 'exception' not in result
 
 
@@ -236,4 +239,4 @@ def test_negative_limits_are_refused_with_the_option_named(monkeypatch, option, 
     result, failed = run(monkeypatch, {'hosts': fleet(), option: value})
     assert failed
     assert result['msg'] == '%s: must be at least 0, got %s' % (option, value)
-    assert result['error'] == 'invalid_input' and result['param'] == option
+    assert result['error'] == 'invalid_parameter' and result['param'] == option
