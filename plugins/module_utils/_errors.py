@@ -104,6 +104,16 @@ class HotplugTimeoutError(XlCommandError):
     kind = 'hotplug_timeout'
 
 
+class ToolMissingError(XenError):
+    """A dom0 tool other than xl (qemu-img, LVM, ...) is not installed."""
+    kind = 'tool_not_found'
+
+
+class ToolCommandError(XenError):
+    """A dom0 tool other than xl failed; cmd/rc/stdout/stderr say how."""
+    kind = 'command_failed'
+
+
 # (substring of stderr/stdout, error class, hint) -- first match wins.
 _CLASSIFIERS = (
     ("Can't find hypervisor information in sysfs", NotXenHostError,

@@ -31,6 +31,8 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     InvalidSpec,
     LockTimeoutError,
     NotXenHostError,
+    ToolCommandError,
+    ToolMissingError,
     XlCommandError,
     XlNotFoundError,
     XlOutputError,
@@ -386,6 +388,41 @@ class XlClient(object):
         if check and res.rc != 0:
             raise classify_failure(res.cmd, res.rc, res.stdout, res.stderr)
         return res
+
+    def run_tool(self, argv, mutating=False, timeout=None, check=True, data=None, hint=None):
+        """Run another dom0 tool (qemu-img, LVM, ...): argv[0] is its name, looked up with get_bin_path
+        (PATH, /usr/sbin, /sbin), the rest built by _host_cmd. Same rules as xl: an argv list, LC_ALL=C,
+        bounded by `timeout`, recorded in `calls`; mutating calls hold the host lock. A missing tool is
+        ToolMissingError (`hint` says which package brings it); a failure ToolCommandError with
+        cmd/rc/stdout/stderr; a timeout XlTimeoutError."""
+        self._enter_critical()
+        name = argv[0]
+        path = self.module.get_bin_path(name, opt_dirs=['/usr/sbin', '/sbin', '/usr/local/sbin'])
+        if not path:
+            raise ToolMissingError('%s was not found on this host (looked in PATH, /usr/sbin, /sbin).%s'
+                                   % (name, ' ' + hint if hint else ''))
+        timeout = timeout or self.timeout
+        cmd = [path] + [str(a) for a in argv[1:]]
+        full = self._timeout_prefix(timeout) + cmd
+        if mutating:
+            self.acquire_lock()
+        started = time.monotonic()
+        try:
+            rc, out, err = self.module.run_command(
+                full, check_rc=False, data=data, binary_data=False,
+                environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
+        finally:
+            if mutating:
+                self.release_lock()
+        self.calls.append(cmd)
+        if full[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
+            raise XlTimeoutError('`%s` did not finish within %d seconds and was stopped; raise command_timeout if the '
+                                 'host is just slow.' % (' '.join(cmd), timeout), cmd=cmd, rc=rc, stdout=out, stderr=err)
+        if check and rc != 0:
+            last = [line.strip() for line in (err or out or '').splitlines() if line.strip()]
+            raise ToolCommandError('`%s` failed with exit code %d: %s' % (' '.join(cmd), rc, last[-1] if last else '(no output)'),
+                                   cmd=cmd, rc=rc, stdout=out, stderr=err)
+        return XlResult(cmd, rc, out, err)
 
     def close_ssh(self, target):
         """Stop the target's SSH master connection, if the target multiplexes (best effort)."""

@@ -470,3 +470,31 @@ def test_remote_xl_reports_a_failed_ssh_as_ssh():
     assert exc.value.msg == 'ssh to xen2 failed (exit code 255): ssh: connect to host xen2 port 22: Connection refused'
     module = FakeModule([(255, '', 'ssh: connect to host xen2 port 22: Connection refused\n')])
     assert client(module).run_remote_xl(remote_target(), ['list'], check=False).rc == 255
+
+
+def test_run_tool_uses_the_tools_path_c_locale_and_timeout():
+    module = FakeModule([(0, '{"format": "raw"}\n', '')], params={'command_timeout': 30},
+                        bins={'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout', 'qemu-img': '/usr/bin/qemu-img'})
+    c = client(module)
+    res = c.run_tool(['qemu-img', 'info', '--output=json', '/srv/a.img'])
+    argv, kwargs = module.calls[0]
+    assert argv == ['/usr/bin/timeout', '--kill-after=10', '30', '/usr/bin/qemu-img', 'info', '--output=json', '/srv/a.img']
+    assert kwargs['environ_update']['LC_ALL'] == 'C' and kwargs['expand_user_and_vars'] is False
+    assert res.stdout == '{"format": "raw"}\n' and c.calls == [argv[3:]]
+
+
+def test_run_tool_missing_names_the_tool_and_the_package():
+    module = FakeModule([])
+    with pytest.raises(errors.ToolMissingError) as exc:
+        client(module).run_tool(['lvcreate', '-n', 'x'], hint='Install lvm2.')
+    assert exc.value.msg == 'lvcreate was not found on this host (looked in PATH, /usr/sbin, /sbin). Install lvm2.'
+    assert module.calls == []
+
+
+def test_run_tool_failure_carries_cmd_rc_and_output():
+    module = FakeModule([(1, '', "qemu-img: Could not open '/nope': Could not open '/nope': No such file or directory\n")],
+                        bins={'timeout': '/usr/bin/timeout', 'qemu-img': '/usr/bin/qemu-img'})
+    with pytest.raises(errors.ToolCommandError) as exc:
+        client(module).run_tool(['qemu-img', 'info', '/nope'])
+    assert exc.value.msg.startswith('`/usr/bin/qemu-img info /nope` failed with exit code 1: qemu-img: Could not open')
+    assert exc.value.cmd == ['/usr/bin/qemu-img', 'info', '/nope'] and exc.value.rc == 1
