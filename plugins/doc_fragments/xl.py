@@ -21,9 +21,10 @@ options:
     type: path
   command_timeout:
     description:
-      - Upper bound in seconds for each C(xl) call. C(xl) can block indefinitely (for example
-        on C(/var/lock/xl) or a guest that ignores a shutdown request); a call that exceeds it
-        is stopped and the module fails with RV(error=timeout).
+      - Upper bound in seconds for each C(xl) call, and for each call of the other host tools a module
+        runs (C(qemu-img), LVM, C(xorriso)) unless the module has its own timeout for a long copy.
+        C(xl) can block indefinitely (for example on C(/var/lock/xl) or a guest that ignores a shutdown
+        request); a call that exceeds it is stopped and the module fails with RV(error=timeout).
     type: int
     default: 120
 requirements:

@@ -202,3 +202,17 @@ class MigrationError(XenError):
 
 class PreflightError(XenError):
     kind = 'preflight_failed'
+
+
+# --------------------------------------------------------------------------------------------
+# Guest storage (xen_disk)
+# --------------------------------------------------------------------------------------------
+
+class DiskError(XenError):
+    """A disk on the dom0 is not what the tools said they made (found by reading it again)."""
+    kind = 'disk_error'
+
+
+class DiskInUseError(DiskError):
+    """A disk a domain (or another process) uses cannot be changed that way: nothing was changed."""
+    kind = 'disk_in_use'

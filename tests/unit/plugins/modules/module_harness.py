@@ -25,8 +25,19 @@ class ModuleExit(Exception):
         self.failed = failed
 
 
+# Where the tests' fake get_bin_path finds the dom0's other tools (XlClient.run_tool); their calls are
+# recorded as [tool name, args...].
+TOOL_PATHS = {
+    'qemu-img': '/usr/bin/qemu-img',
+    'vgs': '/sbin/vgs', 'lvs': '/sbin/lvs', 'lvcreate': '/sbin/lvcreate', 'lvextend': '/sbin/lvextend',
+    'lvrename': '/sbin/lvrename', 'lvremove': '/sbin/lvremove',
+}
+_TOOL_NAMES = dict((path, name) for name, path in TOOL_PATHS.items())
+
+
 class XlScript(object):
-    """The exact xl argv sequence a module must run, each with a captured answer."""
+    """The exact xl argv sequence a module must run, each with a captured answer (a Capture name, an
+    (rc, out, err) tuple, or a callable(call) returning one: it may do what the tool does to files)."""
 
     def __init__(self, steps):
         # steps: list of (xl args list, Capture name or (rc, out, err))
@@ -39,9 +50,12 @@ class XlScript(object):
         # strip the timeout prefix: /usr/bin/timeout --kill-after=10 N
         if args[0].endswith('/timeout'):
             args = args[3:]
-        assert args[0] in ('/usr/sbin/xl', 'ssh'), args
-        # xl calls are recorded without the xl path; ssh calls whole, starting with 'ssh'
-        call = args[1:] if args[0] == '/usr/sbin/xl' else args
+        assert args[0] in ('/usr/sbin/xl', 'ssh') or args[0] in _TOOL_NAMES, args
+        # xl calls are recorded without the xl path; ssh calls whole, starting with 'ssh'; other tools by name
+        if args[0] in _TOOL_NAMES:
+            call = [_TOOL_NAMES[args[0]]] + list(args[1:])
+        else:
+            call = args[1:] if args[0] == '/usr/sbin/xl' else args
         self.seen.append(call)
         assert self.steps, 'unexpected extra call: %r' % (args,)
         want, reply = self.steps.pop(0)
@@ -49,6 +63,8 @@ class XlScript(object):
             assert want(call), 'call %r does not match' % (call,)
         else:
             assert call == want
+        if callable(reply):
+            reply = reply(call)
         if isinstance(reply, tuple):
             return reply
         cap = Capture(reply)
@@ -65,7 +81,7 @@ def patch_ansible_module(monkeypatch, run_command, files=None):
         raise ModuleExit(kwargs, True)
 
     def get_bin_path(self, arg, required=False, opt_dirs=None):
-        return {'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}.get(arg)
+        return {'xl': '/usr/sbin/xl', 'timeout': '/usr/bin/timeout'}.get(arg) or TOOL_PATHS.get(arg)
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
