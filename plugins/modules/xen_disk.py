@@ -287,7 +287,7 @@ error:
   description:
     - On failure, what went wrong, as a word - V(invalid_parameter) (bad input, nothing changed), V(disk_in_use)
       (a domain or another process uses the disk, nothing changed), V(tool_not_found) (C(qemu-img) or LVM
-      missing), V(command_failed) (a tool failed; RV(cmd), RV(rc), RV(stdout), RV(stderr) say how; a half-made
+      missing), V(command_failed) (a tool failed; C(cmd), C(rc), C(stdout), C(stderr) say how; a half-made
       disk was removed), V(disk_error), V(timeout).
   returned: failure
   type: str
