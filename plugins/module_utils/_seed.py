@@ -27,6 +27,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 import hashlib
 import ipaddress
 import json
@@ -88,7 +90,7 @@ def _scalar(value, where):
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return '.nan'
         if value in (float('inf'), float('-inf')):
             return '.inf' if value > 0 else '-.inf'

@@ -49,14 +49,14 @@ def test_emitter_round_trips_random_data():
         r = rnd.random()
         if depth > 3 or r < 0.5:
             return rnd.choice([None, True, False, rnd.randint(-10 ** 12, 10 ** 12), rnd.random() * 10 ** rnd.randint(-8, 25),
-                               ''.join(rnd.choice(chars) for _ in range(rnd.randint(0, 12))), rnd.choice(words)])
+                               ''.join(rnd.choice(chars) for _i in range(rnd.randint(0, 12))), rnd.choice(words)])
         if r < 0.75:
-            return [value(depth + 1) for _ in range(rnd.randint(0, 4))]
-        return dict((rnd.choice([''.join(rnd.choice(string.ascii_letters + '-_ .:') for _ in range(rnd.randint(1, 6))),
+            return [value(depth + 1) for _i in range(rnd.randint(0, 4))]
+        return dict((rnd.choice([''.join(rnd.choice(string.ascii_letters + '-_ .:') for _i in range(rnd.randint(1, 6))),
                                  rnd.choice(words + ['y', 'n', 'True'])]), value(depth + 1))
-                    for _ in range(rnd.randint(0, 4)))
+                    for _i in range(rnd.randint(0, 4)))
 
-    for _ in range(500):
+    for _i in range(500):
         data = {'k': value(0), 'm': value(0)}
         assert load(_seed.to_yaml(data)) == data
 

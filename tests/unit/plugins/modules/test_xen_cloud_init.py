@@ -72,7 +72,7 @@ class Host(object):
         if self.tool_replies:
             return self.tool_replies.pop(0)
         proc = subprocess.run(bare, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              env=dict(os.environ, LC_ALL='C'))
+                              env=dict(os.environ, LC_ALL='C'), check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
 
