@@ -26,6 +26,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     InvalidSpec,
     ToolCommandError,
     XenError,
+    last_line,
 )
 
 # New image files are readable by root only: a guest's disk holds its data (and, after first boot, its keys).
@@ -40,16 +41,6 @@ def run(module, client):
         raise InvalidSpec('copy_timeout', 'must be a positive number of seconds, got %r' % module.params['copy_timeout'])
     client.ensure_xen_host()
     return _Converge(module, client, spec).run()
-
-
-def hint(argv):
-    package = hostcmd.PACKAGES.get(argv[0])
-    return 'Install it with: apt-get install %s' % package if package else None
-
-
-def _last_line(res):
-    lines = [line.strip() for line in (res.stderr or res.stdout or '').splitlines() if line.strip()]
-    return lines[-1] if lines else '(no output)'
 
 
 class _Converge(object):
@@ -94,7 +85,7 @@ class _Converge(object):
 
     def tool(self, argv, mutating=False, long=False, check=True):
         timeout = self.module.params.get('copy_timeout') if long else None
-        return self.client.run_tool(argv, mutating=mutating, timeout=timeout, check=check, hint=hint(argv))
+        return self.client.run_tool(argv, mutating=mutating, timeout=timeout, check=check)
 
     def info(self, path):
         """qemu-img info of an existing path -> (parsed, None), or (None, the failed result)."""
@@ -130,7 +121,7 @@ class _Converge(object):
                               % (path, kind))
         self.current, res = self.info(path)
         if self.current is None:
-            raise ToolCommandError('qemu-img cannot read %s: %s' % (path, _last_line(res)),
+            raise ToolCommandError('qemu-img cannot read %s: %s' % (path, last_line(res.stderr or res.stdout)),
                                    cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
 
     def read_lvm(self):
@@ -158,7 +149,7 @@ class _Converge(object):
             raise InvalidSpec('source', '%s is %s, not a disk image' % (source, kind))
         info, res = self.info(source)
         if info is None:
-            raise InvalidSpec('source', 'qemu-img cannot read %s as a disk image: %s' % (source, _last_line(res)))
+            raise InvalidSpec('source', 'qemu-img cannot read %s as a disk image: %s' % (source, last_line(res.stderr or res.stdout)))
         disk.check_source(spec, info, _head(source))
         self.source = info
 
@@ -221,7 +212,7 @@ class _Converge(object):
                     res = self.tool(step.argv, mutating=True, check=False)
                     if res.rc != 0:
                         self.module.warn('could not clean up after the failure: `%s` failed: %s'
-                                         % (' '.join(res.cmd), _last_line(res)))
+                                         % (' '.join(res.cmd), last_line(res.stderr or res.stdout)))
             except (IOError, OSError, XenError) as exc:
                 self.module.warn('could not clean up after the failure (%s): %s' % (step.describe(), exc))
 
@@ -238,7 +229,7 @@ class _Converge(object):
                 return
             got, res = self.info(self.path)
             if got is None:
-                raise DiskError('%s cannot be read after it was made: %s' % (self.path, _last_line(res)),
+                raise DiskError('%s cannot be read after it was made: %s' % (self.path, last_line(res.stderr or res.stdout)),
                                 cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
             self.final = got
             seen = disk.snapshot('file', self.path, got['format'], got['virtual_size'], got['backing_file'])

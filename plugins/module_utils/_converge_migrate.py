@@ -30,6 +30,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     PreflightError,
     XenError,
     XlTimeoutError,
+    last_line,
 )
 from ansible_collections.xenfleet.xen.plugins.module_utils._files import DomainFiles
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget
@@ -225,9 +226,8 @@ class Migration(object):
         res = self.client.run_ssh(self.target, mig.probe_script(paths, bridges, files.path, remote_xl),
                                   script=True, check=False)
         if res.rc == 255:
-            said = [line.strip() for line in (res.stderr or '').splitlines() if line.strip()]
             raise PreflightError('cannot reach %s over ssh as %s (xl migrate uses the same transport): %s'
-                                 % (self.host, p['ssh_user'], said[-1] if said else 'no message'),
+                                 % (self.host, p['ssh_user'], last_line(res.stderr, 'no message')),
                                  cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
         probe = mig.parse_probe(res.stdout)
         problems = mig.preflight_problems(self.name, live, self.local_info, probe, self.host)

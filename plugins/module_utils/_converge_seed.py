@@ -20,6 +20,7 @@ import stat
 import tempfile
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
+from ansible_collections.xenfleet.xen.plugins.module_utils import _disk as disklib
 from ansible_collections.xenfleet.xen.plugins.module_utils import _seed as seedlib
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     DiskInUseError,
@@ -57,16 +58,6 @@ def file_reader(path):
             handle.seek(offset)
             return handle.read(length)
     return read
-
-
-def same_file(a, b):
-    return os.path.normpath(a) == os.path.normpath(b) or os.path.realpath(a) == os.path.realpath(b)
-
-
-def missing_hint(tool):
-    package = hostcmd.PACKAGES.get(tool)
-    return ('It comes with the Debian package %s (apt-get install %s); the xenfleet.xen.hypervisor role installs it.'
-            % (package, package)) if package else None
 
 
 class _Converge(object):
@@ -117,8 +108,8 @@ class _Converge(object):
 
     def read_users(self):
         """The running domains that have the image as a disk (`xl list -l`)."""
-        found = seedlib.domains_using(self.client.domains(), self.path, same_file)
-        self.used_by = [{'name': name, 'vdev': vdev} for name, vdev in found]
+        found = disklib.attachments(self.client.domains(), [self.path], os.path.realpath)
+        self.used_by = [{'name': dom.get('name'), 'vdev': disk.get('vdev')} for dom, disk in found]
 
     def warn_users(self):
         for user in self.used_by:
@@ -194,7 +185,7 @@ class _Converge(object):
         return tmp
 
     def _tool(self, argv):
-        self.last = self.client.run_tool(argv, hint=missing_hint(argv[0]))
+        self.last = self.client.run_tool(argv)
         return self.last
 
     def _verify(self, tmp):

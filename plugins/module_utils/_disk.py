@@ -287,10 +287,11 @@ def lv_actual_size(lv):
 # Who uses a disk
 # --------------------------------------------------------------------------------------------
 
-def users(domains, names, resolve, writable=False):
-    """The domains (dicts from XlClient.domains) with a disk whose target is one of `names`, compared as
-    real paths (`resolve(path)` -> the path with symlinks resolved; /dev/VG/LV and /dev/mapper/VG-LV both
-    lead to /dev/dm-N). With writable, only the domains that may write to it (not read-only, not a CD-ROM)."""
+def attachments(domains, names, resolve, writable=False):
+    """[(domain, disk)] for each domain (dicts from XlClient.domains) with a disk whose target is one of
+    `names` (its first such disk), compared as real paths (`resolve(path)` -> the path with symlinks
+    resolved; /dev/VG/LV and /dev/mapper/VG-LV both lead to /dev/dm-N). With writable, only the disks the
+    domain may write to (not read-only, not a CD-ROM). The one notion of "a domain uses this file"."""
     wanted = set(names) | set(resolve(n) for n in names)
     found = []
     for dom in domains:
@@ -299,9 +300,14 @@ def users(domains, names, resolve, writable=False):
             if writable and (disk.get('access') == 'ro' or disk.get('cdrom')):
                 continue
             if target and (target in wanted or resolve(target) in wanted):
-                found.append(dom)
+                found.append((dom, disk))
                 break
     return found
+
+
+def users(domains, names, resolve, writable=False):
+    """The domains of attachments(): those that use one of `names`."""
+    return [dom for dom, _disk in attachments(domains, names, resolve, writable)]
 
 
 def describe_users(doms):

@@ -146,6 +146,12 @@ _CLASSIFIERS = (
 )
 
 
+def last_line(text, default='(no output)'):
+    """The last non-blank line of a command's output, stripped (what a message quotes), else `default`."""
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    return lines[-1] if lines else default
+
+
 def classify_failure(cmd, rc, stdout, stderr):
     """Return the typed error for a failed xl call (pure: used by the client and by tests)."""
     if rc is not None and (rc < 0 or 128 < rc < 160):
@@ -156,15 +162,12 @@ def classify_failure(cmd, rc, stdout, stderr):
             'If it recurs, look at `dmesg` and /var/log/xen on the host.' % (' '.join(cmd), signal_number),
             cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
     text = '%s\n%s' % (stderr or '', stdout or '')
-    last_line = ''
-    for line in (stderr or stdout or '').splitlines():
-        if line.strip():
-            last_line = line.strip()
+    last = last_line(stderr or stdout, '')
     for needle, cls, hint in _CLASSIFIERS:
         if needle in text:
-            detail = _first_line_with(text, needle) or last_line
+            detail = _first_line_with(text, needle) or last
             return cls('%s xl said: %s' % (hint, detail), cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
-    return XlCommandError('`%s` failed with exit code %s: %s' % (' '.join(cmd), rc, last_line or '(no output)'),
+    return XlCommandError('`%s` failed with exit code %s: %s' % (' '.join(cmd), rc, last or '(no output)'),
                           cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
 
 

@@ -17,8 +17,15 @@ def _s(value):
     return str(value)
 
 
-# Debian packages that bring each tool (for the error when one is missing).
+# Debian packages that bring each tool (for the error when one is missing); each section adds its own.
 PACKAGES = {}
+
+
+def missing_hint(tool):
+    """What to install when `tool` is missing (None for a tool not listed in PACKAGES)."""
+    package = PACKAGES.get(tool)
+    return 'Install it with: apt-get install %s (Debian package %s).' % (package, package) if package else None
+
 
 # -- storage ----------------------------------------------------------------------------------
 # (qemu-img, LVM)

@@ -22,11 +22,15 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._xl import (
 )
 
 
-def xl_argument_spec(locking=False, **options):
-    """The module's own options plus xl_path and command_timeout (and lock_timeout with locking)."""
+def xl_argument_spec(*shared, **options):
+    """xl_path and command_timeout (and lock_timeout with locking=True), the shared option declarations
+    given (from _options, e.g. CONFIG_DIR), then the module's own options."""
+    locking = options.pop('locking', False)
     spec = dict(XL_COMMON_ARGUMENT_SPEC)
     if locking:
         spec.update(XL_LOCK_ARGUMENT_SPEC)
+    for piece in shared:
+        spec.update(piece)
     spec.update(options)
     return spec
 

@@ -421,18 +421,6 @@ def path_problem(path):
     return None
 
 
-def domains_using(domains, path, same_file):
-    """[(domain name, vdev)] of the domains whose disks have `path` as target. `same_file(a, b)` says
-    whether two paths are one file (the caller resolves symbolic links)."""
-    found = []
-    for dom in domains:
-        for disk in dom.get('disks') or []:
-            target = disk.get('target')
-            if target and same_file(target, path):
-                found.append((dom.get('name'), disk.get('vdev')))
-    return found
-
-
 # --------------------------------------------------------------------------------------------
 # Reading an image back (pure: `read(offset, length)` returns the bytes there, fewer at the end)
 # --------------------------------------------------------------------------------------------

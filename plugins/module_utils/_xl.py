@@ -25,6 +25,7 @@ try:
 except ImportError:  # pragma: no cover - non-POSIX controllers never run modules
     HAS_FCNTL = False
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
@@ -38,6 +39,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     XlOutputError,
     XlTimeoutError,
     classify_failure,
+    last_line,
 )
 
 DEFAULT_TIMEOUT = 120
@@ -256,6 +258,12 @@ class SshTarget(object):
         return ' '.join(shlex.quote(a) for a in self.base_argv())
 
 
+def _ssh_failure(target, result):
+    said = last_line(result.stderr or result.stdout)
+    return XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, result.rc, said),
+                          cmd=result.cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+
+
 class XlClient(object):
     """Runs xl for one module invocation.
 
@@ -335,27 +343,11 @@ class XlClient(object):
         self._enter_critical()
         timeout = timeout or self.timeout
         cmd = [self.xl] + [str(a) for a in args]
-        argv = self._timeout_prefix(timeout) + cmd
-        if mutating:
-            self.acquire_lock()
-        started = time.monotonic()
-        try:
-            rc, out, err = self.module.run_command(
-                argv, check_rc=False, data=data, binary_data=False,
-                environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'},
-                expand_user_and_vars=False)
-        finally:
-            if mutating:
-                self.release_lock()
-        self.calls.append(cmd)
-        result = XlResult(cmd, rc, out, err)
-        if argv[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
-            raise XlTimeoutError(
-                '`%s` did not finish within %d seconds and was stopped. Raise command_timeout if the '
-                'host is just slow; otherwise check `xl list` and /var/log/xen on the host.'
-                % (' '.join(cmd), timeout), cmd=cmd, rc=rc, stdout=out, stderr=err)
-        if check and rc != 0:
-            raise classify_failure(cmd, rc, out, err)
+        result = self._execute(cmd, timeout, mutating=mutating, data=data, timeout_message=(
+            '`%s` did not finish within %d seconds and was stopped. Raise command_timeout if the host is just slow; '
+            'otherwise check `xl list` and /var/log/xen on the host.' % (' '.join(cmd), timeout)))
+        if check and result.rc != 0:
+            raise classify_failure(cmd, result.rc, result.stdout, result.stderr)
         return result
 
     def run_ssh(self, target, argv_tail, timeout=None, data=None, check=True, script=False):
@@ -382,47 +374,34 @@ class XlClient(object):
         the ssh failure it is."""
         res = self.run_ssh(target, [self.remote_xl] + list(args), timeout=timeout, check=False)
         if check and res.rc == 255:
-            last = [line for line in (res.stderr or res.stdout or '').splitlines() if line.strip()]
-            raise XlCommandError('ssh to %s failed (exit code 255): %s' % (target.host, last[-1] if last else '(no output)'),
-                                 cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+            raise _ssh_failure(target, res)
         if check and res.rc != 0:
             raise classify_failure(res.cmd, res.rc, res.stdout, res.stderr)
         return res
 
-    def run_tool(self, argv, mutating=False, timeout=None, check=True, data=None, hint=None):
+    def run_tool(self, argv, mutating=False, timeout=None, check=True, data=None):
         """Run another dom0 tool (qemu-img, LVM, ...): argv[0] is its name, looked up with get_bin_path
         (PATH, /usr/sbin, /sbin), the rest built by _host_cmd. Same rules as xl: an argv list, LC_ALL=C,
         bounded by `timeout`, recorded in `calls`; mutating calls hold the host lock. A missing tool is
-        ToolMissingError (`hint` says which package brings it); a failure ToolCommandError with
+        ToolMissingError naming the Debian package that brings it (_host_cmd.PACKAGES); a failure ToolCommandError with
         cmd/rc/stdout/stderr; a timeout XlTimeoutError."""
         self._enter_critical()
         name = argv[0]
         path = self.module.get_bin_path(name, opt_dirs=['/usr/sbin', '/sbin', '/usr/local/sbin'])
         if not path:
+            hint = hostcmd.missing_hint(name)
             raise ToolMissingError('%s was not found on this host (looked in PATH, /usr/sbin, /sbin).%s'
                                    % (name, ' ' + hint if hint else ''))
         timeout = timeout or self.timeout
         cmd = [path] + [str(a) for a in argv[1:]]
-        full = self._timeout_prefix(timeout) + cmd
-        if mutating:
-            self.acquire_lock()
-        started = time.monotonic()
-        try:
-            rc, out, err = self.module.run_command(
-                full, check_rc=False, data=data, binary_data=False,
-                environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
-        finally:
-            if mutating:
-                self.release_lock()
-        self.calls.append(cmd)
-        if full[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
-            raise XlTimeoutError('`%s` did not finish within %d seconds and was stopped; raise command_timeout if the '
-                                 'host is just slow.' % (' '.join(cmd), timeout), cmd=cmd, rc=rc, stdout=out, stderr=err)
-        if check and rc != 0:
-            last = [line.strip() for line in (err or out or '').splitlines() if line.strip()]
-            raise ToolCommandError('`%s` failed with exit code %d: %s' % (' '.join(cmd), rc, last[-1] if last else '(no output)'),
-                                   cmd=cmd, rc=rc, stdout=out, stderr=err)
-        return XlResult(cmd, rc, out, err)
+        result = self._execute(cmd, timeout, mutating=mutating, data=data, timeout_message=(
+            '`%s` did not finish within %d seconds and was stopped; raise command_timeout if the host is just slow.'
+            % (' '.join(cmd), timeout)))
+        if check and result.rc != 0:
+            said = last_line(result.stderr or result.stdout)
+            raise ToolCommandError('`%s` failed with exit code %d: %s' % (' '.join(cmd), result.rc, said),
+                                   cmd=cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+        return result
 
     def close_ssh(self, target):
         """Stop the target's SSH master connection, if the target multiplexes (best effort)."""
@@ -430,19 +409,30 @@ class XlClient(object):
         return None if argv is None else self._ssh(target, argv, 30, None, False)
 
     def _ssh(self, target, cmd, timeout, data, check):
+        result = self._execute(cmd, timeout, data=data, binary_data=data is not None, timeout_message=(
+            'ssh to %s did not finish within %d seconds' % (target.host, timeout)))
+        if check and result.rc != 0:
+            raise _ssh_failure(target, result)
+        return result
+
+    def _execute(self, cmd, timeout, mutating=False, data=None, binary_data=False, timeout_message=''):
+        """Run `cmd` (an argv list) as every command of the client runs: bounded by `timeout` (coreutils
+        timeout, then KILL), LC_ALL=C, no shell and no expansion, the host lock held for a mutating call,
+        recorded in `calls`. XlTimeoutError(timeout_message) when the timeout stopped it."""
         argv = self._timeout_prefix(timeout) + cmd
+        if mutating:
+            self.acquire_lock()
         started = time.monotonic()
-        rc, out, err = self.module.run_command(
-            argv, check_rc=False, data=data, binary_data=data is not None,
-            environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
+        try:
+            rc, out, err = self.module.run_command(
+                argv, check_rc=False, data=data, binary_data=binary_data,
+                environ_update={'LC_ALL': 'C', 'LANG': 'C', 'LANGUAGE': 'C'}, expand_user_and_vars=False)
+        finally:
+            if mutating:
+                self.release_lock()
         self.calls.append(cmd)
         if argv[0] != cmd[0] and timed_out(rc, time.monotonic() - started, timeout):
-            raise XlTimeoutError('ssh to %s did not finish within %d seconds' % (target.host, timeout),
-                                 cmd=cmd, rc=rc, stdout=out, stderr=err)
-        if check and rc != 0:
-            last = [line for line in (err or out or '').splitlines() if line.strip()]
-            raise XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, rc, last[-1] if last else '(no output)'),
-                                 cmd=cmd, rc=rc, stdout=out, stderr=err)
+            raise XlTimeoutError(timeout_message, cmd=cmd, rc=rc, stdout=out, stderr=err)
         return XlResult(cmd, rc, out, err)
 
     # -- reads -------------------------------------------------------------------------------

@@ -232,19 +232,19 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _info
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
-from ansible_collections.xenfleet.xen.plugins.module_utils._options import AUTOSTART_DIR, CONFIG_DIR, merged
+from ansible_collections.xenfleet.xen.plugins.module_utils._options import AUTOSTART_DIR, CONFIG_DIR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=xl_argument_spec(**merged(
+        argument_spec=xl_argument_spec(
             CONFIG_DIR, AUTOSTART_DIR,
             name=dict(type='list', elements='str', aliases=['names']),
             include_dom0=dict(type='bool', default=False),
             include_stub_domains=dict(type='bool', default=False),
             include_dying=dict(type='bool', default=False),
             include_migrating=dict(type='bool', default=False),
-        )),
+        ),
         supports_check_mode=True,
     )
     run_module(module, _info.domains)

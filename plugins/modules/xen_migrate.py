@@ -238,21 +238,19 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_mo
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
+            _options.CONFIG_DIR,
+            _options.AUTOSTART_DIR,
             locking=True,
-            **_options.merged(
-                _options.CONFIG_DIR,
-                _options.AUTOSTART_DIR,
-                name=dict(type='str', required=True),
-                target=dict(type='str', required=True),
-                ssh_user=dict(type='str', default='root'),
-                ssh_port=dict(type='int'),
-                ssh_identity=dict(type='path'),
-                ssh_options=dict(type='list', elements='str', default=[]),
-                ssh_connect_timeout=dict(type='int', default=60),
-                ssh_multiplex=dict(type='bool', default=True),
-                timeout=dict(type='int', default=900),
-                persist=dict(type='bool', default=True),
-            )
+            name=dict(type='str', required=True),
+            target=dict(type='str', required=True),
+            ssh_user=dict(type='str', default='root'),
+            ssh_port=dict(type='int'),
+            ssh_identity=dict(type='path'),
+            ssh_options=dict(type='list', elements='str', default=[]),
+            ssh_connect_timeout=dict(type='int', default=60),
+            ssh_multiplex=dict(type='bool', default=True),
+            timeout=dict(type='int', default=900),
+            persist=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

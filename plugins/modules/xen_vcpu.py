@@ -198,9 +198,10 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_mo
 
 def main():
     module = AnsibleModule(
-        argument_spec=xl_argument_spec(locking=True, **_options.merged(
+        argument_spec=xl_argument_spec(
             _options.CONFIG_DIR,
             _options.VCPU_TIMEOUT,
+            locking=True,
             name=dict(type='str', required=True),
             online=dict(type='int'),
             allow_overcommit=dict(type='bool', default=False),
@@ -212,7 +213,7 @@ def main():
             weight=dict(type='int'),
             cap=dict(type='int'),
             persist=dict(type='bool', default=True),
-        )),
+        ),
         required_one_of=[('online', 'pin', 'weight', 'cap')],
         supports_check_mode=True,
     )

@@ -256,3 +256,13 @@ def test_plan_lvm_copy_into_a_thin_volume_is_the_captured_sequence():
     assert cap('err_convert_to_small_lv').rc == 1
     assert plan.after == disk.snapshot('lvm', '/dev/xenfleetcap/golden', 'raw', 67108864, None, vg='xenfleetcap',
                                        name='golden', thin_pool='pool')
+
+
+def test_attachments_name_the_disk_a_domain_uses():
+    # (moved from test_seed: xen_cloud_init asks the same question as xen_disk, through _disk.attachments)
+    domains = [{'name': 'web1', 'disks': [{'target': '/srv/web1.qcow2', 'vdev': 'xvda'},
+                                          {'target': '/var/lib/xen/seed/web1.iso', 'vdev': 'xvdz'}]},
+               {'name': 'db1', 'disks': []}, {'name': 'pv1'}]
+    found = disk.attachments(domains, ['/var/lib/xen/seed/web1.iso'], lambda p: p)
+    assert [(d['name'], dk['vdev']) for d, dk in found] == [('web1', 'xvdz')]
+    assert disk.attachments(domains, ['/var/lib/xen/seed/db1.iso'], lambda p: p) == []

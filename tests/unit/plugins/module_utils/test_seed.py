@@ -180,14 +180,6 @@ def test_path_problem():
     assert _seed.path_problem('/var/lib/xen/seed/web1.iso') is None
 
 
-def test_domains_using():
-    domains = [{'name': 'web1', 'disks': [{'target': '/srv/web1.qcow2', 'vdev': 'xvda'},
-                                          {'target': '/var/lib/xen/seed/web1.iso', 'vdev': 'xvdz'}]},
-               {'name': 'db1', 'disks': []}, {'name': 'pv1'}]
-    assert _seed.domains_using(domains, '/var/lib/xen/seed/web1.iso', lambda a, b: a == b) == [('web1', 'xvdz')]
-    assert _seed.domains_using(domains, '/var/lib/xen/seed/db1.iso', lambda a, b: a == b) == []
-
-
 # -- reading images --------------------------------------------------------------------------
 
 def reader(data):

@@ -486,8 +486,9 @@ def test_run_tool_uses_the_tools_path_c_locale_and_timeout():
 def test_run_tool_missing_names_the_tool_and_the_package():
     module = FakeModule([])
     with pytest.raises(errors.ToolMissingError) as exc:
-        client(module).run_tool(['lvcreate', '-n', 'x'], hint='Install lvm2.')
-    assert exc.value.msg == 'lvcreate was not found on this host (looked in PATH, /usr/sbin, /sbin). Install lvm2.'
+        client(module).run_tool(['lvcreate', '-n', 'x'])
+    assert exc.value.msg == ('lvcreate was not found on this host (looked in PATH, /usr/sbin, /sbin). '
+                             'Install it with: apt-get install lvm2 (Debian package lvm2).')
     assert module.calls == []
 
 
