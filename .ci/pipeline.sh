@@ -625,13 +625,17 @@ run_molecule_scenario() {   # name
   molecule_env
   echo "+ molecule test -s $s"
   # The log feeds the failure digest printed at the end (CI shows only the tail of the output).
-  local rc
+  local rc t0
+  t0=$(date +%s)
   set +e
   molecule test -s "$s" 2>&1 | tee "$WORK/molecule-$s.log"
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -ne 0 ]; then
-    { echo "  molecule $s:"; failure_digest "$WORK/molecule-$s.log"; } >>"$WORK/failure-digest"
+    # plus what Xen printed on the scenario's hosts (their serial logs, kept by the lab's `down`)
+    { echo "  molecule $s:"; failure_digest "$WORK/molecule-$s.log"
+      PYTHONPATH="$REPO/tests/lab" python3 -m xenlab serial-digest --prefix "molecule-$s-" --since "$t0" \
+        | sed 's/^/  | /' || true; } >>"$WORK/failure-digest"
   fi
   return "$rc"
 }

@@ -279,9 +279,11 @@ def shutdown(client, name, timeout, force=False):
             raise classify_failure(result.cmd, result.rc, result.stdout, result.stderr)
         done.append(' '.join(args[:-1]))
     except XlTimeoutError:
+        now = row_of(client, name)
+        if now is None:  # gone right at the deadline: it did shut down
+            return done + [' '.join(args[:-1])]
         if not force:
-            raise GuestTimeout('%s did not shut down within %d seconds. Set force: true to destroy it, or raise '
-                               'shutdown_timeout.' % (name, timeout))
+            raise _shutdown_timeout(name, row['domid'], now, timeout)
         destroy(client, name)
         return done + ['destroy (shutdown timed out)']
     # xl's monitor process destroys the shut-down domain (on_poweroff=destroy): give it a moment
@@ -302,6 +304,21 @@ def shutdown(client, name, timeout, force=False):
         else:
             wait_for(client, name, lambda r: r is None, 30, 'disappear')
     return done
+
+
+def _shutdown_timeout(name, domid, row, timeout):
+    """The error for a shutdown that outlived its timeout, saying what the domain (ROW, read after the
+    timeout) does now: still there (the guest ignored the request), or back under a new domid (it
+    rebooted or crashed instead of powering off)."""
+    hint = ' Set force: true to destroy it, or raise shutdown_timeout.'
+    if row['domid'] != domid:
+        return GuestRestarted('%s did not shut down within %d seconds: it restarted meanwhile (domain %d is now '
+                              'domain %d), so the guest rebooted or crashed instead of powering off.%s'
+                              % (name, timeout, domid, row['domid'], hint))
+    return GuestTimeout('%s (domain %d, %s) did not shut down within %d seconds: the guest did not act on the '
+                        'request (an HVM guest needs its PV drivers, or an ACPI power-button handler such as '
+                        'acpid or systemd-logind).%s'
+                        % (name, domid, parse.state_from_flags(row['flags']), timeout, hint))
 
 
 def destroy(client, name):

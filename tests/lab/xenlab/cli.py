@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from xenlab import aptrepo, ciplan, images, lab, net
+from xenlab import aptrepo, ciplan, digest, images, lab, net
 
 
 def _add_image_args(p):
@@ -87,6 +87,11 @@ def parser():
 
     p = sub.add_parser("ci-images", help="the images (and APT repository) the named scenarios boot")
     p.add_argument("scenarios", nargs="*")
+
+    p = sub.add_parser("serial-digest", help="triple faults and Xen's last lines in the serial logs kept "
+                       "for labs named PREFIX* since a time (CI's failure digest)")
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--since", type=float, default=0.0, help="epoch seconds")
 
     p = sub.add_parser("hub", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, required=True)
@@ -177,6 +182,10 @@ def _dispatch(args):
         return _ci_plan(args)
     if args.cmd == "ci-images":
         print(" ".join(ciplan.images_for(args.scenarios)))
+        return 0
+    if args.cmd == "serial-digest":
+        for line in digest.digest(args.prefix, args.since):
+            print(line)
         return 0
     if args.cmd == "hub":
         net.run_hub(args.port, args.pidfile)

@@ -18,6 +18,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_doma
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain
 from ansible_collections.xenfleet.xen.plugins.module_utils import _files
 from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.modules import xen_domain
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture, XEN_DOM0_FILES, fixture_text
@@ -298,9 +299,34 @@ def test_shutdown_waits_and_keeps_definition(env):
 
 def test_shutdown_timeout_without_force_fails(env):
     write_rendered(env, PV1)
-    steps = READ_PV1 + [(['list', 'pv1'], 'xl_list_three_guests'), (['shutdown', '-w', 'pv1'], (124, '', ''))]
+    steps = READ_PV1 + [(['list', 'pv1'], 'xl_list_three_guests'), (['shutdown', '-w', 'pv1'], (124, '', '')),
+                        (['list', 'pv1'], 'xl_list_three_guests')]
     result, failed, script = env(dict(PV1, state='shutdown', shutdown_timeout=5), steps)
     assert failed and result['error'] == 'timeout' and 'force: true' in result['msg']
+    # what the domain does now, read after the timeout
+    assert result['msg'].startswith('pv1 (domain 1, running) did not shut down within 5 seconds: the guest did '
+                                    'not act on the request'), result['msg']
+
+
+def test_shutdown_that_ends_right_at_the_timeout_is_done(env):
+    write_rendered(env, PV1)
+    steps = READ_PV1 + [(['list', 'pv1'], 'xl_list_three_guests'), (['shutdown', '-w', 'pv1'], (124, '', '')),
+                        (['list', 'pv1'], 'err_list_unknown_name')]
+    result, failed, script = env(dict(PV1, state='shutdown', shutdown_timeout=5), steps)
+    assert not failed, result
+    assert result['applied'] == ['shutdown']
+
+
+def test_shutdown_timeout_of_a_guest_that_restarted_says_so():
+    # rows captured before and after a guest rebooted (tests/lab/capture_reboot.py): rb2 went from id 2 to id 3
+    before = [r for r in parse.parse_list(Capture('xl_list_rb_running', 'xen-4.17.5-lab-reboot').stdout)
+              if r['name'] == 'rb2'][0]
+    after = [r for r in parse.parse_list(Capture('xl_list_rb2_restarted', 'xen-4.17.5-lab-reboot').stdout)
+             if r['name'] == 'rb2'][0]
+    exc = _lifecycle._shutdown_timeout('rb2', before['domid'], after, 60)
+    assert exc.kind == 'guest_restarted'
+    assert 'it restarted meanwhile (domain 2 is now domain 3)' in str(exc)
+    assert _lifecycle._shutdown_timeout('rb2', before['domid'], before, 60).kind == 'timeout'
 
 
 def test_absent_removes_file_and_link_never_disks(env):
