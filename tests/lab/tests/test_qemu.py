@@ -90,6 +90,15 @@ def test_argv_connect_side_and_no_private_link():
     assert len(_opt(argv, "-netdev")) == 1
 
 
+def test_tcg_options_are_opt_in(monkeypatch):
+    monkeypatch.delenv("XENLAB_TCG_OPTIONS", raising=False)
+    assert qemu.accel_arg("tcg") == "tcg"
+    monkeypatch.setenv("XENLAB_TCG_OPTIONS", "thread=single")
+    assert qemu.accel_arg("tcg") == "tcg,thread=single"
+    assert qemu.accel_arg("kvm") == "kvm"
+    assert _opt(qemu.host_argv(_host()), "-accel") == ["tcg,thread=single"]
+
+
 def test_argv_cpu_accel_and_multiboot():
     argv = qemu.host_argv(_host())
     assert _opt(argv, "-cpu") == ["max,-smap,-rdtscp"]
@@ -98,6 +107,7 @@ def test_argv_cpu_accel_and_multiboot():
     (append,) = _opt(argv, "-append")
     assert "dom0_mem=1024M,max:1024M" in append and "bootscrub=0" in append
     assert "spec-ctrl=eager-fpu" in append  # lazy FPU switching corrupts dom0 under TCG
+    assert " hap=0 " in append  # guests triple-fault under QEMU's emulated nested paging
     (mods,) = _opt(argv, "-initrd")
     kernel_part, initrd_part = mods.split(",", 1)[0], mods.rsplit(",", 1)[1]
     assert kernel_part.startswith("/img/vmlinuz root=/dev/vda")

@@ -14,9 +14,27 @@ KVM_CPU = "host"
 # (CR0.TS); under TCG that corrupts dom0 processes as soon as a guest runs (segfaults of xl,
 # python3 and sshd, corrupted module payloads, bad SSH MACs). Eager switching avoids it; the
 # experiments and numbers are in docs/lab.md ("FPU switching under TCG").
-XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 spec-ctrl=eager-fpu console=com1 "
+#
+# hap=0: guests use Xen's shadow paging instead of QEMU's emulation of AMD nested paging. With nested
+# paging, an HVM or PVH guest booting beside another one triple-faulted in about 4 of 10 boots (the other
+# guest or the booting one, often with Xen's own RIP in the guest's saved state); with hap=0, 0 of 6
+# (tests/lab/stress_triple_fault.py, docs/lab.md "Guest triple faults under TCG"). Real hardware keeps HAP.
+XEN_ARGS = ("dom0_mem={dom0}M,max:{dom0}M dom0_max_vcpus={smp} bootscrub=0 spec-ctrl=eager-fpu hap=0 console=com1 "
             "com1=115200,8n1 loglvl=all guest_loglvl=all noreboot")
 DOM0_ARGS = "root=/dev/vda rw console=hvc0 earlyprintk=xen net.ifnames=1"
+
+
+def tcg_accel_options():
+    """XENLAB_TCG_OPTIONS: opt-in TCG accelerator options for experiments (e.g. `thread=single`;
+    default none). Part of the QEMU argv, so the warm-start key changes with them."""
+    return os.environ.get("XENLAB_TCG_OPTIONS", "").strip().strip(",")
+
+
+def accel_arg(accel):
+    """The -accel value: tcg plus XENLAB_TCG_OPTIONS, if any; kvm as is."""
+    if accel == "tcg" and tcg_accel_options():
+        return "tcg," + tcg_accel_options()
+    return accel
 
 
 def xen_extra_args():
@@ -146,7 +164,7 @@ def host_argv(h, qemu=QEMU):
     h["boot"] == "disk": no -kernel; SeaBIOS boots the GRUB inside the disk (plain image)."""
     argv = [
         qemu, "-name", "xenlab-%s-%s" % (h["lab"], h["name"]),
-        "-machine", "pc", "-accel", h["accel"], "-cpu", h["cpu"],
+        "-machine", "pc", "-accel", accel_arg(h["accel"]), "-cpu", h["cpu"],
         "-smp", str(h["smp"]), "-m", str(h["mem"]),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
     ]
