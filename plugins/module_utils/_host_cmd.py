@@ -27,6 +27,17 @@ def missing_hint(tool):
     return 'Install it with: apt-get install %s (Debian package %s).' % (package, package) if package else None
 
 
+# -- network (xen_domain_info's guest addresses) ------------------------------------------------
+# Captured on a lab dom0 (Debian 12, iproute2 6.1): tests/unit/fixtures/xen-4.17.5-lab-neigh.
+
+PACKAGES.update({'ip': 'iproute2'})
+
+
+def ip_neigh():
+    """dom0's neighbour table (ARP and NDP entries of every interface), as JSON."""
+    return ['ip', '-json', 'neigh', 'show']
+
+
 # -- storage ----------------------------------------------------------------------------------
 # (qemu-img, LVM)
 # Captured on Debian 12 (qemu-img 7.2, LVM 2.03.16): tests/unit/fixtures/debian12-storage.

@@ -13,8 +13,11 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _addresses as addr
 from ansible_collections.xenfleet.xen.plugins.module_utils import _files as files
+from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import ToolCommandError, ToolMissingError
 
 
 def host(module, client):
@@ -35,7 +38,23 @@ def domains(module, client):
     for domain in domains:
         domain['config_file'], domain['autostart'] = config_facts(domain['name'], p['config_dir'],
                                                                   p['autostart_dir'])
+    if p['addresses']:
+        neighbours = None
+        if any(nic.get('mac') for domain in domains for nic in domain.get('nics') or []):
+            neighbours = read_neighbours(module, client)
+        for domain in domains:
+            domain['addresses'] = addr.guest_addresses(domain.get('nics'), neighbours)
     return {'domains': domains}
+
+
+def read_neighbours(module, client):
+    """dom0's neighbour table (parsed), or None with a warning when it cannot be read: the addresses are
+    then only the declared ones, and the rest of the facts still stand."""
+    try:
+        return addr.parse_neigh(client.run_tool(hostcmd.ip_neigh()).stdout)
+    except (ToolMissingError, ToolCommandError, addr.NeighParseError) as exc:
+        module.warn('Guest addresses are only the declared ones: dom0\'s neighbour table could not be read (%s)' % exc)
+        return None
 
 
 def config_facts(name, config_dir, autostart_dir):

@@ -19,6 +19,10 @@ description:
   - When the collection's configuration file of a domain exists (C(<config_dir>/<name>.cfg)), its
     path is returned, with whether the domain starts with the host (a link in O(autostart_dir)).
   - A name that matches no domain is not an error; it is simply absent from RV(domains).
+  - Each guest's IP addresses are those declared on its network interfaces (C(ip=) in its vif) and
+    those dom0's neighbour table (C(ip neigh), ARP and NDP) maps to one of its MAC addresses. No agent
+    in the guest is needed, so an address appears only once the guest has talked to dom0 (for example
+    answered a ping from it) on a bridge where dom0 has an address of its own.
 author:
   - xenfleet.xen maintainers (@xenfleet)
 extends_documentation_fragment:
@@ -52,6 +56,15 @@ options:
     description: Also return the transient C(NAME--incoming) and C(NAME--migratedaway) domains of a live migration in progress.
     type: bool
     default: false
+  addresses:
+    description:
+      - Report each domain's IP addresses (RV(domains[].addresses)), reading dom0's neighbour table with
+        C(ip -json neigh show) (package C(iproute2)). When the table cannot be read, only the declared
+        addresses are returned, with a warning.
+      - V(false) skips the C(ip) call; RV(domains[].addresses) is then not returned.
+    type: bool
+    default: true
+    version_added: 0.2.0
 seealso:
   - module: xenfleet.xen.xen_host_info
 '''
@@ -179,6 +192,33 @@ domains:
       type: list
       elements: dict
       sample: [{devid: 0, mac: '00:16:3e:5a:01:02', bridge: xenbr0, ip: null, script: vif-bridge, ifname: null, model: null, type: vif}]
+    addresses:
+      description:
+        - The domain's IP addresses known to dom0, declared ones first. RV(domains[].addresses[].source) is
+          V(declared) (C(ip=) of a vif) or V(neighbour) (dom0's neighbour table, matched by the vif's MAC);
+          RV(domains[].addresses[].state) is the neighbour entry's state (for example V(REACHABLE) or
+          V(STALE)), V(null) when dom0 has no entry for it.
+        - An address from the neighbour table is what dom0 saw recently, not a promise that the guest still uses it.
+      returned: when O(addresses=true)
+      type: list
+      elements: dict
+      sample: [{address: 192.168.100.10, mac: '00:16:3e:5a:01:02', bridge: xenbr0, source: neighbour, state: REACHABLE}]
+      contains:
+        address:
+          description: The IPv4 or IPv6 address.
+          type: str
+        mac:
+          description: MAC address of the domain's network interface it belongs to.
+          type: str
+        bridge:
+          description: Bridge of that interface.
+          type: str
+        source:
+          description: Where the address comes from, V(declared) or V(neighbour).
+          type: str
+        state:
+          description: State of dom0's neighbour entry for the address, or V(null).
+          type: str
     pci_devices:
       description: Number of PCI devices passed through to the domain (such a domain cannot be live-migrated).
       type: int
@@ -244,6 +284,7 @@ def main():
             include_stub_domains=dict(type='bool', default=False),
             include_dying=dict(type='bool', default=False),
             include_migrating=dict(type='bool', default=False),
+            addresses=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

@@ -8,8 +8,11 @@ __metaclass__ = type
 
 import os
 
+from ansible.module_utils import basic
+
 from ansible_collections.xenfleet.xen.plugins.modules import xen_domain_info
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
 
 READS = [(['list', '-l'], 'xl_list_l_three_guests'), (['list'], 'xl_list_three_guests')]
 
@@ -63,3 +66,53 @@ def test_not_a_xen_host(monkeypatch):
     result, failed = run_module(monkeypatch, xen_domain_info.main, {}, script, files={})
     assert failed and result['error'] == 'not_xen_host' and 'not a Xen host' in result['msg']
     assert 'exception' not in result
+
+
+# -- addresses (captured with a networked guest: tests/unit/fixtures/xen-4.17.5-lab-neigh) --------
+
+NEIGH = 'xen-4.17.5-lab-neigh'
+
+
+def captured(name):
+    cap = Capture(name, NEIGH)
+    return cap.rc, cap.stdout, cap.stderr
+
+
+NEIGH_READS = [(['list', '-l'], captured('xl_list_l')), (['list'], captured('xl_list'))]
+
+
+def test_addresses_from_dom0s_neighbour_table(monkeypatch, tmp_path):
+    script = XlScript(NEIGH_READS + [(['ip', '-json', 'neigh', 'show'], captured('ip_neigh'))])
+    result, failed = run_module(monkeypatch, xen_domain_info.main, {'config_dir': str(tmp_path)}, script)
+    assert not failed, result
+    by_name = dict((d['name'], d['addresses']) for d in result['domains'])
+    assert by_name == {'pv1': [], 'pvh1': [], 'hvm1': [], 'pvnet1': [
+        {'address': '192.168.100.10', 'mac': '00:16:3e:00:00:10', 'bridge': 'xenbr0', 'source': 'neighbour',
+         'state': 'REACHABLE'}]}
+    assert script.seen[-1] == ['ip', '-json', 'neigh', 'show'] and not script.steps
+
+
+def test_addresses_false_runs_no_ip(monkeypatch, tmp_path):
+    script = XlScript(NEIGH_READS)
+    result, failed = run_module(monkeypatch, xen_domain_info.main,
+                                {'config_dir': str(tmp_path), 'addresses': False}, script)
+    assert not failed and not script.steps
+    assert all('addresses' not in d for d in result['domains'])
+
+
+def test_no_ip_call_when_no_domain_has_a_nic(monkeypatch, tmp_path):
+    script = XlScript(READS)
+    result, failed = run_module(monkeypatch, xen_domain_info.main, {'config_dir': str(tmp_path)}, script)
+    assert not failed and [d['addresses'] for d in result['domains']] == [[], []]
+    assert all(call[0] != 'ip' for call in script.seen)
+
+
+def test_an_unreadable_neighbour_table_warns_and_keeps_the_facts(monkeypatch, tmp_path):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, text: warnings.append(text))
+    script = XlScript(NEIGH_READS + [(['ip', '-json', 'neigh', 'show'], (1, '', ''))])
+    result, failed = run_module(monkeypatch, xen_domain_info.main, {'config_dir': str(tmp_path)}, script)
+    assert not failed, result
+    assert [d['addresses'] for d in result['domains']] == [[], [], [], []]
+    assert len(warnings) == 1 and "dom0's neighbour table could not be read" in warnings[0], warnings
+    assert '/usr/bin/ip -json neigh show` failed with exit code 1' in warnings[0], warnings
