@@ -26,7 +26,6 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     InvalidSpec,
     ToolCommandError,
     XenError,
-    last_line,
 )
 
 # New image files are readable by root only: a guest's disk holds its data (and, after first boot, its keys).
@@ -121,7 +120,7 @@ class _Converge(object):
                               % (path, kind))
         self.current, res = self.info(path)
         if self.current is None:
-            raise ToolCommandError('qemu-img cannot read %s: %s' % (path, last_line(res.stderr or res.stdout)),
+            raise ToolCommandError('qemu-img cannot read %s: %s' % (path, res.said),
                                    cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
 
     def read_lvm(self):
@@ -149,7 +148,7 @@ class _Converge(object):
             raise InvalidSpec('source', '%s is %s, not a disk image' % (source, kind))
         info, res = self.info(source)
         if info is None:
-            raise InvalidSpec('source', 'qemu-img cannot read %s as a disk image: %s' % (source, last_line(res.stderr or res.stdout)))
+            raise InvalidSpec('source', 'qemu-img cannot read %s as a disk image: %s' % (source, res.said))
         disk.check_source(spec, info, _head(source))
         self.source = info
 
@@ -212,7 +211,7 @@ class _Converge(object):
                     res = self.tool(step.argv, mutating=True, check=False)
                     if res.rc != 0:
                         self.module.warn('could not clean up after the failure: `%s` failed: %s'
-                                         % (' '.join(res.cmd), last_line(res.stderr or res.stdout)))
+                                         % (' '.join(res.cmd), res.said))
             except (IOError, OSError, XenError) as exc:
                 self.module.warn('could not clean up after the failure (%s): %s' % (step.describe(), exc))
 
@@ -229,7 +228,7 @@ class _Converge(object):
                 return
             got, res = self.info(self.path)
             if got is None:
-                raise DiskError('%s cannot be read after it was made: %s' % (self.path, last_line(res.stderr or res.stdout)),
+                raise DiskError('%s cannot be read after it was made: %s' % (self.path, res.said),
                                 cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
             self.final = got
             seen = disk.snapshot('file', self.path, got['format'], got['virtual_size'], got['backing_file'])

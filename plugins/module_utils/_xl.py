@@ -196,6 +196,11 @@ class XlResult(object):
         self.stdout = stdout
         self.stderr = stderr
 
+    @property
+    def said(self):
+        """What the command said last (the last non-blank line of stderr, else stdout): what a message quotes."""
+        return last_line(self.stderr or self.stdout)
+
 
 class SshTarget(object):
     """How xl (and our pre-flight) reach another dom0: the ssh argv, host-key checking left ON.
@@ -259,8 +264,7 @@ class SshTarget(object):
 
 
 def _ssh_failure(target, result):
-    said = last_line(result.stderr or result.stdout)
-    return XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, result.rc, said),
+    return XlCommandError('ssh to %s failed (exit code %d): %s' % (target.host, result.rc, result.said),
                           cmd=result.cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
 
 
@@ -398,8 +402,7 @@ class XlClient(object):
             '`%s` did not finish within %d seconds and was stopped; raise command_timeout if the host is just slow.'
             % (' '.join(cmd), timeout)))
         if check and result.rc != 0:
-            said = last_line(result.stderr or result.stdout)
-            raise ToolCommandError('`%s` failed with exit code %d: %s' % (' '.join(cmd), result.rc, said),
+            raise ToolCommandError('`%s` failed with exit code %d: %s' % (' '.join(cmd), result.rc, result.said),
                                    cmd=cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
         return result
 
