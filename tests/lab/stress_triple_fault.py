@@ -18,7 +18,8 @@ hotplug_timeout / create_failed / other (per iteration, plus the serial-log line
 --type hvm (with --maxvcpus 1: the vcpu-set step then fails at once, "vcpuset_failed" means the
 guest booted) boots an HVM guest per iteration in 70-110 s on an otherwise idle machine.
 --companion-pvh keeps a PVH guest running beside: the two-guest triple fault of docs/lab.md
-(2026-12-02) was measured with `--type hvm --maxvcpus 1 -n 6 --boot-timeout 400 --companion-pvh`.
+(2026-12-02) was measured with `--type hvm --maxvcpus 1 -n 6 --boot-timeout 400` and the same PVH guest
+started by hand; the option does that in one command.
 --dom0-load N keeps N busy loops running in dom0. Xen boot arguments for an experiment:
 XENLAB_XEN_EXTRA_ARGS="..." on `xenlab up`, accelerator options XENLAB_TCG_OPTIONS="thread=single"
 (tests/lab/xenlab/qemu.py).
