@@ -6,7 +6,7 @@ import sys
 from xenlab import ciplan, cli
 
 EXPECTED = {"default": 300, "privlink": 300, "guests": 1500, "vcpu": 1200, "hypervisor": 1800,
-            "migrate": 2700, "fleet": 3000, "faults": 1800}
+            "migrate": 2700, "fleet": 3000, "faults": 1800, "provision": 1800}
 
 GIT_LOG = """\
 @1000000
@@ -35,16 +35,20 @@ def test_touched_maps_paths_to_scenarios():
     assert ciplan.touched(["plugins/modules/xen_migrate.py"]) == ({"migrate", "fleet", "faults"}, set())
     assert ciplan.touched(["docs/lab.md", "README.md"]) == (set(), set())
     assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == ({"hypervisor", "fleet"}, set())
-    assert ciplan.touched(["plugins/module_utils/_xl.py"]) == (set(), set(ciplan.POOL))
+    assert ciplan.touched(["plugins/module_utils/_xl.py"]) == (set(), set(ciplan.TRIGGERS))
+    assert ciplan.touched(["roles/hypervisor/tasks/tools.yml", "plugins/modules/xen_disk.py"]) == (
+        {"hypervisor", "fleet", "provision"}, set())
     assert ciplan.touched(["molecule/vcpu/converge.yml", "tests/lab/xenlab/lab.py"]) == (
-        {"vcpu"}, set(ciplan.POOL))
+        {"vcpu"}, set(ciplan.TRIGGERS))
 
 
 def test_every_pool_scenario_has_triggers_and_images():
     for s in ciplan.POOL:
         assert ("molecule/%s/" % s) in ciplan.TRIGGERS[s]
-    for s in ciplan.POOL + ciplan.ALWAYS:
+    for s in ciplan.POOL + ciplan.ALWAYS + ciplan.NOT_YET:
         assert ciplan.IMAGES[s]
+    for s in ciplan.NOT_YET:
+        assert ("molecule/%s/" % s) in ciplan.TRIGGERS[s] and s not in ciplan.POOL
 
 
 def test_order_puts_touched_first_and_rotates():
@@ -135,6 +139,7 @@ def test_images_for_lists_each_image_once_in_first_use_order():
     assert ciplan.images_for(["default", "privlink", "fleet"]) == ["xen", "xengrub"]
     assert ciplan.images_for(["hypervisor", "guests"]) == ["plain", "aptrepo", "xen"]
     assert ciplan.images_for(["newscenario"]) == ["xen"]
+    assert ciplan.images_for(["provision", "hypervisor"]) == ["xen", "aptrepo", "cloud", "plain"]
     assert ciplan.images_for([]) == []
 
 

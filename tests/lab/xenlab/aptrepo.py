@@ -1,7 +1,7 @@
 """A local APT repository for offline lab hosts, and the tiny HTTP server that serves it.
 
 build(suite) downloads (on the lab host, which may reach Debian's mirror) the packages the
-hypervisor role installs -- by default xen-system-amd64 and qemu-system-xen -- together with
+hypervisor role installs -- Xen, its HVM device model and the guest provisioning tools (PACKAGES) -- together with
 their whole dependency closure, resolved against an EMPTY dpkg status so the repository is
 complete whatever the guest image already holds. The .debs go to a pool, dpkg-scanpackages
 writes the index and a Release file with checksums is written here, so the guest sees an
@@ -33,8 +33,11 @@ from urllib.parse import unquote
 REPO_ADDR = "10.0.2.100"
 REPO_PORT = 80
 REPO_PREFIX = "/debian"
+IMAGES_PREFIX = "/images"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ["xen-system-amd64", "qemu-system-xen"]
+# what the hypervisor role installs: Xen, the HVM device model and the guest provisioning tools
+PACKAGES = ["xen-system-amd64", "qemu-system-xen",
+            "qemu-utils", "lvm2", "xorriso", "dosfstools", "mtools", "grub-xen-host"]
 BUILD_VERSION = "1"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
@@ -72,10 +75,16 @@ def source_line(suite):
     return "deb [trusted=yes] http://%s%s %s main" % (REPO_ADDR, REPO_PREFIX, suite)
 
 
-def guestfwd(repo):
-    """(address, port, command) for qemu.host_argv: serve repo to the guest at REPO_ADDR:80."""
-    return (REPO_ADDR, REPO_PORT, "%s %s serve-stdio %s" % (
-        sys.executable, os.path.abspath(__file__), repo))
+def guestfwd(repo, images=None):
+    """(address, port, command) for qemu.host_argv: serve repo to the guest at REPO_ADDR:80, and the
+    files of the directory IMAGES (if given) under IMAGES_PREFIX, as a user downloads an image."""
+    return (REPO_ADDR, REPO_PORT, "%s %s serve-stdio %s%s" % (
+        sys.executable, os.path.abspath(__file__), repo, " " + images if images else ""))
+
+
+def image_url(name):
+    """Where a lab host downloads the image file NAME served with guestfwd(repo, images)."""
+    return "http://%s%s/%s" % (REPO_ADDR, IMAGES_PREFIX, name)
 
 
 def deb_names(simulation):
@@ -199,11 +208,14 @@ def build(suite="bookworm", packages=None, force=False, mirror=None):
 
 # --- serving over stdin/stdout (one process per guest TCP connection) ---------------
 
-def _resolve(root, url_path):
+def _resolve(root, url_path, images=None):
     path = unquote(url_path.split("?", 1)[0])
-    if not path.startswith(REPO_PREFIX + "/"):
+    if images and path.startswith(IMAGES_PREFIX + "/"):
+        root, rel = images, path[len(IMAGES_PREFIX) + 1:]
+    elif path.startswith(REPO_PREFIX + "/"):
+        rel = path[len(REPO_PREFIX) + 1:]
+    else:
         return None
-    rel = path[len(REPO_PREFIX) + 1:]
     parts = [p for p in rel.split("/") if p]
     if any(p in (".", "..") for p in parts):
         return None
@@ -211,8 +223,9 @@ def _resolve(root, url_path):
     return full if os.path.isfile(full) else None
 
 
-def serve_stdio(root, rfile=None, wfile=None):
-    """Answer HTTP/1.x GET/HEAD requests from rfile on wfile until EOF or Connection: close."""
+def serve_stdio(root, rfile=None, wfile=None, images=None):
+    """Answer HTTP/1.x GET/HEAD requests from rfile on wfile until EOF or Connection: close: files of
+    the repository ROOT under REPO_PREFIX, and of the directory IMAGES under IMAGES_PREFIX."""
     rfile = rfile or sys.stdin.buffer
     wfile = wfile or sys.stdout.buffer
     while True:
@@ -233,7 +246,7 @@ def serve_stdio(root, rfile=None, wfile=None):
             k, _sep, v = h.decode("latin-1").partition(":")
             headers[k.strip().lower()] = v.strip()
         close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
-        full = _resolve(root, target)
+        full = _resolve(root, target, images)
         if full is None or method not in ("GET", "HEAD"):
             body = b"not found\n"
             wfile.write(("%s 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
@@ -256,11 +269,11 @@ def serve_stdio(root, rfile=None, wfile=None):
 
 
 def main(argv):
-    if len(argv) == 2 and argv[0] == "serve-stdio":
+    if len(argv) in (2, 3) and argv[0] == "serve-stdio":
         # stderr is the guest's socket as well: never write diagnostics there
         sys.stderr = open(os.devnull, "w")
         try:
-            serve_stdio(argv[1])
+            serve_stdio(argv[1], images=argv[2] if len(argv) == 3 else None)
         except (BrokenPipeError, ConnectionResetError):
             pass
         return 0
@@ -268,7 +281,7 @@ def main(argv):
         suite = argv[1] if len(argv) > 1 else "bookworm"
         print(build(suite, force="--force" in argv))
         return 0
-    sys.stderr.write("usage: aptrepo.py build [SUITE] [--force] | serve-stdio DIR\n")
+    sys.stderr.write("usage: aptrepo.py build [SUITE] [--force] | serve-stdio DIR [IMAGES_DIR]\n")
     return 2
 
 

@@ -5,14 +5,18 @@ import json
 import os
 import sys
 
-from xenlab import aptrepo, ciplan, digest, images, lab, net
+from xenlab import aptrepo, ciplan, cloudimg, digest, images, lab, net
+
+HOST_KINDS = ["xen", "plain", "xengrub"]
 
 
-def _add_image_args(p):
-    p.add_argument("--image", default="xen", choices=["xen", "plain", "xengrub"],
+def _add_image_args(p, kinds=HOST_KINDS):
+    p.add_argument("--image", default="xen", choices=kinds,
                    help="image kind (default: xen; plain: Debian without Xen, booted by its GRUB;"
                         " xengrub: Xen installed, booted by its GRUB, so a changed Xen command"
-                        " line takes effect on reboot)")
+                        " line takes effect on reboot%s)" % (
+                            "; cloud: a guest image shaped like Debian's genericcloud image, see"
+                            " xenlab/cloudimg.py" if "cloud" in kinds else ""))
     p.add_argument("--suite", default=images.DEFAULT_SUITE, help="Debian suite (default: bookworm)")
 
 
@@ -22,11 +26,11 @@ def parser():
     sub.required = True
 
     p = sub.add_parser("build", help="build (or reuse) a cached image")
-    _add_image_args(p)
+    _add_image_args(p, HOST_KINDS + ["cloud"])
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
 
     p = sub.add_parser("image-path", help="print the cached image directory (empty if missing)")
-    _add_image_args(p)
+    _add_image_args(p, HOST_KINDS + ["cloud"])
 
     p = sub.add_parser("up", help="boot a lab of N Xen hosts, one after another")
     p.add_argument("--name", required=True)
@@ -43,6 +47,9 @@ def parser():
     p.add_argument("--apt-repo", action="store_true",
                    help="build (or reuse) the local APT repository with the Xen packages for "
                         "--suite and serve it to the hosts at http://10.0.2.100/debian")
+    p.add_argument("--cloud-image", action="store_true",
+                   help="with --apt-repo: build (or reuse) the cloud image of --suite (xenlab/cloudimg.py) and"
+                        " serve it at http://10.0.2.100/images/debian-<N>-genericcloud-amd64.qcow2")
     p.add_argument("--json", action="store_true", help="print the lab state as JSON at the end")
 
     p = sub.add_parser("aptrepo", help="build (or reuse) the local APT repository; print its dir")
@@ -109,6 +116,9 @@ def main(argv=None):
 
 
 def _dispatch(args):
+    if args.cmd == "build" and args.image == "cloud":
+        print(cloudimg.build(args.suite, force=args.force))
+        return 0
     if args.cmd == "build":
         print(images.build(args.image, args.suite, force=args.force))
         return 0
@@ -116,16 +126,21 @@ def _dispatch(args):
         print(aptrepo.build(args.suite, force=args.force))
         return 0
     if args.cmd == "image-path":
-        print(images.find_image(args.image, args.suite) or "")
+        found = (cloudimg.find_image(args.suite) if args.image == "cloud"
+                 else images.find_image(args.image, args.suite))
+        print(found or "")
         return 0
     if args.cmd == "up":
         names = args.host_names.split(",") if args.host_names else None
         accel = None if args.accel in (None, "auto") else args.accel
         repo = aptrepo.build(args.suite) if args.apt_repo else None
+        if args.cloud_image and not repo:
+            raise lab.LabError("--cloud-image is served by the APT repository's server: add --apt-repo")
+        served = cloudimg.build(args.suite) if args.cloud_image else None
         st = lab.up(args.name, hosts=args.hosts, kind=args.image, suite=args.suite, mem=args.mem,
                     smp=args.smp, dom0_mem=args.dom0_mem, names=names,
                     boot_timeout=args.boot_timeout, keep_on_failure=args.keep_on_failure,
-                    accel=accel, apt_repo=repo)
+                    accel=accel, apt_repo=repo, serve_images=served)
         for h in st["hosts"]:
             lab.say("%s: ssh -F %s %s   (boot-to-SSH %.1f s)" % (
                 h["name"], st["ssh_config"], h["name"], h["boot_seconds"]))
@@ -197,6 +212,8 @@ def _missing_images(suite):
     missing = {k for k in ("xen", "plain", "xengrub") if not images.find_image(k, suite)}
     if not aptrepo.find_repo(suite):
         missing.add("aptrepo")
+    if not cloudimg.find_image(suite):
+        missing.add("cloud")
     return missing
 
 

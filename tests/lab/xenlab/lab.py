@@ -228,9 +228,14 @@ def host_names(count, names=None):
 
 
 def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, dom0_mem=1024,
-        names=None, boot_timeout=None, keep_on_failure=False, accel=None, apt_repo=None):
+        names=None, boot_timeout=None, keep_on_failure=False, accel=None, apt_repo=None,
+        serve_images=None):
     """apt_repo: directory of a local APT repository (xenlab.aptrepo) served to every host
-    at http://10.0.2.100/debian through QEMU guestfwd (the hosts reach nothing else)."""
+    at http://10.0.2.100/debian through QEMU guestfwd (the hosts reach nothing else);
+    serve_images: a directory whose files the same server offers at http://10.0.2.100/images/
+    (the cloud image, xenlab/cloudimg.py), only together with apt_repo."""
+    if serve_images and not apt_repo:
+        raise LabError("serving images needs the APT repository's server (apt_repo)")
     boot_timeout = int(boot_timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
     if kind not in ("xen", "plain", "xengrub"):
         raise LabError("unknown image kind %r (xen, plain, xengrub)" % kind)
@@ -271,6 +276,8 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
             "status": "starting", "hub_pid": None, "hosts": [],
             "apt_repo": apt_repo,
             "apt_source": aptrepo.source_line(suite) if apt_repo else None,
+            "images_dir": serve_images,
+            "images_url": aptrepo.image_url("") if serve_images else None,
         }
         priv_port = ports[-1]
         for i, hname in enumerate(hn, start=1):
@@ -288,7 +295,7 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
                 "xen": os.path.join(img, "xen"), "vmlinuz": os.path.join(img, "vmlinuz"),
                 "initrd": os.path.join(img, "initrd.img"),
                 "boot": manifest.get("boot", "kernel"),
-                "guestfwd": [list(aptrepo.guestfwd(apt_repo))] if apt_repo else [],
+                "guestfwd": [list(aptrepo.guestfwd(apt_repo, serve_images))] if apt_repo else [],
                 "overlay": os.path.join(hd, "disk.qcow2"), "seed": os.path.join(hd, "seed.tar"),
                 "serial": os.path.join(hd, "serial.log"), "monitor": os.path.join(hd, "monitor.sock"),
                 "pidfile": os.path.join(hd, "qemu.pid"), "pid": None, "boot_seconds": None,

@@ -1,0 +1,67 @@
+"""The cloud guest image (xenlab/cloudimg.py): its boot configuration, names and disk layout."""
+
+import struct
+import subprocess
+
+import pytest
+
+from xenlab import cloudimg, images, plain
+
+
+def test_grub_cfg_finds_the_root_by_label_for_both_loaders():
+    cfg = cloudimg.grub_cfg("6.1.0-28-cloud-amd64")
+    # pvgrub2 names the disk (xen/xvda), SeaBIOS' GRUB (hd0): no device name may appear
+    assert "(hd0" not in cfg and "xvda" not in cfg
+    assert "search --no-floppy --label --set=root debian-cloud" in cfg
+    linux = [line.split() for line in cfg.splitlines() if line.strip().startswith("linux ")][0]
+    assert linux[1] == "/boot/vmlinuz-6.1.0-28-cloud-amd64"
+    assert "root=LABEL=debian-cloud" in linux
+    # the last console= is /dev/console: the HVM UART where it exists, hvc0 otherwise
+    consoles = [a for a in linux if a.startswith("console=")]
+    assert consoles[-1].startswith("console=ttyS0") and "console=hvc0" in consoles
+    assert "initrd /boot/initrd.img-6.1.0-28-cloud-amd64" in cfg
+
+
+def test_image_name_is_the_official_one():
+    assert cloudimg.image_name("bookworm") == "debian-12-genericcloud-amd64.qcow2"
+    assert cloudimg.image_name("trixie") == "debian-13-genericcloud-amd64.qcow2"
+
+
+def test_the_packages_make_a_cloud_image_without_the_lab_seed():
+    for pkg in ("cloud-init", "linux-image-cloud-amd64", "openssh-server", "grub-pc", "cloud-guest-utils"):
+        assert pkg in cloudimg.PACKAGES
+    assert "linux-image-amd64" not in cloudimg.PACKAGES
+    assert not any("xenlab" in path for path in cloudimg.FILES)
+    assert cloudimg.FILES["etc/fstab"].startswith("LABEL=debian-cloud ")
+
+
+def test_keys_per_suite_and_the_host_images_do_not_depend_on_this_file(monkeypatch):
+    assert cloudimg.image_key("bookworm") != cloudimg.image_key("trixie")
+    before = (images.image_key("xen", "bookworm"), plain.image_key("bookworm", "xengrub"))
+    cloud_before = cloudimg.image_key("bookworm")
+    monkeypatch.setattr(cloudimg, "_source_digest", lambda: "changed")
+    assert cloudimg.image_key("bookworm") != cloud_before
+    assert (images.image_key("xen", "bookworm"), plain.image_key("bookworm", "xengrub")) == before
+
+
+def test_write_disk_puts_grub_and_one_labelled_partition(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "boot" / "hello").write_text("hi\n")
+    raw = tmp_path / "disk.raw"
+    boot_img = bytes(range(256)) * 2
+    core_img = b"CORE" * 100
+    try:
+        cloudimg.write_disk(str(raw), str(tree), boot_img, core_img, size_mb=16)
+    except FileNotFoundError:
+        pytest.skip("mkfs.ext4 is not installed here")
+    data = raw.read_bytes()
+    assert len(data) == 16 * 1024 * 1024
+    assert data[:440] == boot_img[:440] and data[510:512] == b"\x55\xaa"
+    status, ptype, start, sectors = struct.unpack("<B3xB3xII", data[446:462])
+    assert (status, ptype, start) == (0x80, 0x83, 2048)
+    assert start + sectors == 16 * 2048
+    assert data[512:512 + len(core_img)] == core_img
+    label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", "-p", "-O", str(2048 * 512), str(raw)],
+                           stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout.strip()
+    assert label == "debian-cloud"
