@@ -15,10 +15,11 @@ def test_grub_cfg_finds_the_root_by_label_for_both_loaders():
     assert "search --no-floppy --label --set=root debian-cloud" in cfg
     linux = [line.split() for line in cfg.splitlines() if line.strip().startswith("linux ")][0]
     assert linux[1] == "/boot/vmlinuz-6.1.0-28-cloud-amd64"
-    assert "root=LABEL=debian-cloud" in linux
-    # the last console= is /dev/console: the HVM UART where it exists, hvc0 otherwise
-    consoles = [a for a in linux if a.startswith("console=")]
-    assert consoles[-1].startswith("console=ttyS0") and "console=hvc0" in consoles
+    assert "root=LABEL=debian-cloud" in linux and linux[-1] == "$cloud_console"
+    # /dev/console is the last console= that exists: the UART under SeaBIOS (HVM), hvc0 under pvgrub2
+    pc, other = cfg.split('if [ "$grub_platform" = pc ]; then', 1)[1].split("else", 1)
+    assert 'set cloud_console="console=tty0 console=ttyS0,115200n8"' in pc
+    assert 'set cloud_console="console=tty0 console=hvc0"' in other.split("fi", 1)[0]
     assert "initrd /boot/initrd.img-6.1.0-28-cloud-amd64" in cfg
 
 

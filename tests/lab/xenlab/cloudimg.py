@@ -55,7 +55,7 @@ FILES = {
         "GRUB_TIMEOUT=0\n"
         'GRUB_TERMINAL="serial console"\n'
         'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\n'
-        'GRUB_CMDLINE_LINUX="console=tty0 console=hvc0 console=ttyS0,115200n8"\n'
+        'GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8"\n'
         'GRUB_CMDLINE_LINUX_DEFAULT=""\n'
         "GRUB_DISABLE_OS_PROBER=true\n"
     ),
@@ -65,21 +65,30 @@ FILES = {
 }
 
 # One grub.cfg for SeaBIOS -> grub-pc (HVM) and pvgrub2 (PV/PVH, which names the disk (xen/xvda)
-# instead of (hd0)): the root is found by its label, never by a device name. The last console= is
-# /dev/console: ttyS0 on HVM (the emulated UART that xl logs), hvc0 on PV/PVH (no UART there).
+# instead of (hd0)): the root is found by its label, never by a device name. /dev/console is the last
+# console= that exists: on HVM the emulated UART ttyS0 (which xl logs); a PV/PVH guest has no UART, and
+# with ttyS0 last its /dev/console would be the invisible tty0 - cloud-init's messages (the SSH host
+# keys) would reach no log. So the console follows GRUB's platform (pc under SeaBIOS, xen or xen_pvh
+# under pvgrub2). Debian's official image says console=ttyS0 only: booted through pvgrub2, its
+# userspace console output is lost the same way (docs/provision.md).
 GRUB_CFG = """\
 # First-boot configuration written by the xenlab cloud image builder; update-grub replaces it.
-if serial --unit=0 --speed=115200; then
+if [ "$grub_platform" = pc ]; then
+    serial --unit=0 --speed=115200
     terminal_input serial console
     terminal_output serial console
+    set cloud_console="console=tty0 console=ttyS0,115200n8"
+else
+    set cloud_console="console=tty0 console=hvc0"
 fi
+export cloud_console
 set timeout=0
 set default=0
 insmod part_msdos
 insmod ext2
 search --no-floppy --label --set=root %(label)s
 menuentry 'Debian GNU/Linux (cloud)' {
-    linux /boot/vmlinuz-%(kver)s root=LABEL=%(label)s ro console=tty0 console=hvc0 console=ttyS0,115200n8
+    linux /boot/vmlinuz-%(kver)s root=LABEL=%(label)s ro $cloud_console
     initrd /boot/initrd.img-%(kver)s
 }
 """
