@@ -47,13 +47,16 @@ def test_keys_per_suite_and_the_host_images_do_not_depend_on_this_file(monkeypat
 
 def test_write_disk_puts_grub_and_one_labelled_partition(tmp_path):
     tree = tmp_path / "tree"
-    (tree / "boot").mkdir(parents=True)
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "usr" / "lib" / "grub" / "i386-pc").mkdir(parents=True)
     (tree / "boot" / "hello").write_text("hi\n")
     raw = tmp_path / "disk.raw"
     boot_img = bytes(range(256)) * 2
     core_img = b"CORE" * 100
+    (tree / "usr" / "lib" / "grub" / "i386-pc" / "boot.img").write_bytes(boot_img)
+    (tree / "boot" / "grub" / "core.img").write_bytes(core_img)
     try:
-        cloudimg.write_disk(str(raw), str(tree), boot_img, core_img, size_mb=16)
+        plain.write_disk(str(raw), str(tree), size_mb=16, label=cloudimg.ROOT_LABEL)
     except FileNotFoundError:
         pytest.skip("mkfs.ext4 is not installed here")
     data = raw.read_bytes()
@@ -66,3 +69,27 @@ def test_write_disk_puts_grub_and_one_labelled_partition(tmp_path):
     label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", "-p", "-O", str(2048 * 512), str(raw)],
                            stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout.strip()
     assert label == "debian-cloud"
+
+
+def test_images_builds_and_finds_the_cloud_kind_under_the_machine_wide_lock(tmp_path, monkeypatch):
+    import fcntl
+    import os
+
+    monkeypatch.setenv("XENLAB_CACHE", str(tmp_path))
+    calls = []
+
+    def fake_build(suite, force=False, mirror=None):
+        with open(os.path.join(str(tmp_path), "build-cloud-%s.lock" % suite), "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        calls.append((suite, force))
+        return "/cloud"
+
+    monkeypatch.setattr(cloudimg, "build", fake_build)
+    assert images.build("cloud", "trixie", force=True) == "/cloud"
+    assert calls == [("trixie", True)]
+    assert images.find_image("cloud", "bookworm") is None
+    d = cloudimg.image_dir("bookworm")
+    os.makedirs(d)
+    open(os.path.join(d, "manifest.json"), "w").close()
+    assert images.find_image("cloud", "bookworm") == d

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from xenlab import aptrepo, ciplan, cloudimg, digest, images, lab, net
+from xenlab import aptrepo, ciplan, digest, images, lab, net
 
 HOST_KINDS = ["xen", "plain", "xengrub"]
 
@@ -116,9 +116,6 @@ def main(argv=None):
 
 
 def _dispatch(args):
-    if args.cmd == "build" and args.image == "cloud":
-        print(cloudimg.build(args.suite, force=args.force))
-        return 0
     if args.cmd == "build":
         print(images.build(args.image, args.suite, force=args.force))
         return 0
@@ -126,9 +123,7 @@ def _dispatch(args):
         print(aptrepo.build(args.suite, force=args.force))
         return 0
     if args.cmd == "image-path":
-        found = (cloudimg.find_image(args.suite) if args.image == "cloud"
-                 else images.find_image(args.image, args.suite))
-        print(found or "")
+        print(images.find_image(args.image, args.suite) or "")
         return 0
     if args.cmd == "up":
         names = args.host_names.split(",") if args.host_names else None
@@ -136,7 +131,9 @@ def _dispatch(args):
         repo = aptrepo.build(args.suite) if args.apt_repo else None
         if args.cloud_image and not repo:
             raise lab.LabError("--cloud-image is served by the APT repository's server: add --apt-repo")
-        served = cloudimg.build(args.suite) if args.cloud_image else None
+        served = images.build("cloud", args.suite) if args.cloud_image else None
+        if served:
+            lab.say("cloud image for the hosts: %s" % aptrepo.image_url(images.load_manifest(served)["image"]))
         st = lab.up(args.name, hosts=args.hosts, kind=args.image, suite=args.suite, mem=args.mem,
                     smp=args.smp, dom0_mem=args.dom0_mem, names=names,
                     boot_timeout=args.boot_timeout, keep_on_failure=args.keep_on_failure,
@@ -209,11 +206,9 @@ def _dispatch(args):
 
 
 def _missing_images(suite):
-    missing = {k for k in ("xen", "plain", "xengrub") if not images.find_image(k, suite)}
+    missing = {k for k in HOST_KINDS + ["cloud"] if not images.find_image(k, suite)}
     if not aptrepo.find_repo(suite):
         missing.add("aptrepo")
-    if not cloudimg.find_image(suite):
-        missing.add("cloud")
     return missing
 
 

@@ -17,14 +17,14 @@ The lab serves it to its hosts the way a user fetches the official image: over H
 local server (aptrepo.py, http://10.0.2.100/images/IMAGE_NAME), see lab.up(serve_images=...).
 
 Cached under <cache>/images/cloud-<suite>-<key>/IMAGE_NAME with manifest.json and dpkg.txt.
-It is NOT part of images.py, so the other kinds' keys do not depend on this file.
+images.build("cloud") builds it under the machine-wide build lock; its key hashes this file, plain.py
+and rootfs.py, and no host image's key hashes this file.
 """
 
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 
 from xenlab import paths, plain, rootfs
@@ -128,23 +128,6 @@ def find_image(suite):
     return d if os.path.isfile(os.path.join(d, "manifest.json")) else None
 
 
-def write_disk(raw, tree, boot_img, core_img, size_mb=DISK_SIZE_MB):
-    """A raw disk: MBR with GRUB's boot.img, core.img in the gap, ext4 of TREE in partition 1."""
-    total = size_mb * 1024 * 1024
-    with open(raw, "wb") as f:
-        f.truncate(total)
-    fs_sectors = total // plain.SECTOR - plain.PART_START
-    rootfs.run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL,
-                "-E", "offset=%d" % (plain.PART_START * plain.SECTOR), "-d", tree,
-                raw, "%dk" % (fs_sectors * plain.SECTOR // 1024)])
-    if len(core_img) > (plain.PART_START - 1) * plain.SECTOR:
-        raise RuntimeError("core.img (%d bytes) does not fit before the partition" % len(core_img))
-    with open(raw, "r+b") as f:
-        f.write(plain.mbr(boot_img, plain.PART_START, fs_sectors))
-        f.seek(plain.SECTOR)
-        f.write(core_img)
-
-
 def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None):
     """Build (or reuse) the cloud image of SUITE; return its directory."""
     existing = find_image(suite)
@@ -180,33 +163,24 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None):
             "systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer",
             "update-initramfs -u -k %s" % kver,
             "echo 'grub-pc grub-pc/install_devices multiselect /dev/xvda' | debconf-set-selections",
-            "mkdir -p /boot/grub/i386-pc",
-            "cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/",
-            "grub-mkimage -O i386-pc -o /boot/grub/core.img -p '(hd0,msdos1)/boot/grub'"
-            " biosdisk part_msdos ext2",
+        ] + plain.GRUB_PC_SCRIPT + [
             "apt-get clean",
             "rm -f /etc/apt/sources.list",
             "rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*",
             "rm -rf /var/lib/cloud/* /var/log/cloud-init*",
         ]
         rootfs.chroot(tree, "\n".join(script))
-        versions = subprocess.run(
-            ["chroot", tree, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
-            check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+        versions = rootfs.dpkg_versions(tree)
     finally:
         rootfs.umount(mounted)
     with open(os.path.join(tree, "boot/grub/grub.cfg"), "w") as f:
         f.write(grub_cfg(kver))
-    with open(os.path.join(tree, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
-        boot_img = f.read()
-    with open(os.path.join(tree, "boot/grub/core.img"), "rb") as f:
-        core_img = f.read()
     timings["configure_s"] = round(time.time() - t1, 1)
     t2 = time.time()
     out = os.path.join(work, "out")
     os.makedirs(out)
     raw = os.path.join(work, "disk.raw")
-    write_disk(raw, tree, boot_img, core_img)
+    plain.write_disk(raw, tree, size_mb=DISK_SIZE_MB, label=ROOT_LABEL)
     # compressed, like the official image (a user's download)
     rootfs.run(["qemu-img", "convert", "-c", "-O", "qcow2", raw, os.path.join(out, image_name(suite))])
     os.unlink(raw)
@@ -220,17 +194,7 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None):
         "root_label": ROOT_LABEL,
         "kernel_version": kver,
         "packages": PACKAGES,
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": timings,
-        "build_seconds": round(time.time() - t0, 1),
         "size_mb": round(os.path.getsize(os.path.join(out, image_name(suite))) / 1048576.0, 1),
     }
-    with open(os.path.join(out, "dpkg.txt"), "w") as f:
-        f.write(versions)
-    with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(out, final)
-    shutil.rmtree(work, ignore_errors=True)
-    rootfs.log("built %s in %.0f s" % (final, time.time() - t0))
-    return final
+    return rootfs.publish(work, out, final, manifest, versions, t0)

@@ -7,8 +7,9 @@ module, rootfs.py and guest.py). Downloaded .debs are kept in <cache>/debs/<suit
 
 kind "xen":   Xen + dom0 configured; booted by direct multiboot (xen, vmlinuz, initrd.img
               are extracted next to the disk); contains the test-guest payload.
-kinds "plain" and "xengrub" boot through the GRUB inside their disk: see plain.py. build() and
-find_image() take every kind and hand those two to plain.py. What all kinds share (package lists,
+kinds "plain" and "xengrub" boot through the GRUB inside their disk: see plain.py. kind "cloud" is
+not a lab host but a guest image (cloudimg.py). build() and find_image() take every kind and hand
+those three to their modules. What all kinds share (package lists,
 files, units, the debootstrap and chroot steps) is in rootfs.py.
 """
 
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 import time
 
-from xenlab import guest, paths, plain, rootfs
+from xenlab import cloudimg, guest, paths, plain, rootfs
 
 BUILD_VERSION = "1"
 # the builders' default suite (the lab's command line and lab.py use it)
@@ -66,6 +67,8 @@ def find_image(kind, suite):
     """Directory of a complete cached image for the current inputs, or None."""
     if kind in ("plain", "xengrub"):
         return plain.find_image(suite, kind)
+    if kind == "cloud":
+        return cloudimg.find_image(suite)
     d = image_dir(kind, suite)
     if os.path.isfile(os.path.join(d, "manifest.json")):
         return d
@@ -92,6 +95,8 @@ def build(kind="xen", suite=DEFAULT_SUITE, force=False, mirror=None):
 def _build(kind, suite, force, mirror):
     if kind in ("plain", "xengrub"):
         return plain.build(suite, force=force, mirror=mirror, kind=kind)
+    if kind == "cloud":
+        return cloudimg.build(suite, force=force, mirror=mirror)
     if kind != "xen":
         raise SystemExit("image kind %r is not implemented yet (only 'xen')" % kind)
     existing = find_image(kind, suite)
@@ -131,9 +136,7 @@ def _build(kind, suite, force, mirror):
         if kind == "xen":
             script.insert(2, "systemctl disable %s || true" % " ".join(rootfs.DISABLE_UNITS_XEN))
         rootfs.chroot(tree, "\n".join(script))
-        versions = subprocess.run(
-            ["chroot", tree, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
-            check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+        versions = rootfs.dpkg_versions(tree)
     finally:
         rootfs.umount(mounted)
     applets = subprocess.run([os.path.join(tree, "bin/busybox"), "--list-full"], check=True,
@@ -168,19 +171,9 @@ def _build(kind, suite, force, mirror):
         "kernel_version": kver,
         "xen_version": pkgver.get("xen-hypervisor-4.17-amd64") or pkgver.get("xen-utils-common"),
         "packages": packages(kind),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": timings,
-        "build_seconds": round(time.time() - t0, 1),
         "rootfs_mb": int(subprocess.run(["du", "-sm", tree], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),
         "guest_dir": guest.GUEST_DIR,
     }
-    with open(os.path.join(out, "dpkg.txt"), "w") as f:
-        f.write(versions)
-    with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(out, final)
-    shutil.rmtree(work, ignore_errors=True)
-    rootfs.log("built %s in %.0f s" % (final, time.time() - t0))
-    return final
+    return rootfs.publish(work, out, final, manifest, versions, t0)

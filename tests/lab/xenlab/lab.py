@@ -277,7 +277,6 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
             "apt_repo": apt_repo,
             "apt_source": aptrepo.source_line(suite) if apt_repo else None,
             "images_dir": serve_images,
-            "images_url": aptrepo.image_url("") if serve_images else None,
         }
         priv_port = ports[-1]
         for i, hname in enumerate(hn, start=1):

@@ -153,12 +153,28 @@ def mbr(boot_img, start, sectors):
     return bytes(out)
 
 
-def _write_disk(raw, tree, boot_img, core_img):
-    total = DISK_SIZE_MB * 1024 * 1024
+# GRUB for BIOS boots, prepared inside the chroot: the modules where core.img's prefix points, and
+# core.img made by the image's own grub-mkimage (versions match); write_disk puts both on the disk.
+GRUB_PC_SCRIPT = [
+    "mkdir -p /boot/grub/i386-pc",
+    "cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/",
+    "grub-mkimage -O i386-pc -o /boot/grub/core.img -p '(hd0,msdos1)/boot/grub'"
+    " biosdisk part_msdos ext2",
+]
+
+
+def write_disk(raw, tree, size_mb=DISK_SIZE_MB, label=ROOT_LABEL):
+    """A raw disk of SIZE_MB: MBR with the tree's GRUB boot.img, its core.img in the gap before the
+    partition, and the tree as ext4 (labelled LABEL) in partition 1 - no loop device, no mount."""
+    with open(os.path.join(tree, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
+        boot_img = f.read()
+    with open(os.path.join(tree, "boot/grub/core.img"), "rb") as f:
+        core_img = f.read()
+    total = size_mb * 1024 * 1024
     with open(raw, "wb") as f:
         f.truncate(total)
     fs_sectors = total // SECTOR - PART_START
-    rootfs.run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL,
+    rootfs.run(["mkfs.ext4", "-q", "-F", "-L", label,
                 "-E", "offset=%d" % (PART_START * SECTOR), "-d", tree,
                 raw, "%dk" % (fs_sectors * SECTOR // 1024)])
     if len(core_img) > (PART_START - 1) * SECTOR:
@@ -212,10 +228,7 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
             # later grub-pc upgrades inside the VM reinstall to the right disk
             "echo 'grub-pc grub-pc/install_devices multiselect /dev/vda'"
             " | debconf-set-selections",
-            "mkdir -p /boot/grub/i386-pc",
-            "cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/",
-            "grub-mkimage -O i386-pc -o /boot/grub/core.img -p '(hd0,msdos1)/boot/grub'"
-            " biosdisk part_msdos ext2",
+        ] + GRUB_PC_SCRIPT + [
             "apt-get clean",
             # an offline server: no apt sources until its operator configures a mirror
             "rm -f /etc/apt/sources.list",
@@ -224,9 +237,7 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         if kind == "xengrub":
             script.insert(2, "systemctl disable %s || true" % " ".join(rootfs.DISABLE_UNITS_XEN))
         rootfs.chroot(tree, "\n".join(script))
-        versions = subprocess.run(
-            ["chroot", tree, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
-            check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+        versions = rootfs.dpkg_versions(tree)
     finally:
         rootfs.umount(mounted)
     # the test-guest payload, also in the plain image: once the hypervisor role made it a Xen host
@@ -244,17 +255,12 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         xen_gz = xen_gz[-1]
     with open(os.path.join(tree, "boot/grub/grub.cfg"), "w") as f:
         f.write(grub_cfg(kind, kver, xen_gz))
-    with open(os.path.join(tree, "usr/lib/grub/i386-pc/boot.img"), "rb") as f:
-        boot_img = f.read()
-    core = os.path.join(tree, "boot/grub/core.img")
-    with open(core, "rb") as f:
-        core_img = f.read()
     timings["configure_s"] = round(time.time() - t1, 1)
     t2 = time.time()
     out = os.path.join(work, "out")
     os.makedirs(out)
     raw = os.path.join(work, "disk.raw")
-    _write_disk(raw, tree, boot_img, core_img)
+    write_disk(raw, tree)
     rootfs.run(["qemu-img", "convert", "-O", "qcow2", raw, os.path.join(out, "disk.qcow2")])
     os.unlink(raw)
     timings["pack_s"] = round(time.time() - t2, 1)
@@ -268,21 +274,11 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         "xen_version": (pkgver.get("xen-hypervisor-4.17-amd64") or pkgver.get("xen-utils-common")
                         if kind == "xengrub" else None),
         "packages": packages(kind),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": timings,
-        "build_seconds": round(time.time() - t0, 1),
         "rootfs_mb": int(subprocess.run(["du", "-sm", tree], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),
     }
     manifest["guest_dir"] = guest.GUEST_DIR
     if kind == "xengrub":
         manifest["dom0_mem"] = XENGRUB_DOM0_MB
-    with open(os.path.join(out, "dpkg.txt"), "w") as f:
-        f.write(versions)
-    with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(out, final)
-    shutil.rmtree(work, ignore_errors=True)
-    rootfs.log("built %s in %.0f s" % (final, time.time() - t0))
-    return final
+    return rootfs.publish(work, out, final, manifest, versions, t0)

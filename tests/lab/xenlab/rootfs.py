@@ -7,9 +7,12 @@ here, so that neither builder imports the other for them (images.py dispatches t
 needs nothing of images.py). Every image key hashes this file.
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -172,3 +175,26 @@ def debootstrap(suite, rootfs, packages, debs, mirror=None):
     run(["debootstrap", "--variant=minbase", "--components=main",
          "--include=" + ",".join(packages), "--exclude=busybox",
          "--cache-dir=" + debs, suite, rootfs, mirror])
+
+
+def dpkg_versions(rootfs):
+    """`dpkg-query` of the tree: "<package> <version>" per line (an image's dpkg.txt)."""
+    return subprocess.run(["chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
+                          check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+
+def publish(work, out, final, manifest, versions, t0):
+    """Finish a build: manifest.json (with built_at and build_seconds since T0) and dpkg.txt into OUT,
+    OUT renamed to FINAL (readers look for FINAL/manifest.json, so they never see half an image), WORK
+    removed. Returns FINAL."""
+    manifest = dict(manifest, built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    build_seconds=round(time.time() - t0, 1))
+    with open(os.path.join(out, "dpkg.txt"), "w") as f:
+        f.write(versions)
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(out, final)
+    shutil.rmtree(work, ignore_errors=True)
+    log("built %s in %.0f s" % (final, time.time() - t0))
+    return final
