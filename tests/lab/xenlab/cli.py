@@ -7,7 +7,8 @@ import sys
 
 from xenlab import aptrepo, ciplan, digest, images, lab, net
 
-HOST_KINDS = ["xen", "plain", "xengrub"]
+HOST_KINDS = ("xen", "plain", "xengrub")
+ALL_KINDS = HOST_KINDS + ("cloud",)
 
 
 def _add_image_args(p, kinds=HOST_KINDS):
@@ -26,11 +27,11 @@ def parser():
     sub.required = True
 
     p = sub.add_parser("build", help="build (or reuse) a cached image")
-    _add_image_args(p, HOST_KINDS + ["cloud"])
+    _add_image_args(p, ALL_KINDS)
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
 
     p = sub.add_parser("image-path", help="print the cached image directory (empty if missing)")
-    _add_image_args(p, HOST_KINDS + ["cloud"])
+    _add_image_args(p, ALL_KINDS)
 
     p = sub.add_parser("up", help="boot a lab of N Xen hosts, one after another")
     p.add_argument("--name", required=True)
@@ -206,7 +207,7 @@ def _dispatch(args):
 
 
 def _missing_images(suite):
-    missing = {k for k in HOST_KINDS + ["cloud"] if not images.find_image(k, suite)}
+    missing = {k for k in ALL_KINDS if not images.find_image(k, suite)}
     if not aptrepo.find_repo(suite):
         missing.add("aptrepo")
     return missing
