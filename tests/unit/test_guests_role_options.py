@@ -29,6 +29,11 @@ ROLE = os.path.join(ROOT, 'roles', 'guests')
 ROLE_WIDE = {'config_dir': 'xen_guests_config_dir', 'autostart_dir': 'xen_guests_autostart_dir'}
 # Per-guest options whose default is a role variable rather than the module's default.
 ROLE_DEFAULTS = {'apply': 'xen_guests_apply', 'command_timeout': 'xen_guests_command_timeout'}
+# Per-guest keys of the role alone (provisioning, roles/guests/templates/plan.json.j2): the module never sees them.
+ROLE_ONLY = {'cloud_init': 'xen_cloud_init', 'address': None}
+# Keys of a disk that make the role create it with xen_disk (role key -> xen_disk option).
+ROLE_ONLY_DISK = {'size': 'size', 'source': 'source', 'clone': 'clone', 'backend': 'backend', 'vg': 'vg', 'lv': 'name',
+                  'thin_pool': 'thin_pool'}
 
 
 def load(path):
@@ -135,8 +140,9 @@ def test_xen_domain_spec_comes_from_the_one_declaration(monkeypatch):
 
 def converge_task():
     tasks = load(os.path.join(ROLE, 'tasks', 'main.yml'))
-    found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == '{{ xen_guests }}']
-    assert len(found) == 1, 'the role has one xen_domain task looping over xen_guests'
+    found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == '{{ xen_guests_plan.guests }}']
+    assert len(found) == 1, 'the role has one xen_domain task looping over the planned guests'
+    assert found[0]['vars'] == {'xen_guests_guest': '{{ xen_guests_item.domain }}'}
     return found[0]['xenfleet.xen.xen_domain']
 
 
@@ -177,7 +183,11 @@ def test_role_argument_spec_documents_every_per_guest_option(variable, monkeypat
     keys = per_guest_keys(converge_task())
     if variable == 'xen_guests_defaults':
         keys.discard('name')
-    documented = role_options()[variable]['options']
+    documented = dict(role_options()[variable]['options'])
+    assert set(ROLE_ONLY) <= set(documented)
+    documented = dict((k, v) for k, v in documented.items() if k not in ROLE_ONLY)
+    documented['disks'] = dict(documented['disks'], options=dict(
+        (k, v) for k, v in documented['disks']['options'].items() if k not in ROLE_ONLY_DISK))
     assert sorted(documented) == sorted(keys)
     module = normalized(dict((k, spec[k]) for k in keys), with_defaults=False)
     role = normalized(documented, with_defaults=False)
@@ -224,3 +234,23 @@ def test_role_argument_spec_accepts_the_lab_guests():
 def test_role_argument_spec_refuses_unknown_or_wrong_guest_keys(values, fragment):
     errors = validate_role_vars(values)
     assert errors and any(fragment in e for e in errors), errors
+
+
+def test_role_only_keys_are_those_of_the_provisioning_modules(monkeypatch):
+    """A disk's storage keys are xen_disk's options, cloud_init's keys xen_cloud_init's (same type and choices)."""
+    from ansible_collections.xenfleet.xen.plugins.modules import xen_cloud_init, xen_disk
+    guest = role_options()['xen_guests']['options']
+    disk_spec = argument_spec(xen_disk, monkeypatch)
+    disk = guest['disks']['options']
+    role = normalized(dict((k, disk[k]) for k in ROLE_ONLY_DISK), with_defaults=False)
+    module = normalized(dict((k, disk_spec[v]) for k, v in ROLE_ONLY_DISK.items()), with_defaults=False)
+    for key in ROLE_ONLY_DISK:
+        assert role[key] == module[key], key
+    seed_spec = argument_spec(xen_cloud_init, monkeypatch)
+    seed = guest['cloud_init']['options']
+    shared = set(seed) - {'vdev'}
+    assert shared <= set(seed_spec)
+    role = normalized(dict((k, seed[k]) for k in shared), with_defaults=False)
+    module = normalized(dict((k, seed_spec[k]) for k in shared), with_defaults=False)
+    module['path']['required'] = False  # the role has a default path per guest
+    assert role == module
