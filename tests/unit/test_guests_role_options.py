@@ -254,3 +254,19 @@ def test_role_only_keys_are_those_of_the_provisioning_modules(monkeypatch):
     module = normalized(dict((k, seed_spec[k]) for k in shared), with_defaults=False)
     module['path']['required'] = False  # the role has a default path per guest
     assert role == module
+
+
+def test_the_readme_quick_start_declares_guests_the_role_accepts():
+    """The README's first example (image + storage + cloud-init + guest) passes the role's argument spec."""
+    with open(os.path.join(ROOT, 'README.md')) as handle:
+        text = handle.read()
+    start = text.index('## Quick start')
+    begin = text.index('```yaml\n', start) + 8
+    block = text[begin:text.index('\n```', begin)]
+    play = yaml.safe_load(block)[0]
+    role_task = [t for t in play['tasks'] if t.get('ansible.builtin.include_role', {}).get('name') == 'xenfleet.xen.guests']
+    assert len(role_task) == 1
+    values = dict(role_task[0]['vars'])
+    assert validate_role_vars(values) == []
+    guest = values['xen_guests'][0]
+    assert guest['disks'][0]['source'].endswith('debian-12-genericcloud-amd64.qcow2') and 'cloud_init' in guest

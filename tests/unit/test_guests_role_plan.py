@@ -100,6 +100,7 @@ def only(plan):
 def test_a_guest_without_storage_keys_is_passed_as_declared(plans):
     guest = only(plans['plain'])
     assert guest['storage'] == [] and guest['seed'] is None and guest['address'] is None and guest['reach'] is None
+    assert guest['made'] == []
     assert guest['domain'] == CASES['plain']['xen_guests'][0]
     assert guest['state'] == 'present'
 
@@ -110,6 +111,7 @@ def test_a_linked_clone_file_disk_is_qcow2_for_xen_disk_and_the_domain(plans):
                                  'source': IMAGE, 'clone': 'linked', 'vdev': 'xvda'}]
     assert guest['domain']['disks'] == [{'target': '/srv/web1.qcow2', 'vdev': 'xvda', 'format': 'qcow2'}]
     assert guest['domain']['state'] == 'running'
+    assert guest['made'] == ['/srv/web1.qcow2']
 
 
 def test_a_new_file_disk_without_source_is_raw(plans):
@@ -125,6 +127,7 @@ def test_a_logical_volume_is_attached_as_its_device_and_other_disks_are_kept(pla
                                  'clone': 'full', 'vdev': 'xvda'}]
     assert guest['domain']['disks'] == [{'target': '/dev/vg0/db1-root', 'vdev': 'xvda', 'format': 'raw'},
                                         {'target': '/srv/data.img', 'vdev': 'xvdb'}]
+    assert guest['made'] == ['/dev/vg0/db1-root']
 
 
 def test_cloud_init_makes_a_seed_attached_read_only_and_gives_the_address(plans):
@@ -136,6 +139,7 @@ def test_cloud_init_makes_a_seed_attached_read_only_and_gives_the_address(plans)
     assert guest['domain']['disks'] == [{'target': '/var/lib/xen/seed/web1.iso', 'vdev': 'xvdz', 'access': 'ro',
                                          'format': 'raw'}]
     assert 'cloud_init' not in guest['domain'] and 'address' not in guest['domain']
+    assert guest['made'] == ['/var/lib/xen/seed/web1.iso']
     assert guest['address'] == '192.168.100.21'
     assert guest['reach'] == {'name': 'web1', 'address': '192.168.100.21', 'port': 22, 'dom0': 'localhost',
                               'jump_host': 'localhost', 'jump_port': 22, 'jump_user': None,
