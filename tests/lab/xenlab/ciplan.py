@@ -44,7 +44,7 @@ TRIGGERS = {
                "plugins/module_utils/_converge_migrate", "roles/guests/", "roles/hypervisor/tasks/migration_ssh.yml",
                "molecule/faults/"),
     "provision": ("plugins/modules/xen_disk", "plugins/module_utils/_converge_disk", "plugins/modules/xen_cloud_init",
-                  "plugins/module_utils/_converge_seed", "roles/hypervisor/tasks/tools.yml",
+                  "plugins/module_utils/_converge_seed", "roles/hypervisor/tasks/tools.yml", "roles/guests/",
                   "tests/lab/xenlab/cloudimg.py", "molecule/provision/"),
 }
 
