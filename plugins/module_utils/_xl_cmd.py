@@ -131,3 +131,43 @@ REMOTE_XL = 'xl'
 def remote_words(args, xl=REMOTE_XL):
     """The xl command `args` as one shell-quoted string, for a script run on another dom0."""
     return ' '.join(shlex.quote(a) for a in [xl] + list(args))
+
+
+# -- the inventory plugin's probe of a dom0 (xenfleet.xen.xen) ----------------------------------
+
+INVENTORY_MARK = '@@XENFLEET-INVENTORY@@'
+NET_DIR = '/sys/class/net'
+
+
+def inventory_probe(neigh, host_info=False, xl=REMOTE_XL, net_dir=NET_DIR):
+    """The POSIX sh script the inventory plugin runs on a dom0 (one ssh round trip): `xl list -l`, `xl list`,
+    the neighbour table (`neigh`: its argv, _host_cmd.ip_neigh()) and each bridge's ports; with host_info also
+    `xl info` and /proc/cmdline (the dom0's own facts).
+
+    Every section is `MARK section NAME`, the command's stdout, `MARK end NAME RC` (RC: the command's exit
+    status; an echo first ends the output's last line); stderr goes to ssh's stderr. The bridges section has
+    one line per bridge: its name then its ports (/sys/class/net/BR/brif). `MARK done` closes a complete run.
+    Anything before the first marker is a login banner. Pure: the text only (_inventory.parse_probe reads it).
+    """
+    q = shlex.quote
+    lines = [
+        'LC_ALL=C; LANG=C; LANGUAGE=C; export LC_ALL LANG LANGUAGE',
+        'M=%s' % q(INVENTORY_MARK),
+        'echo "$M begin"',
+    ]
+
+    def section(name, words):
+        lines.append('echo "$M section %s"; %s; r=$?; echo; echo "$M end %s $r"' % (name, words, name))
+
+    section('list_long', remote_words(list_long(), xl))
+    section('list', remote_words(list_rows(), xl))
+    section('neigh', ' '.join(q(str(word)) for word in neigh))
+    lines.append('echo "$M section bridges"')
+    lines.append('for d in %s/*/bridge; do [ -d "$d" ] || continue; b=${d%%/bridge}; printf %%s "${b##*/}"; '
+                 'for p in "$b"/brif/*; do [ -e "$p" ] && printf " %%s" "${p##*/}"; done; echo; done' % q(net_dir))
+    lines.append('echo "$M end bridges 0"')
+    if host_info:
+        section('info', remote_words(info(), xl))
+        section('cmdline', 'cat /proc/cmdline')
+    lines.append('echo "$M done"')
+    return '\n'.join(lines) + '\n'
