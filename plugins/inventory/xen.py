@@ -54,9 +54,12 @@ options:
       - The name of a group whose members are the dom0s to ask, defined by an inventory source read B(before)
         this one (for example C(xen_hosts) in a static inventory file; C(ansible-inventory -i hosts.ini -i xen.xen.yml),
         or both files in one inventory directory, read in alphabetical order).
-      - Each member is reached at its C(ansible_host), C(ansible_port) and C(ansible_user) as that inventory
-        sets them (host or group variables of the inventory itself; C(host_vars)/C(group_vars) directories and
-        templates in these variables are not read at this stage).
+      - Each member is reached as Ansible reaches it, at its C(ansible_host), C(ansible_port) and C(ansible_user),
+        with the key in C(ansible_ssh_private_key_file) (or C(ansible_private_key_file)) and the C(-o OPTION),
+        C(-J JUMP) and C(-i FILE) words of C(ansible_ssh_common_args) and C(ansible_ssh_extra_args); any other
+        word there is refused, naming the host and the variable (put such settings in C(~/.ssh/config)).
+      - These variables are read as that inventory sets them (host or group variables of the inventory itself;
+        C(host_vars)/C(group_vars) directories and templates in these variables are not read at this stage).
     type: str
   hostname_template:
     description:
@@ -84,8 +87,10 @@ options:
         (an internal bridge, like the one the C(xenfleet.xen.hypervisor) role makes in its C(internal) mode).
         A bridge with an uplink, or whose ports could not be read, gets no jump.
       - V(always) jumps for every guest; V(never) for none.
-      - The jump uses the dom0's address, port and user as the plugin reaches it; a dom0 that needs its own jump
-        host must get it from C(~/.ssh/config). O(compose) can override C(ansible_ssh_common_args).
+      - The jump uses the dom0's address, port and user as the plugin reaches it. When the dom0's inventory gives
+        it a key or ssh options (see O(dom0_group)), which ssh does not hand on to a ProxyJump, the guest gets
+        C(-o ProxyCommand=...) instead, running O(ssh_executable) to the dom0 with them and C(-W %h:%p).
+        O(compose) can override C(ansible_ssh_common_args).
     type: str
     choices: [auto, always, never]
     default: auto
@@ -306,6 +311,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """One dom0's report (_inventory.read_probe), or {'dom0', 'error'} saying why there is none."""
         timeout = self.get_option('timeout')
         target = SshTarget(dom0['address'] or dom0['name'], user=dom0['user'], port=dom0['port'],
+                           identity=dom0.get('identity'), options=dom0.get('options'),
                            connect_timeout=timeout, ssh_path=self.get_option('ssh_executable'))
         argv = target.ssh_script_argv(script)
         rc = out = err = None
@@ -351,7 +357,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         guests_of = dict((r['dom0'], []) for r in answered)
         for dom0_name, record, migrating in chosen:
             facts = inv.guest_vars(by_name[dom0_name], record, migrating, reports_by_dom0[dom0_name]['bridges'],
-                                   jump, jump_bridges, ifnames[dom0_name])
+                                   jump, jump_bridges, ifnames[dom0_name], self.get_option('ssh_executable'))
             variables = inv.template_vars(facts)
             if not self._wanted(variables):
                 continue

@@ -20,6 +20,7 @@ import re
 import shlex
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _addresses as addr
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl as xl
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec, XlCommandError, XlOutputError
@@ -69,7 +70,7 @@ def dom0_from_option(entry, index):
     problem = _word_problem(entry.get('name'))
     if problem:
         raise InvalidSpec(where + '.name', problem)
-    dom0 = {'name': entry['name'], 'address': None, 'port': None, 'user': None}
+    dom0 = {'name': entry['name'], 'address': None, 'port': None, 'user': None, 'identity': None, 'options': []}
     if entry.get('address') is not None:
         problem = _word_problem(entry['address'])
         if problem:
@@ -85,12 +86,48 @@ def dom0_from_option(entry, index):
     return dom0
 
 
+def ssh_args_options(text, where):
+    """The words of an inventory's ansible_ssh_common_args / ansible_ssh_extra_args -> (options, identity):
+    `-o OPTION` (or `-oOPTION`) kept as ssh options, `-J JUMP` as ProxyJump=JUMP, `-i FILE` as the identity.
+    InvalidSpec naming `where` for anything else (the plugin runs its own ssh and cannot guess what another flag
+    means there)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidSpec('dom0_group', '%s cannot be split into words: %s' % (where, exc))
+    options, identity = [], None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        flag, value = word[:2], word[2:]
+        if flag in ('-o', '-J', '-i') and not value:
+            if i + 1 >= len(words):
+                raise InvalidSpec('dom0_group', '%s ends with %s and no value' % (where, flag))
+            i += 1
+            value = words[i]
+        if flag == '-o' and value:
+            options.append(value)
+        elif flag == '-J' and value:
+            options.append('ProxyJump=%s' % value)
+        elif flag == '-i' and value:
+            identity = value
+        else:
+            raise InvalidSpec('dom0_group', '%s has %r, which the inventory plugin cannot pass on to its ssh: it takes '
+                              '-o OPTION, -J JUMP and -i FILE (put other settings in ~/.ssh/config)' % (where, word))
+        i += 1
+    return options, identity
+
+
 def dom0_from_host_vars(name, host_vars, group):
-    """A member of the `dom0_group` group -> the same dict, from its ansible_host/ansible_port/ansible_user.
-    Values that are templates cannot be rendered here (they may need any variable): InvalidSpec."""
+    """A member of the `dom0_group` group -> the same dict, from its ansible_host/ansible_port/ansible_user, and
+    the key and ssh options its inventory gives Ansible's ssh (ansible_ssh_private_key_file, ansible_ssh_common_args,
+    ansible_ssh_extra_args) so the plugin reaches it as Ansible does. Values that are templates cannot be rendered
+    here (they may need any variable): InvalidSpec."""
     where = 'dom0_group'
-    dom0 = {'name': name, 'address': None, 'port': None, 'user': None}
-    for key, var in (('address', 'ansible_host'), ('port', 'ansible_port'), ('user', 'ansible_user')):
+    dom0 = {'name': name, 'address': None, 'port': None, 'user': None, 'identity': None, 'options': []}
+    for key, var in (('address', 'ansible_host'), ('port', 'ansible_port'), ('user', 'ansible_user'),
+                     ('identity', 'ansible_ssh_private_key_file'), ('identity', 'ansible_private_key_file'),
+                     ('options', 'ansible_ssh_common_args'), ('options', 'ansible_ssh_extra_args')):
         value = host_vars.get(var)
         if value is None or value == '':
             continue
@@ -99,6 +136,16 @@ def dom0_from_host_vars(name, host_vars, group):
                               'render: give it a plain value, or list the dom0 in hosts instead' % (name, group, var, value))
         if key == 'port':
             dom0['port'] = _port(value, '%s: %s of host %s' % (where, var, name))
+            continue
+        if key == 'identity':
+            if dom0['identity'] is None:
+                dom0['identity'] = str(value)
+            continue
+        if key == 'options':
+            options, identity = ssh_args_options(str(value), '%s of host %s' % (var, name))
+            dom0['options'] += options
+            if identity and dom0['identity'] is None:
+                dom0['identity'] = identity
             continue
         problem = _word_problem(str(value)) if key == 'address' else ssh_user_problem(str(value))
         if problem:
@@ -420,6 +467,18 @@ def jump_target(dom0):
                        ':%d' % dom0['port'] if dom0.get('port') else '')
 
 
+def jump_ssh_args(dom0, jump_via, ssh_path='ssh'):
+    """ansible_ssh_common_args for a guest reached through its dom0. A ProxyJump when the dom0 needs nothing but
+    ~/.ssh/config; when its inventory gives it a key or ssh options (which ssh does not hand on to a ProxyJump),
+    a ProxyCommand running the plugin's own ssh to the dom0 with them (`-W %h:%p`), host-key checking on."""
+    if not dom0.get('identity') and not dom0.get('options'):
+        return '-o %s' % shlex.quote('ProxyJump=%s' % jump_via)
+    target = xl.SshTarget(dom0.get('address') or dom0['name'], user=dom0.get('user'), port=dom0.get('port'),
+                          identity=dom0.get('identity'), options=dom0.get('options'), ssh_path=ssh_path)
+    command = ' '.join(shlex.quote(a) for a in target.base_argv() + ['-W', '%h:%p', '--', target.host])
+    return '-o %s' % shlex.quote('ProxyCommand=%s' % command)
+
+
 def guest_ifnames(report):
     return set(n['ifname'] for r in report['domains'] for n in r['nics'] if n.get('ifname'))
 
@@ -430,7 +489,7 @@ def lifecycle_state(state):
     return 'running' if state == 'blocked' else state
 
 
-def guest_vars(dom0, record, migrating, bridges, jump, jump_bridges, ifnames=()):
+def guest_vars(dom0, record, migrating, bridges, jump, jump_bridges, ifnames=(), ssh_path='ssh'):
     """A guest's host variables: its facts (xen_*), ansible_host when an address is known, and
     ansible_ssh_common_args with the ProxyJump through its dom0 when wanted."""
     address = choose_address(record['addresses'])
@@ -459,7 +518,7 @@ def guest_vars(dom0, record, migrating, bridges, jump, jump_bridges, ifnames=())
     if address:
         facts['ansible_host'] = address['address']
     if jump_via:
-        facts['ansible_ssh_common_args'] = '-o %s' % shlex.quote('ProxyJump=%s' % jump_via)
+        facts['ansible_ssh_common_args'] = jump_ssh_args(dom0, jump_via, ssh_path)
     return facts
 
 

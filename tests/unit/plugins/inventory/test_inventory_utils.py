@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import ast
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -20,7 +21,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlc
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec, XlCommandError, XlOutputError
 from ansible_collections.xenfleet.xen.tests.unit.plugins.inventory.probe_capture import (
     DOM0S, NO_XL, SSH_UNREACHABLE, dom0_output, probe_output, section_text, write_stand_ins)
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import XEN_DOM0_FILES
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import XEN_DOM0_FILES, Capture
 
 CMD = ['ssh', '-o', 'BatchMode=yes', '--', 'xen1', 'sh -c ...']
 
@@ -108,6 +109,35 @@ def test_the_guests_of_a_dom0_with_their_addresses():
     assert (pvnet1['type'], pvnet1['state'], pvnet1['vcpus'], pvnet1['memory_mb']) == ('pv', 'blocked', 1, 128)
     assert by_name(rep)['hvm1']['state'] == 'running' and by_name(rep)['pvh1']['type'] == 'pvh'
     assert rep['warnings'] == [] and rep['host'] is None and rep['bridges'] == {}
+
+
+# The whole probe as the plugin runs it, captured over ssh from a lab dom0 (fixtures/xen-4.17.5-lab-inventory)
+WHOLE = 'xen-4.17.5-lab-inventory'
+
+
+def test_a_whole_probe_captured_over_ssh_from_a_dom0_without_guests():
+    cap = Capture('probe_no_guests', WHOLE)
+    rep = inv.read_probe('xen1', cap.cmd, cap.rc, cap.stdout, cap.stderr)
+    assert rep['domains'] == [] and rep['warnings'] == []
+    assert rep['bridges'] == {'xenbr0': []}
+    assert rep['host']['hostname'] == 'xen1' and rep['host']['xen_version'].startswith('4.17')
+    # the empty bridge has no uplink: a guest on it would be reached through the dom0
+    assert inv.wants_jump('auto', 'xenbr0', rep['bridges'], [], set())
+
+
+def test_a_whole_probe_captured_over_ssh_with_a_provisioned_guest():
+    cap = Capture('probe_pvh1', WHOLE)
+    rep = inv.read_probe('xen1', cap.cmd, cap.rc, cap.stdout, cap.stderr)
+    assert [r['name'] for r in rep['domains']] == ['pvh1'] and rep['warnings'] == []
+    assert rep['bridges'] == {'xenbr0': ['vif1.0']}
+    pvh1 = by_name(rep)['pvh1']
+    assert (pvh1['type'], pvh1['state'], pvh1['vcpus'], pvh1['memory_mb']) == ('pvh', 'blocked', 1, 256)
+    assert pvh1['addresses'] == [{'address': '192.168.100.21', 'mac': '00:16:3e:5a:00:21', 'bridge': 'xenbr0',
+                                  'source': 'neighbour', 'state': 'REACHABLE'}]
+    dom0 = inv.dom0_from_host_vars('xen1', LAB_DOM0_VARS, 'xen_hosts')
+    facts = inv.guest_vars(dom0, pvh1, False, rep['bridges'], 'auto', [], inv.guest_ifnames(rep))
+    assert facts['ansible_host'] == '192.168.100.21' and facts['xen_state'] == 'running'
+    assert 'ProxyCommand=' in facts['ansible_ssh_common_args'] and facts['xen_jump'] == 'root@127.0.0.1:28212'
 
 
 def test_a_domain_that_xl_list_l_left_out_is_reported_from_its_row_with_a_warning():
@@ -262,9 +292,10 @@ def test_group_names_are_sanitised_and_states_are_lifecycle_states():
 # -- the dom0s ----------------------------------------------------------------------------------------
 
 def test_dom0s_from_the_hosts_option():
-    assert inv.dom0_from_option('xen1', 0) == {'name': 'xen1', 'address': None, 'port': None, 'user': None}
+    assert inv.dom0_from_option('xen1', 0) == {'name': 'xen1', 'address': None, 'port': None, 'user': None,
+                                               'identity': None, 'options': []}
     assert inv.dom0_from_option({'name': 'xen2', 'address': '192.0.2.12', 'port': '2222', 'user': 'root'}, 1) == \
-        {'name': 'xen2', 'address': '192.0.2.12', 'port': 2222, 'user': 'root'}
+        {'name': 'xen2', 'address': '192.0.2.12', 'port': 2222, 'user': 'root', 'identity': None, 'options': []}
 
 
 @pytest.mark.parametrize('entry, where, says', [
@@ -286,12 +317,61 @@ def test_bad_dom0_entries_name_the_option(entry, where, says):
 def test_dom0s_from_an_inventory_group():
     got = inv.dom0_from_host_vars('xen1', {'ansible_host': '192.0.2.11', 'ansible_port': 22, 'ansible_user': 'root',
                                            'other': 1}, 'xen_hosts')
-    assert got == {'name': 'xen1', 'address': '192.0.2.11', 'port': 22, 'user': 'root'}
+    assert got == {'name': 'xen1', 'address': '192.0.2.11', 'port': 22, 'user': 'root', 'identity': None, 'options': []}
     with pytest.raises(InvalidSpec) as exc:
         inv.dom0_from_host_vars('xen1', {'ansible_host': '{{ lookup("env", "X") }}'}, 'xen_hosts')
     assert exc.value.param == 'dom0_group' and 'template in ansible_host' in exc.value.msg
     assert inv.merge_dom0s([{'name': 'a', 'port': 1}, {'name': 'b'}, {'name': 'a', 'port': 2}]) == \
         [{'name': 'a', 'port': 1}, {'name': 'b'}]
+
+
+# The host variables of a lab dom0 as `xenlab` writes its inventory (tests/lab/xenlab), which Ansible's ssh uses
+LAB_DOM0_VARS = {
+    'ansible_host': '127.0.0.1', 'ansible_port': 28212, 'ansible_user': 'root',
+    'ansible_ssh_private_key_file': '/root/.cache/xenfleet-lab/labs/diag/id_ed25519',
+    'ansible_ssh_common_args': '-o UserKnownHostsFile=/root/.cache/xenfleet-lab/labs/diag/known_hosts '
+                               '-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ServerAliveInterval=10',
+}
+
+
+def test_a_dom0_is_reached_with_the_key_and_options_its_inventory_gives_ansible():
+    dom0 = inv.dom0_from_host_vars('xen1', LAB_DOM0_VARS, 'xen_hosts')
+    assert dom0['identity'] == '/root/.cache/xenfleet-lab/labs/diag/id_ed25519'
+    assert dom0['options'] == ['UserKnownHostsFile=/root/.cache/xenfleet-lab/labs/diag/known_hosts',
+                               'StrictHostKeyChecking=yes', 'IdentitiesOnly=yes', 'ServerAliveInterval=10']
+    # the extra args add theirs; -J becomes ProxyJump; -i counts when no key variable is set
+    dom0 = inv.dom0_from_host_vars('xen2', {'ansible_ssh_extra_args': '-oCompression=yes -J bastion -i /k/id'}, 'g')
+    assert dom0['options'] == ['Compression=yes', 'ProxyJump=bastion'] and dom0['identity'] == '/k/id'
+
+
+@pytest.mark.parametrize('value, says', [
+    ('-F /etc/other_config', "has '-F'"),
+    ('-o', 'ends with -o and no value'),
+    ('-o "unclosed', 'cannot be split'),
+    ('-v', "has '-v'"),
+])
+def test_ssh_args_the_plugin_cannot_pass_on_are_refused_naming_host_and_variable(value, says):
+    with pytest.raises(InvalidSpec) as exc:
+        inv.dom0_from_host_vars('xen1', {'ansible_ssh_common_args': value}, 'xen_hosts')
+    assert exc.value.param == 'dom0_group' and 'ansible_ssh_common_args of host xen1' in exc.value.msg
+    assert says in exc.value.msg
+
+
+def test_the_jump_to_a_guest_carries_the_dom0s_key_and_options_in_a_proxycommand():
+    dom0 = inv.dom0_from_host_vars('xen1', LAB_DOM0_VARS, 'xen_hosts')
+    args = inv.jump_ssh_args(dom0, inv.jump_target(dom0), '/usr/bin/ssh')
+    words = shlex.split(args)
+    assert words[0] == '-o' and words[1].startswith('ProxyCommand=')
+    command = shlex.split(words[1][len('ProxyCommand='):])
+    assert command[0] == '/usr/bin/ssh' and command[-4:] == ['-W', '%h:%p', '--', '127.0.0.1']
+    assert ['-l', 'root'] == command[command.index('-l'):command.index('-l') + 2]
+    assert ['-p', '28212'] == command[command.index('-p'):command.index('-p') + 2]
+    assert ['-i', '/root/.cache/xenfleet-lab/labs/diag/id_ed25519'] == command[command.index('-i'):command.index('-i') + 2]
+    assert 'UserKnownHostsFile=/root/.cache/xenfleet-lab/labs/diag/known_hosts' in command
+    assert 'BatchMode=yes' in command and 'StrictHostKeyChecking=no' not in command
+    # a dom0 that needs nothing but ~/.ssh/config keeps the plain ProxyJump
+    plain = inv.dom0_from_option({'name': 'xen2', 'address': '192.0.2.12', 'user': 'root'}, 0)
+    assert inv.jump_ssh_args(plain, inv.jump_target(plain)) == '-o ProxyJump=root@192.0.2.12'
 
 
 # -- layering -------------------------------------------------------------------------------------------
