@@ -479,7 +479,7 @@ run_build() {   # stack
 # XENFLEET_MOLECULE_SCENARIOS picks them for a local run.
 # ==============================================================================================
 # Which scenarios CI runs: every run starts default and privlink (the lab itself) and then as many of
-# the long scenarios (guests vcpu hypervisor migrate fleet) as fit the time budget: first those whose
+# the long scenarios (guests vcpu hypervisor migrate fleet faults provision) as fit the time budget: first those whose
 # files the last commits changed, then the others in an order that rotates with the commit count
 # (tests/lab/xenlab/ciplan.py, `xenlab ci-plan`). Why: measured one at a time the scenarios take about
 # two hours on the 2-core TCG machine and CI has 90 minutes; two lanes side by side did not finish
@@ -489,12 +489,13 @@ run_build() {   # stack
 # "default | guests" runs lanes side by side (worth it on a machine with more cores).
 # Only scenarios that have passed end to end on the lab are in the pool.
 CI_MOLECULE_ALWAYS="default privlink"
-CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults"
+CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision"
 # Scenarios new to CI lead the order until they have passed in CI once; then take them out of this list
 # (migrate's first CI run was left out by the time budget in session 5, which this prevents). fleet
 # passed in the CI run of 2026-11-27 (2615 s in all, fleet 37.5 min) and left the list; faults (session 25,
-# issue 15) passed in CI and left it. provision (issue 17) joins pool and list once it has passed on the lab.
-CI_MOLECULE_FIRST="migrate"
+# issue 15) passed in CI and left it. provision (issue 17) passed end to end on a clean clone on 2026-12-03
+# (run 4, 2862 s alone) and leads until it has passed in CI.
+CI_MOLECULE_FIRST="provision migrate"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -537,12 +538,12 @@ lab_prepare() {
 # hypervisor 26 min; fleet alone 43 min (2580 s); migrate 41 min beside the hypervisor scenario, hypervisor
 # 40 min beside migrate. In the CI run of 2026-11-27 (images cached): default 81 s, privlink 78 s, fleet
 # 2248 s. faults (session 25): 2766 s beside the guests scenario on a clean clone (guests 2400 s beside it).
-# provision (session 28, not yet in the pool): 2026 s alone up to its check stage (the guests' boots are 12-20 min).
+# provision: 2862 s alone end to end on a clean clone (2026-12-03, run 4; the guests' boots to SSH 9-11 min each).
 # The plan (molecule_plan) uses them to choose; the budget is for the whole
 # pipeline and is checked again before each scenario starts: one that would not finish inside it is not
 # started and shows as skipped in the summary (never as passed).
 declare -A MOLECULE_EXPECTED=([default]=180 [privlink]=180 [guests]=1500 [vcpu]=1200 [migrate]=2700 [hypervisor]=1800
-                              [fleet]=3000 [faults]=2400 [provision]=3000)
+                              [fleet]=3000 [faults]=2400 [provision]=3300)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
 # Building a missing lab image (seconds; cached images cost nothing) and the Molecule venv plus apt
 # packages on a fresh machine. Measured: xen image cold 108 s on an idle machine, 146-307 s rebuilt under
