@@ -108,6 +108,7 @@ def test_argv_cpu_accel_and_multiboot():
     assert "dom0_mem=1024M,max:1024M" in append and "bootscrub=0" in append
     assert "spec-ctrl=eager-fpu" in append  # lazy FPU switching corrupts dom0 under TCG
     assert " hap=0 " in append  # guests triple-fault under QEMU's emulated nested paging
+    assert " cpuid=no-avx " in append  # a guest's AVX instructions fault under TCG
     (mods,) = _opt(argv, "-initrd")
     kernel_part, initrd_part = mods.split(",", 1)[0], mods.rsplit(",", 1)[1]
     assert kernel_part.startswith("/img/vmlinuz root=/dev/vda")
