@@ -201,7 +201,6 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as h
 from ansible_collections.xenfleet.xen.plugins.module_utils import _inventory as inv
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec, XenError, XlCommandError
-from ansible_collections.xenfleet.xen.plugins.module_utils._xl import SshTarget
 
 try:
     from ansible.template import trust_as_template
@@ -243,7 +242,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         script = xlcmd.inventory_probe(hostcmd.ip_neigh(), host_info=self.get_option('include_dom0s'),
                                        xl=self.get_option('xl_path'))
         # the cache holds the dom0s' answers to this script, asked that way: anything else asks again
-        asked = {'dom0s': [[d['name'], d['address'], d['port'], d['user']] for d in dom0s],
+        asked = {'dom0s': [[d['name'], d['address'], d['port'], d['user'], d['identity'], d['options']] for d in dom0s],
                  'probe': hashlib.sha256(script.encode('utf-8')).hexdigest()}
         cache_key = self.get_cache_key(path)
         reports = None
@@ -310,9 +309,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _probe(self, dom0, script):
         """One dom0's report (_inventory.read_probe), or {'dom0', 'error'} saying why there is none."""
         timeout = self.get_option('timeout')
-        target = SshTarget(dom0['address'] or dom0['name'], user=dom0['user'], port=dom0['port'],
-                           identity=dom0.get('identity'), options=dom0.get('options'),
-                           connect_timeout=timeout, ssh_path=self.get_option('ssh_executable'))
+        target = inv.dom0_ssh_target(dom0, self.get_option('ssh_executable'), connect_timeout=timeout)
         argv = target.ssh_script_argv(script)
         rc = out = err = None
         try:

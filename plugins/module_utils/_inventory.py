@@ -467,14 +467,21 @@ def jump_target(dom0):
                        ':%d' % dom0['port'] if dom0.get('port') else '')
 
 
+def dom0_ssh_target(dom0, ssh_path='ssh', connect_timeout=15):
+    """How the plugin reaches a dom0 (its probe, and the ProxyCommand of its guests): an _xl.SshTarget with the
+    dom0's address, port, user, key and ssh options."""
+    return xl.SshTarget(dom0.get('address') or dom0['name'], user=dom0.get('user'), port=dom0.get('port'),
+                        identity=dom0.get('identity'), options=dom0.get('options'), connect_timeout=connect_timeout,
+                        ssh_path=ssh_path)
+
+
 def jump_ssh_args(dom0, jump_via, ssh_path='ssh'):
     """ansible_ssh_common_args for a guest reached through its dom0. A ProxyJump when the dom0 needs nothing but
     ~/.ssh/config; when its inventory gives it a key or ssh options (which ssh does not hand on to a ProxyJump),
     a ProxyCommand running the plugin's own ssh to the dom0 with them (`-W %h:%p`), host-key checking on."""
     if not dom0.get('identity') and not dom0.get('options'):
         return '-o %s' % shlex.quote('ProxyJump=%s' % jump_via)
-    target = xl.SshTarget(dom0.get('address') or dom0['name'], user=dom0.get('user'), port=dom0.get('port'),
-                          identity=dom0.get('identity'), options=dom0.get('options'), ssh_path=ssh_path)
+    target = dom0_ssh_target(dom0, ssh_path)
     command = ' '.join(shlex.quote(a) for a in target.base_argv() + ['-W', '%h:%p', '--', target.host])
     return '-o %s' % shlex.quote('ProxyCommand=%s' % command)
 
@@ -491,7 +498,7 @@ def lifecycle_state(state):
 
 def guest_vars(dom0, record, migrating, bridges, jump, jump_bridges, ifnames=(), ssh_path='ssh'):
     """A guest's host variables: its facts (xen_*), ansible_host when an address is known, and
-    ansible_ssh_common_args with the ProxyJump through its dom0 when wanted."""
+    ansible_ssh_common_args with the jump through its dom0 when wanted (jump_ssh_args)."""
     address = choose_address(record['addresses'])
     bridge = address['bridge'] if address else next((n['bridge'] for n in record['nics'] if n.get('bridge')), None)
     jump_via = jump_target(dom0) if wants_jump(jump, bridge, bridges, jump_bridges, ifnames) else None

@@ -206,6 +206,26 @@ def test_dom0s_from_a_group_of_an_earlier_source(monkeypatch, tmp_path, ssh_path
     assert xen2['ansible_host'] == '192.0.2.12' and xen2['ansible_port'] == 2222
 
 
+def test_a_dom0s_key_from_its_inventory_is_used_and_a_changed_key_asks_again(monkeypatch, tmp_path, ssh_path):
+    answers = {'192.0.2.11': ok('neigh'), '192.0.2.12': ok('tcg')}
+    config = {'dom0_group': 'xen_hosts', 'hostname_template': '{{ name }}.{{ xen_dom0 }}', 'jump': 'always',
+              'cache': True, 'cache_plugin': 'jsonfile', 'cache_connection': str(tmp_path / 'cache')}
+    inventory = static_inventory()
+    inventory.set_variable('xen2', 'ansible_ssh_private_key_file', '/keys/xen2')
+    inventory.set_variable('xen2', 'ansible_ssh_common_args', '-o UserKnownHostsFile=/keys/known_hosts')
+    first = build(monkeypatch, tmp_path, ssh_path, config, answers, inventory=inventory)
+    argv = [a for a in first.runner.calls if ssh_host(a) == '192.0.2.12'][0]
+    assert argv[argv.index('-i') + 1] == '/keys/xen2' and 'UserKnownHostsFile=/keys/known_hosts' in argv
+    assert 'ProxyCommand=' in first.vars('pv1.xen2')['ansible_ssh_common_args']
+    assert first.vars('pv1.xen1')['ansible_ssh_common_args'] == '-o ProxyJump=root@192.0.2.11'
+    first.plugin.update_cache_if_changed()
+    inventory = static_inventory()
+    inventory.set_variable('xen2', 'ansible_ssh_private_key_file', '/keys/xen2-new')
+    inventory.set_variable('xen2', 'ansible_ssh_common_args', '-o UserKnownHostsFile=/keys/known_hosts')
+    second = build(monkeypatch, tmp_path, ssh_path, config, answers, inventory=inventory)
+    assert len(second.runner.calls) == 2
+
+
 def test_a_missing_or_empty_group_is_a_configuration_error(monkeypatch, tmp_path, ssh_path):
     with pytest.raises(AnsibleParserError, match="dom0_group: there is no group 'xen_hosts' in the inventory read before"):
         build(monkeypatch, tmp_path, ssh_path, {'dom0_group': 'xen_hosts'})
