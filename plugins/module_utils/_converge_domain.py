@@ -24,13 +24,19 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle as 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _options as options
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec, XlCommandError
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
+    InvalidSpec,
+    NotRunningError,
+    SavedImageError,
+    XlCommandError,
+)
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl_config import name_problem
 
 # Live states in which the domain runs (a guest that is shut down or crashed is not active).
 ACTIVE = ('running', 'blocked', 'paused')
 # The live state a declared state leads to, for the diff (`present` keeps what it finds).
-AFTER_STATE = {'running': 'running', 'paused': 'paused', 'shutdown': 'defined', 'absent': 'undefined'}
+AFTER_STATE = {'running': 'running', 'paused': 'paused', 'shutdown': 'defined', 'absent': 'undefined',
+               'saved': 'saved'}
 
 
 def run(module, client):
@@ -60,14 +66,17 @@ def is_active(live):
 
 
 class Found(object):
-    """What the run found: the live domain (or None), the config file's text (or None), and the
-    state for the diff's `before`."""
+    """What the run found: the live domain (or None), the config file's text (or None), whether a save
+    image of the guest exists, and the state for the diff's `before` (`saved`: no domain, an image)."""
 
-    def __init__(self, live, file_before):
+    def __init__(self, live, file_before, saved=False):
         self.live = live
         self.file_before = file_before
+        self.saved = saved
         if live:
             self.state = diff_state(live['state'])
+        elif saved:
+            self.state = 'saved'
         else:
             self.state = 'defined' if file_before is not None else 'undefined'
 
@@ -83,6 +92,7 @@ class Plan(object):
         self.active = is_active(found.live)
         self.changes = dom.compare_live(spec, found.live, self.file_before, self.file_after) if self.active else []
         self.creating = state in ('running', 'paused') and not self.active
+        self.saving = state == 'saved' and self.active
         self.apply = apply_mode
 
     @property
@@ -96,11 +106,12 @@ class Plan(object):
     @property
     def touches_host(self):
         """Whether anything will be written or done (then the host checks run first)."""
-        return bool(self.file_changed or self.creating or self.changes)
+        return bool(self.file_changed or self.creating or self.saving or self.changes)
 
     @property
     def restart_now(self):
-        return self.active and bool(self.restart_changes) and self.apply == 'restart'
+        # a guest about to be saved is not restarted first: what needs a restart waits for its next boot
+        return self.active and bool(self.restart_changes) and self.apply == 'restart' and not self.saving
 
     def drop_changes(self):
         """The domain is being stopped: nothing is left to change on it."""
@@ -122,12 +133,14 @@ class Converger(object):
         self.state = self.p['state']
         self.check = module.check_mode
         self.files = files.DomainFiles(module, self.name, self.p['config_dir'], self.p['autostart_dir'],
-                                       check=self.check)
+                                       check=self.check, save_dir=self.p['save_dir'])
+        self.image = self.files.image
         self.spec = desired(self.p)
         self.applied = []
         self.pending = []
         self.changed = False
         self.live_touched = False
+        self.image_after = False  # whether the guest has a save image when the run ends (check mode: would have)
         self.result = {}
 
     # -- the run ---------------------------------------------------------------------------
@@ -142,6 +155,10 @@ class Converger(object):
 
     def refuse_bad_input(self):
         """Bad input fails here, before the host is looked at."""
+        if not os.path.isabs(self.p['save_dir']):
+            raise InvalidSpec('save_dir', '%r is not an absolute path' % (self.p['save_dir'],))
+        if self.p['save_timeout'] <= 0:
+            raise InvalidSpec('save_timeout', 'must be a positive number of seconds, got %d' % self.p['save_timeout'])
         if self.state == 'absent':
             # removing a guest needs only its name
             problem = name_problem(self.name)
@@ -157,14 +174,19 @@ class Converger(object):
         if lifecycle.settle(self.client, self.name, live, start_timeout=self.p['start_timeout']):
             # it was rebooting or crashing: read what xl's monitor made of it
             live = lifecycle.find_domain(self.client, self.name, need_config=need_config)
-        return Found(live, self.files.read())
+        found = Found(live, self.files.read(), saved=self.image.exists())
+        self.image_after = found.saved
+        return found
 
     # -- state absent ----------------------------------------------------------------------
 
     def remove(self, found):
-        """Not running, no autostart entry, no config file. Disks are never touched."""
+        """Not running, no save image, no autostart entry, no config file. Disks are never touched."""
         if found.live is not None:
             self.stop(found.live)
+        if self.image.remove():
+            self.did('save image %s removed' % self.image.path)
+        self.image_after = False
         self.note(self.files.set_autostart(False))
         if found.file_before is not None or self.files.exists():
             self.did('config file removed')
@@ -180,6 +202,7 @@ class Converger(object):
         """The guest keeps a config file. Plan and stage the new file, clear a domain left shut down, then
         one of: stop it (shutdown); restart it (apply=restart, changes that need one); or apply the live
         changes, put the files in place and reach the power state (present, running, paused)."""
+        self.refuse_state(found)
         plan = self.plan(found)
         self.stage(plan)
         live = self.clear_stopped(found.live)
@@ -189,9 +212,36 @@ class Converger(object):
             return self.restart(found, live, plan)
         paused_now = self.apply_live_changes(live, plan)
         self.put_files(plan)
-        self.reach_power_state(plan, paused_now)
-        return self.finish(live, found, self.after_state(found.live, plan), plan.file_after, plan.changes,
-                           refresh=self.live_touched)
+        if plan.active and not plan.saving:
+            self.discard_image(found)  # a stale image of a guest that runs (discard_saved=true)
+        self.reach_power_state(plan, paused_now, found)
+        return self.finish(None if plan.saving else live, found, self.after_state(found, plan), plan.file_after,
+                           plan.changes, refresh=self.live_touched)
+
+    def refuse_state(self, found):
+        """What the state asked cannot be reached from what was found: fail before anything changes (and warn
+        of a stale save image beside a guest that runs)."""
+        if self.state == 'saved':
+            if not is_active(found.live) and not found.saved:
+                now = found.live['state'] if found.live else found.state
+                raise NotRunningError(
+                    '%s cannot be saved: it is not running (%s) and has no save image in %s. Start it first '
+                    '(state=running). Nothing was changed.' % (self.name, now, self.image.save_dir))
+            if is_active(found.live):
+                live = found.live
+                memory = live['memory_mb']['current'] or live['memory_mb']['target'] or live['memory_mb']['max'] or 0
+                self.image.check_room(memory)
+        elif found.saved and not self.p['discard_saved']:
+            if self.state == 'shutdown':
+                raise SavedImageError(
+                    '%s is saved (memory image %s): state=shutdown would throw its memory away. Set discard_saved=true '
+                    'to delete the image, or declare state=saved. Nothing was changed.' % (self.name, self.image.path))
+            if is_active(found.live) and self.state != 'saved':
+                # booted afresh while an image was kept (by hand, or xendomains could not restore it)
+                self.client.warnings.append(
+                    '%s runs, and a save image of it is at %s: that image is stale (restoring it would run the guest '
+                    'from the past against disks that moved on). Delete it, or run again with discard_saved=true.'
+                    % (self.name, self.image.path))
 
     def plan(self, found):
         """Compare; when something is to be done, check the guest against the host and let xl check the file."""
@@ -223,6 +273,7 @@ class Converger(object):
         if plan.active:
             self.stop(live)
             plan.drop_changes()
+        self.discard_image(found)
         self.put_files(plan)
         return self.finish(None, found, AFTER_STATE['shutdown'], plan.file_after, [])
 
@@ -277,9 +328,14 @@ class Converger(object):
             self.did('config file mode set to 0600')
         self.note(self.files.set_autostart(self.p['autostart']))
 
-    def reach_power_state(self, plan, paused_now):
-        if plan.creating:
+    def reach_power_state(self, plan, paused_now, found):
+        if plan.creating and found.saved and not self.p['discard_saved']:
+            self.restore(plan)
+        elif plan.creating:
+            self.discard_image(found)
             self.start(plan)
+        elif plan.saving:
+            self.save(paused_now)
         elif plan.active and self.state == 'running' and paused_now:
             self.did('unpause', live=True)
             if not self.check:
@@ -289,9 +345,9 @@ class Converger(object):
             if not self.check:
                 lifecycle.set_paused(self.client, self.name, True)
 
-    def after_state(self, live, plan):
+    def after_state(self, found, plan):
         if self.state == 'present':
-            return diff_state(live['state']) if plan.active else 'defined'
+            return diff_state(found.live['state']) if plan.active else ('saved' if found.saved else 'defined')
         return AFTER_STATE[self.state]
 
     # -- transitions -----------------------------------------------------------------------
@@ -323,6 +379,74 @@ class Converger(object):
                 self.files.restore(plan.file_before)
                 self.applied.append('config file restored after the failed create')
             raise
+
+    def save(self, paused_now):
+        """`xl save` to the guest's image; the domain is gone afterwards, its definition stays. A paused guest
+        is unpaused first: it could not acknowledge the suspend request (xl waits a minute, then fails)."""
+        if paused_now:
+            self.did('unpause', live=True)
+            if not self.check:
+                lifecycle.set_paused(self.client, self.name, False)
+        self.did('save to %s' % self.image.path, live=True)
+        if not self.check:
+            lifecycle.save(self.client, self.name, self.image, timeout=self.p['save_timeout'])
+        self.pending = []
+        self.image_after = True
+
+    def discard_image(self, found):
+        if found.saved and self.p['discard_saved']:
+            self.did('save image %s discarded' % self.image.path)
+            self.image.remove()
+            self.image_after = False
+
+    def restore(self, plan):
+        """Bring the guest back from its image (not booted afresh), then apply what the declaration changes live.
+
+        The restored domain has the configuration saved in the image, so it is compared with the declaration
+        once it runs (in check mode: the configuration read from the image predicts it). What needs a restart
+        is left pending: restarting would throw away the memory just restored."""
+        paused = self.state == 'paused'
+        self.did('restore from %s%s' % (self.image.path, ' (paused)' if paused else ''), live=True)
+        if self.check:
+            live = self.predict_restored(paused)
+        else:
+            try:
+                lifecycle.restore(self.client, self.name, self.image, paused=paused, timeout=self.p['save_timeout'])
+            except Exception:
+                if plan.file_changed:
+                    self.files.restore(plan.file_before)
+                    self.applied.append('config file restored after the failed restore')
+                raise
+            live = lifecycle.find_domain(self.client, self.name)
+        self.image_after = False
+        if live is None:
+            return
+        after = Plan(self.spec, self.state, 'live' if self.p['apply'] == 'restart' else self.p['apply'],
+                     Found(live, plan.file_before))
+        paused_now = self.apply_live_changes(live, after)
+        if paused and not paused_now:
+            self.did('pause', live=True)
+            if not self.check:
+                lifecycle.set_paused(self.client, self.name, True)
+        plan.changes = after.changes
+
+    def predict_restored(self, paused):
+        """The domain `xl restore` would make, from the configuration in the image (check mode), or None
+        (with a warning) when the image cannot be read."""
+        try:
+            config = self.image.config()
+        except (IOError, OSError, parse.XlParseError) as exc:
+            self.client.warnings.append('cannot read the configuration saved in %s (%s): what changes after the '
+                                        'restore is not predicted' % (self.image.path, exc))
+            return None
+        if config is None:
+            return None
+        b_info = config.get('b_info') or {}
+        avail = b_info.get('avail_vcpus')
+        row = {'name': self.name, 'domid': None, 'flags': '--p---' if paused else 'r-----',
+               'memory_mb': (b_info.get('target_memkb') or 0) // 1024,
+               'vcpus': len(avail) if isinstance(avail, list) else b_info.get('max_vcpus')}
+        return parse.domain_summary(None, config, row=row, source='saved image')
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -370,6 +494,7 @@ class Converger(object):
         result = dict(self.result)
         result.update(changed=self.changed, domain=domain, applied=self.applied, pending=self.pending)
         result.setdefault('config_file', self.files.path)
+        result['save_image'] = self.image.path if self.image_after else None
         if self.module._diff:
             result['diff'] = self.diff(found, after_state, file_after, changes)
         return result

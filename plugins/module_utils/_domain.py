@@ -19,7 +19,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import Invali
 TYPES = ('pv', 'pvh', 'hvm')
 ACTIONS = ('destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart', 'soft-reset')
 # The states a guest can be declared in, and how changes reach a running guest (xen_domain's state, apply).
-STATES = ('present', 'running', 'paused', 'shutdown', 'absent')
+STATES = ('present', 'running', 'paused', 'saved', 'shutdown', 'absent')
 APPLY_MODES = ('live', 'restart', 'next_boot')
 # Xen's limits on vCPUs per guest type (HVM 128 with x2APIC; PV/PVH far higher in Xen 4.x,
 # but the guest kernel and libxl cap them: keep to values Xen 4.17 accepts).

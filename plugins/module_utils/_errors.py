@@ -199,6 +199,26 @@ class GuestRestarted(GuestError):
     kind = 'guest_restarted'
 
 
+class NotRunningError(GuestError):
+    """The state asked needs a running guest (e.g. `saved`) and there is none: nothing was changed."""
+    kind = 'not_running'
+
+
+class SaveError(XenError):
+    """`xl save` or `xl restore` did not leave the guest saved, or running again from its image."""
+    kind = 'save_failed'
+
+
+class SaveDirError(SaveError):
+    """The save directory cannot take the guest's memory image (missing rights, not enough room)."""
+    kind = 'save_dir_unusable'
+
+
+class SavedImageError(GuestError):
+    """A save image exists and the state asked would throw it away without being told to."""
+    kind = 'saved_image'
+
+
 class MigrationError(XenError):
     kind = 'migration_failed'
 

@@ -8,7 +8,9 @@
 # A domain's files on the dom0, in one home: where its config file lives (<config_dir>/<name>.cfg),
 # which autostart entries start it with the host, whether its file holds a secret (mode 0600), and
 # how a file is replaced safely (staged and fsynced before the domain changes, renamed into place
-# after). DomainFiles bundles them for one guest; the module verbs use nothing else.
+# after), and where its memory image lies while it is saved (<save_dir>/<name>, as Debian's xendomains
+# names the images it saves at host shutdown). DomainFiles bundles them for one guest; the module verbs
+# use nothing else.
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -17,10 +19,15 @@ import os
 import tempfile
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError
+from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import FileWriteError, SaveDirError
 from ansible_collections.xenfleet.xen.plugins.module_utils._xl import _read_file
 
 CONFIG_SUFFIX = '.cfg'
+# Room a memory image needs beyond the guest's memory: xl writes page tables, device state and its
+# header too (the lab: 210 MB for a 200 MB guest), so 10 % and 64 MiB more are asked for.
+SAVE_OVERHEAD = 0.10
+SAVE_SLACK_MIB = 64
 # xl.cfg keys whose values are secrets: their file is mode 0600 and diffs show them redacted.
 SECRET_KEYS = xlcfg.SECRET_KEYS
 
@@ -141,7 +148,7 @@ class DomainFiles(object):
     (the methods return what they did or would do, so check mode and a real run agree).
     """
 
-    def __init__(self, module, name, config_dir, autostart_dir=None, check=False):
+    def __init__(self, module, name, config_dir, autostart_dir=None, check=False, save_dir=None):
         self.module = module
         self.name = name
         self.config_dir = config_dir
@@ -150,6 +157,7 @@ class DomainFiles(object):
         self.path = config_path(config_dir, name)
         self.link = config_path(autostart_dir, name) if autostart_dir else None
         self.staged = None
+        self.image = SaveImage(save_dir, name, check=check) if save_dir else None
 
     # -- the config file -------------------------------------------------------------------
 
@@ -256,3 +264,95 @@ class DomainFiles(object):
             for path in doomed:
                 os.unlink(path)
         return bool(doomed)
+
+
+def save_room_mib(memory_mib):
+    """MiB a save directory must have free for a guest of `memory_mib` MiB (see SAVE_OVERHEAD)."""
+    return int(memory_mib * (1 + SAVE_OVERHEAD)) + SAVE_SLACK_MIB
+
+
+class SaveImage(object):
+    """The memory image of guest NAME while it is saved: <save_dir>/<name>.
+
+    That is the name Debian's xendomains gives the images it writes when the host shuts down (and
+    restores from, then deletes, when it boots), so a guest saved either way is found here. `xl save`
+    writes to a hidden temp name in the same directory (xendomains' glob skips it), renamed into place
+    once the guest is gone: a save that fails half-way never leaves an image that looks whole.
+    """
+
+    def __init__(self, save_dir, name, check=False):
+        self.save_dir = save_dir
+        self.name = name
+        self.check = check
+        self.path = os.path.join(save_dir, name)
+        self.tmp = os.path.join(save_dir, '.%s.saving' % name)
+
+    def exists(self):
+        return os.path.isfile(self.path)
+
+    def size(self):
+        return os.path.getsize(self.path) if self.exists() else None
+
+    def config(self):
+        """The domain configuration stored in the image (dict, see _xl_parse.save_image_config), or
+        None when the image has none; XlParseError when the file is not an xl save image."""
+        with open(self.path, 'rb') as handle:
+            head = handle.read(parse.SAVE_HEADER_LEN)
+            header = parse.save_image_header(head)
+            head += handle.read(header['optional_data_len'])
+        return parse.save_image_config(head)
+
+    def check_room(self, memory_mib):
+        """Refuse (SaveDirError) before anything changes when the directory cannot take the image of a
+        guest with `memory_mib` MiB: missing and not creatable, not a directory, not writable, too full."""
+        directory = self.save_dir
+        probe = directory
+        while not os.path.exists(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        if not os.path.isdir(probe):
+            raise SaveDirError('save_dir %s cannot hold the memory image of %s: %s is not a directory. Nothing was '
+                               'changed.' % (directory, self.name, probe))
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise SaveDirError('save_dir %s cannot hold the memory image of %s: %s is not writable for this user. '
+                               'Nothing was changed.' % (directory, self.name, probe))
+        stats = os.statvfs(probe)
+        free_mib = stats.f_bavail * stats.f_frsize // (1024 * 1024)
+        need = save_room_mib(memory_mib)
+        if free_mib < need:
+            raise SaveDirError('save_dir %s has %d MiB free; the memory image of %s (%d MiB of memory) needs about %d '
+                               'MiB. Nothing was changed: the guest still runs.'
+                               % (directory, free_mib, self.name, memory_mib, need))
+        return free_mib
+
+    def prepare(self):
+        """The directory exists (mode 0700, as xendomains makes it) and no stale temp file is left."""
+        if self.check:
+            return
+        try:
+            if not os.path.isdir(self.save_dir):
+                os.makedirs(self.save_dir, 0o700)
+            discard_staged(self.tmp)
+        except (IOError, OSError) as exc:
+            raise SaveDirError('Cannot prepare save_dir %s: %s. Nothing was changed.'
+                               % (self.save_dir, exc.strerror or exc))
+
+    def commit(self):
+        """The image written by `xl save` to the temp name becomes the guest's image (atomic rename)."""
+        os.rename(self.tmp, self.path)
+        _fsync_dir(self.save_dir)
+
+    def discard_tmp(self):
+        if not self.check:
+            discard_staged(self.tmp)
+
+    def remove(self):
+        """Delete the image; True when there was one."""
+        if not self.exists():
+            return False
+        if not self.check:
+            os.unlink(self.path)
+            _fsync_dir(self.save_dir)
+        return True

@@ -13,6 +13,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import time
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_cmd as xlcmd
@@ -26,6 +27,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     GuestRestarted,
     GuestTimeout,
     HotplugTimeoutError,
+    SaveError,
     XlCommandError,
     XlTimeoutError,
     classify_failure,
@@ -334,6 +336,72 @@ def destroy(client, name):
         if result.rc != 0:
             raise classify_failure(result.cmd, result.rc, result.stdout, result.stderr)
         raise
+
+
+def _first_error(text):
+    """The first line of xl's output that says what went wrong (libxc/libxl print progress lines first)."""
+    lines = [line.strip() for line in (text or '').strip().splitlines() if line.strip()]
+    return next((line for line in lines if 'error' in line.lower() or line.startswith('Failed')),
+                lines[-1] if lines else 'no message')
+
+
+def save(client, name, image, timeout):
+    """Save NAME's memory to its image (_files.SaveImage) with `xl save` and check that it is so.
+
+    xl writes to the image's temp name; only when the domain is gone and the file is there is it renamed
+    to the image. `xl save` that fails resumes the guest ("Failed to save domain, resuming domain"): the
+    temp file is deleted, the guest runs as before, and SaveError says what xl said and where the guest is.
+    The guest must be running: a paused guest cannot acknowledge the suspend request (captured:
+    xen-4.17.5-lab-save, `xl save` of a paused PV guest failed after 63 s and left it paused).
+    """
+    before = row_of(client, name)
+    image.prepare()
+    try:
+        client.run(xlcmd.save(name, image.tmp), mutating=True, timeout=timeout)
+    except XlCommandError as exc:
+        image.discard_tmp()
+        row = row_of(client, name)
+        where = ('it runs again as before (xl resumed it)' if is_active(row) else
+                 'it is now %s' % (parse.state_from_flags(row['flags']) if row else 'gone: its memory is lost'))
+        raise SaveError('`xl save %s` failed (rc %s): %s; %s. No image was kept.'
+                        % (name, exc.rc, _first_error(exc.stderr or exc.stdout or exc.msg), where),
+                        cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
+    row = wait_for(client, name, lambda r: r is None or (before is not None and r['domid'] != before['domid']),
+                   30, 'disappear after `xl save`')
+    if row is not None or not os.path.isfile(image.tmp) or os.path.getsize(image.tmp) == 0:
+        image.discard_tmp()
+        raise SaveError('`xl save %s` exited 0, but %s. No image was kept.'
+                        % (name, 'the domain runs again as id %d' % row['domid'] if row else 'it wrote no image'))
+    image.commit()
+
+
+def restore(client, name, image, paused=False, timeout=60):
+    """`xl restore [-p] IMAGE`, wait until NAME runs (or is paused), then delete the image.
+
+    The guest continues where it was saved (its memory, its uptime, its boot id): a second restore of the
+    same image would run it from the past against disks that moved on, so the image goes once the domain
+    is back. A restore that fails leaves the image in place (nothing is lost) and destroys only the half-made
+    domain it built (clean_failed_create).
+    """
+    try:
+        client.run(xlcmd.restore(image.path, paused=paused), mutating=True, timeout=timeout)
+    except XlCommandError as exc:
+        exc.msg += clean_failed_create(client, name, exc) + ' The image %s was kept.' % image.path
+        raise
+    want = ('paused',) if paused else ('running', 'blocked')
+
+    def back(row):
+        if row is None:
+            raise SaveError('%s disappeared right after `xl restore %s` (check /var/log/xen/xl-%s.log); the image '
+                            'was kept.' % (name, image.path, name))
+        state = parse.state_from_flags(row['flags'])
+        if state in ('crashed', 'shutdown', 'dying'):
+            raise SaveError('%s is %s right after `xl restore %s`; the image was kept.' % (name, state, image.path))
+        return state in want
+
+    row = wait_for(client, name, back, timeout, 'run again from its image')
+    image.remove()
+    return row
 
 
 def set_paused(client, name, paused):

@@ -97,6 +97,9 @@ GUEST_RUN = dict(
     start_timeout=dict(type='int', default=60),
     validate=dict(type='bool', default=True),
     backup=dict(type='bool', default=False),
+    save_dir=dict(type='path', default='/var/lib/xen/save'),
+    save_timeout=dict(type='int', default=300),
+    discard_saved=dict(type='bool', default=False),
 )
 
 # xen_domain's own options (the module adds xl_path, command_timeout and lock_timeout: _module.xl_argument_spec).

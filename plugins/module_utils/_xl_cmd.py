@@ -60,6 +60,16 @@ def destroy(domain):
     return ['destroy', _s(domain)]
 
 
+def save(domain, path):
+    """`xl save NAME FILE`: suspend the domain, write its memory and config to FILE, destroy it."""
+    return ['save', _s(domain), _s(path)]
+
+
+def restore(path, paused=False):
+    """`xl restore [-p] FILE`: the domain comes back from FILE with the config saved in it."""
+    return ['restore'] + (['-p'] if paused else []) + [_s(path)]
+
+
 def pause(domain):
     return ['pause', _s(domain)]
 

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import json
 import re
+import struct
 
 
 class XlParseError(ValueError):
@@ -202,6 +203,56 @@ def parse_list_long(text):
             raise XlParseError('`xl list -l` entry without domid: %r' % (item,))
         result.append({'domid': int(item['domid']), 'config': item.get('config') or {}})
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# xl save images (the file `xl save` writes): the header and the domain configuration in it
+# --------------------------------------------------------------------------------------------
+
+# tools/xl: a 32-byte magic, then four uint32 (byte order mark, mandatory flags, optional flags,
+# optional data length) in the saving host's byte order; the optional data is a uint32 length and
+# that many bytes of the domain's configuration as JSON (NUL-terminated) when mandatory flag JSON is set.
+SAVE_MAGIC = b'Xen saved domain, xl format\n \0 \r'
+SAVE_BYTEORDER = 0x01020304
+SAVE_FLAG_JSON = 1
+SAVE_HEADER_LEN = 48
+
+
+def save_image_header(head):
+    """The header of an xl save image from its first bytes: dict with mandatory_flags, optional_flags,
+    optional_data_len, byteorder ('little' or 'big') and header_len. XlParseError when it is not one."""
+    if len(head) < SAVE_HEADER_LEN or head[:32] != SAVE_MAGIC:
+        raise XlParseError('not an xl save image (no "Xen saved domain, xl format" header)')
+    for order, prefix in (('little', '<'), ('big', '>')):
+        mark, mandatory, optional, optlen = struct.unpack(prefix + '4I', head[32:SAVE_HEADER_LEN])
+        if mark == SAVE_BYTEORDER:
+            return {'byteorder': order, 'mandatory_flags': mandatory, 'optional_flags': optional,
+                    'optional_data_len': optlen, 'header_len': SAVE_HEADER_LEN, 'prefix': prefix}
+    raise XlParseError('xl save image with an unknown byte order mark')
+
+
+def save_image_config(head):
+    """The domain configuration (libxl_domain_config, as in `xl list -l`'s "config") stored in an xl
+    save image, from the image's first bytes (at least the header and its optional data). None when the
+    image carries no configuration; XlParseError when the bytes are not an xl save image or are cut short."""
+    header = save_image_header(head)
+    if not header['mandatory_flags'] & SAVE_FLAG_JSON:
+        return None
+    start = header['header_len']
+    end = start + header['optional_data_len']
+    if len(head) < end or header['optional_data_len'] < 4:
+        raise XlParseError('xl save image cut short in its header (%d bytes read, %d needed)' % (len(head), end))
+    length = struct.unpack(header['prefix'] + 'I', head[start:start + 4])[0]
+    if length > header['optional_data_len'] - 4:
+        raise XlParseError('xl save image header names a configuration longer than its optional data')
+    data = head[start + 4:start + 4 + length].rstrip(b'\0')
+    try:
+        config = json.loads(data.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise XlParseError('the configuration in the xl save image is not JSON: %s' % exc)
+    if not isinstance(config, dict):
+        raise XlParseError('the configuration in the xl save image is not a JSON object')
+    return config
 
 
 MIGRATION_SUFFIXES = ('--incoming', '--migratedaway')

@@ -47,12 +47,19 @@ options:
     description:
       - V(present) - the definition is in place; a stopped guest is not started, a running one keeps running
         (and gets live changes per O(apply)).
-      - V(running) - defined and running; created from the config file if needed, unpaused if paused.
-      - V(paused) - defined and running but paused.
-      - V(shutdown) - defined and not running (graceful shutdown, see O(shutdown_timeout) and O(force)).
-      - V(absent) - not running and its config file and autostart link removed. Disks are B(never) deleted.
+      - V(running) - defined and running; created from the config file if needed, unpaused if paused. A guest
+        with a save image (see V(saved)) is B(restored) from it, not booted afresh, unless O(discard_saved=true).
+      - V(paused) - defined and running but paused (restored paused from a save image).
+      - V(saved) - defined, its memory written to C(<save_dir>/<name>) with C(xl save), the domain gone. The guest
+        continues where it was (same uptime, same boot id) when it is next declared V(running). Only a running or
+        paused guest can be saved; a guest already saved stays so. O(save_dir) must have room for the guest's
+        memory (checked before the guest is touched). What needs a restart waits for its next boot.
+      - V(shutdown) - defined and not running (graceful shutdown, see O(shutdown_timeout) and O(force)). Refused
+        for a saved guest unless O(discard_saved=true) (its memory would be thrown away).
+      - V(absent) - not running, its config file, autostart link and save image removed. Disks are B(never)
+        deleted.
     type: str
-    choices: [present, running, paused, shutdown, absent]
+    choices: [present, running, paused, saved, shutdown, absent]
     default: present
   type:
     description:
@@ -276,6 +283,29 @@ options:
     description: Keep a timestamped copy of the previous config file when it changes.
     type: bool
     default: false
+  save_dir:
+    description:
+      - Directory of the guests' memory images (O(state=saved)); the image of guest NAME is C(<save_dir>/NAME).
+      - The default is where Debian's C(xendomains) saves every running guest when the host shuts down
+        (C(XENDOMAINS_SAVE) in C(/etc/default/xendomains)), so a guest saved that way is found as saved too.
+        With C(XENDOMAINS_RESTORE=true) (Debian's default) the host's boot restores B(every) image in that
+        directory, so a guest you declared V(saved) runs again after a host reboot; point O(save_dir) elsewhere
+        to keep it saved.
+      - Created (mode 0700) when missing. Must be an absolute path.
+    type: path
+    default: /var/lib/xen/save
+  save_timeout:
+    description:
+      - Seconds C(xl save) may take to write the memory image, and C(xl restore) to bring the guest back and
+        running (both grow with the guest's memory).
+    type: int
+    default: 300
+  discard_saved:
+    description:
+      - Throw a saved guest's memory image away. With O(state=running) or O(state=paused) the guest then boots
+        afresh from its config file; with O(state=shutdown) it stays stopped, without image.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -397,6 +427,16 @@ EXAMPLES = r'''
     shutdown_timeout: 60
     force: true
 
+- name: Before host maintenance, save a guest (memory to /var/lib/xen/save/web1, the domain gone)
+  xenfleet.xen.xen_domain:
+    name: web1
+    state: saved
+
+- name: Afterwards, bring it back where it was (restored from its image, not booted afresh)
+  xenfleet.xen.xen_domain:
+    name: web1
+    state: running
+
 - name: Remove a guest (its disks stay)
   xenfleet.xen.xen_domain:
     name: web1
@@ -407,7 +447,7 @@ RETURN = r'''
 domain:
   description:
     - The domain after the module ran, in the shape of RV(xenfleet.xen.xen_domain_info#module:domains) items.
-      V(null) when the domain is not running (states V(present), V(shutdown), V(absent)).
+      V(null) when the domain is not running (states V(present), V(saved), V(shutdown), V(absent)).
     - In check mode, the domain as it is now.
   returned: success
   type: dict
@@ -429,6 +469,13 @@ pending:
   type: list
   elements: dict
   sample: [{key: maxvcpus, before: 4, after: 8, how: restart}]
+save_image:
+  description:
+    - Path of the guest's memory image when it has one after the run (O(state=saved), or V(present) on a saved
+      guest), else V(null). A restore deletes the image once the guest runs again.
+  returned: success
+  type: str
+  sample: /var/lib/xen/save/web1
 backup_file:
   description: Path of the backup of the previous config file, when O(backup=true) and it changed.
   returned: changed and backup requested
@@ -450,7 +497,10 @@ error:
       for 120 seconds - the module reads it again meanwhile, since a guest that libxl is still building after a reboot or
       whose device model is busy is in that state for a while; nothing is changed), V(guest_restarted) (the guest
       rebooted or crashed while a live change was applied, so Xen restarted or removed it; the config file is left as
-      it was).
+      it was), V(not_running) (O(state=saved) for a guest that is neither running nor saved), V(save_dir_unusable)
+      (O(save_dir) is not writable or lacks room for the memory image; checked before the guest is touched),
+      V(save_failed) (C(xl save) or C(xl restore) failed: a failed save resumes the guest and keeps no image, a failed
+      restore keeps the image), V(saved_image) (O(state=shutdown) for a saved guest without O(discard_saved)).
   returned: failure
   type: str
   sample: invalid_parameter
