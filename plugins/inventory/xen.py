@@ -44,7 +44,9 @@ options:
     description:
       - The dom0s to ask. Each item is a name (an ssh host name, address or C(~/.ssh/config) alias) or a
         dictionary with C(name) (required; the dom0's name in groups and facts), C(address) (where ssh connects;
-        default the name), C(port) and C(user) (default what C(~/.ssh/config) says).
+        default the name), C(port) and C(user) (default what C(~/.ssh/config) says), C(private_key_file) (the key
+        ssh offers) and C(ssh_args) (a string of C(-o OPTION), C(-J JUMP) and C(-i FILE) words, as in
+        C(ansible_ssh_common_args); other words are refused).
       - Combined with the members of O(dom0_group); at least one dom0 must come from the two.
     type: list
     elements: raw
@@ -152,6 +154,8 @@ hosts:
     address: 192.0.2.12
     port: 2222
     user: root
+    private_key_file: ~/.ssh/xen_fleet
+    ssh_args: -o ConnectTimeout=5 -J admin@bastion.example.org
 
 ---
 # xen.xen.yml next to a static inventory that has the dom0s in group xen_hosts:

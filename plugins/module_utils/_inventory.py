@@ -27,7 +27,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import Invali
 from ansible_collections.xenfleet.xen.plugins.module_utils._migrate import ssh_user_problem
 
 JUMP_MODES = ('auto', 'always', 'never')
-DOM0_KEYS = ('name', 'address', 'port', 'user')
+DOM0_KEYS = ('name', 'address', 'port', 'user', 'private_key_file', 'ssh_args')
 # Xen's names for a guest's ports on a dom0 bridge: vif<domid>.<devid>, and vif<domid>.<devid>-emu for the
 # emulated NIC (tap) of an HVM guest (libxl's defaults; a vif's vifname= overrides them, see uplinks()).
 GUEST_PORT = re.compile(r'\Avif\d+\.\d+(-emu)?\Z')
@@ -57,16 +57,17 @@ def _port(value, where):
 
 
 def dom0_from_option(entry, index):
-    """One item of the plugin's `hosts` option -> {'name', 'address', 'port', 'user'}; InvalidSpec naming
-    `hosts[INDEX]` (and the key) when it is not a name or a dict of those keys."""
+    """One item of the plugin's `hosts` option -> {'name', 'address', 'port', 'user', 'identity', 'options'};
+    InvalidSpec naming `hosts[INDEX]` (and the key) when it is not a name or a dict of DOM0_KEYS. `ssh_args` takes
+    the words an inventory's ansible_ssh_common_args takes (see ssh_args_options)."""
     where = 'hosts[%d]' % index
     if isinstance(entry, str):
         entry = {'name': entry}
     if not isinstance(entry, dict):
-        raise InvalidSpec(where, 'must be a dom0 name or a dict with name, address, port and user, got %r' % (entry,))
+        raise InvalidSpec(where, 'must be a dom0 name or a dict with %s, got %r' % (', '.join(DOM0_KEYS), entry))
     unknown = sorted(set(entry) - set(DOM0_KEYS))
     if unknown:
-        raise InvalidSpec(where, 'unknown key(s) %s: a dom0 has name, address, port and user' % ', '.join(unknown))
+        raise InvalidSpec(where, 'unknown key(s) %s: a dom0 has %s' % (', '.join(unknown), ', '.join(DOM0_KEYS)))
     problem = _word_problem(entry.get('name'))
     if problem:
         raise InvalidSpec(where + '.name', problem)
@@ -83,18 +84,31 @@ def dom0_from_option(entry, index):
         if problem:
             raise InvalidSpec(where + '.user', problem)
         dom0['user'] = str(entry['user'])
+    key = entry.get('private_key_file')
+    if key is not None:
+        if not isinstance(key, str) or not key or key.startswith('-') or '\n' in key:
+            raise InvalidSpec(where + '.private_key_file', 'must be the path of a private key file, got %r' % (key,))
+        dom0['identity'] = key
+    args = entry.get('ssh_args')
+    if args is not None:
+        if not isinstance(args, str):
+            raise InvalidSpec(where + '.ssh_args', 'must be a string of ssh arguments, got %r' % (args,))
+        options, identity = ssh_args_options(args, 'ssh_args', param=where + '.ssh_args')
+        dom0['options'] = options
+        if identity and dom0['identity'] is None:
+            dom0['identity'] = identity
     return dom0
 
 
-def ssh_args_options(text, where):
+def ssh_args_options(text, where, param='dom0_group'):
     """The words of an inventory's ansible_ssh_common_args / ansible_ssh_extra_args -> (options, identity):
     `-o OPTION` (or `-oOPTION`) kept as ssh options, `-J JUMP` as ProxyJump=JUMP, `-i FILE` as the identity.
-    InvalidSpec naming `where` for anything else (the plugin runs its own ssh and cannot guess what another flag
-    means there)."""
+    InvalidSpec naming `param` and `where` for anything else (the plugin runs its own ssh and cannot guess what
+    another flag means there)."""
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise InvalidSpec('dom0_group', '%s cannot be split into words: %s' % (where, exc))
+        raise InvalidSpec(param, '%s cannot be split into words: %s' % (where, exc))
     options, identity = [], None
     i = 0
     while i < len(words):
@@ -102,7 +116,7 @@ def ssh_args_options(text, where):
         flag, value = word[:2], word[2:]
         if flag in ('-o', '-J', '-i') and not value:
             if i + 1 >= len(words):
-                raise InvalidSpec('dom0_group', '%s ends with %s and no value' % (where, flag))
+                raise InvalidSpec(param, '%s ends with %s and no value' % (where, flag))
             i += 1
             value = words[i]
         if flag == '-o' and value:
@@ -112,7 +126,7 @@ def ssh_args_options(text, where):
         elif flag == '-i' and value:
             identity = value
         else:
-            raise InvalidSpec('dom0_group', '%s has %r, which the inventory plugin cannot pass on to its ssh: it takes '
+            raise InvalidSpec(param, '%s has %r, which the inventory plugin cannot pass on to its ssh: it takes '
                               '-o OPTION, -J JUMP and -i FILE (put other settings in ~/.ssh/config)' % (where, word))
         i += 1
     return options, identity

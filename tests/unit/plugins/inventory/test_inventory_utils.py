@@ -296,6 +296,15 @@ def test_dom0s_from_the_hosts_option():
                                                'identity': None, 'options': []}
     assert inv.dom0_from_option({'name': 'xen2', 'address': '192.0.2.12', 'port': '2222', 'user': 'root'}, 1) == \
         {'name': 'xen2', 'address': '192.0.2.12', 'port': 2222, 'user': 'root', 'identity': None, 'options': []}
+    # a key and ssh options, as a dom0_group member's inventory gives them (-i in ssh_args when no key is named)
+    assert inv.dom0_from_option({'name': 'xen3', 'private_key_file': '/keys/fleet',
+                                 'ssh_args': '-o ConnectTimeout=5 -J admin@bastion -i /keys/other'}, 2) == \
+        {'name': 'xen3', 'address': None, 'port': None, 'user': None, 'identity': '/keys/fleet',
+         'options': ['ConnectTimeout=5', 'ProxyJump=admin@bastion']}
+    got = inv.dom0_from_option({'name': 'xen4', 'ssh_args': '-oStrictHostKeyChecking=yes -i /keys/other'}, 3)
+    assert got['identity'] == '/keys/other' and got['options'] == ['StrictHostKeyChecking=yes']
+    argv = inv.dom0_ssh_target(got).base_argv()
+    assert argv[argv.index('-i') + 1] == '/keys/other' and 'StrictHostKeyChecking=yes' in argv
 
 
 @pytest.mark.parametrize('entry, where, says', [
@@ -307,6 +316,12 @@ def test_dom0s_from_the_hosts_option():
     ({'name': 'xen1', 'host': 'a'}, 'hosts[0]', 'unknown key(s) host'),
     ({'address': 'a'}, 'hosts[0].name', 'non-empty'),
     (['xen1'], 'hosts[0]', 'must be a dom0 name or a dict'),
+    ({'name': 'xen1', 'private_key_file': ''}, 'hosts[0].private_key_file', 'path of a private key file'),
+    ({'name': 'xen1', 'private_key_file': '-oProxyCommand=x'}, 'hosts[0].private_key_file', 'path of a private key'),
+    ({'name': 'xen1', 'ssh_args': ['-o', 'A=b']}, 'hosts[0].ssh_args', 'must be a string'),
+    ({'name': 'xen1', 'ssh_args': '-v'}, 'hosts[0].ssh_args', "has '-v', which the inventory plugin cannot pass on"),
+    ({'name': 'xen1', 'ssh_args': '-o'}, 'hosts[0].ssh_args', 'ends with -o and no value'),
+    ({'name': 'xen1', 'ssh_args': '-o "A=b'}, 'hosts[0].ssh_args', 'cannot be split into words'),
 ])
 def test_bad_dom0_entries_name_the_option(entry, where, says):
     with pytest.raises(InvalidSpec) as exc:
