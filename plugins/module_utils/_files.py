@@ -266,6 +266,32 @@ class DomainFiles(object):
         return bool(doomed)
 
 
+def saved_images(save_dir, names=None):
+    """The guests saved in save_dir: one dict per xl save image there (name, image, size_mb, saved_at as epoch
+    seconds, and the type and memory stored in its header), by name. Temp files (dot files), other files and
+    unreadable ones are left out; a missing directory has none."""
+    if not save_dir or not os.path.isdir(save_dir):
+        return []
+    found = []
+    for entry in sorted(os.listdir(save_dir)):
+        if entry.startswith('.') or (names and entry not in names):
+            continue
+        image = SaveImage(save_dir, entry)
+        if not image.exists():
+            continue
+        try:
+            config = image.config()
+        except (IOError, OSError, parse.XlParseError):
+            continue
+        summary = parse.domain_summary(None, config or {})
+        stat = os.stat(image.path)
+        found.append({'name': entry, 'image': image.path, 'size_mb': stat.st_size // (1024 * 1024),
+                      'saved_at': int(stat.st_mtime), 'type': summary['type'] if config else None,
+                      'memory_mb': summary['memory_mb']['target'] if config else None,
+                      'vcpus': summary['vcpus']['online'] if config else None})
+    return found
+
+
 def save_room_mib(memory_mib):
     """MiB a save directory must have free for a guest of `memory_mib` MiB (see SAVE_OVERHEAD)."""
     return int(memory_mib * (1 + SAVE_OVERHEAD)) + SAVE_SLACK_MIB

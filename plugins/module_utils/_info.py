@@ -44,7 +44,12 @@ def domains(module, client):
             neighbours = read_neighbours(module, client)
         for domain in domains:
             domain['addresses'] = addr.guest_addresses(domain.get('nics'), neighbours)
-    return {'domains': domains}
+    saved = files.saved_images(p['save_dir'], names=p['name'])
+    running = set(domain['name'] for domain in domains)
+    for entry in saved:
+        entry['config_file'], entry['autostart'] = config_facts(entry['name'], p['config_dir'], p['autostart_dir'])
+        entry['stale'] = entry['name'] in running
+    return {'domains': domains, 'saved': saved}
 
 
 def read_neighbours(module, client):

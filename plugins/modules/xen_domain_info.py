@@ -65,6 +65,12 @@ options:
     type: bool
     default: true
     version_added: 0.2.0
+  save_dir:
+    description:
+      - Where the saved guests' memory images are (see O(xenfleet.xen.xen_domain#module:save_dir)); they are listed
+        in RV(saved). A missing directory has none.
+    type: path
+    default: /var/lib/xen/save
 seealso:
   - module: xenfleet.xen.xen_host_info
 '''
@@ -256,6 +262,49 @@ domains:
       description: Whether a link in O(autostart_dir) starts the domain with the host.
       type: bool
       sample: false
+saved:
+  description:
+    - The guests saved in O(save_dir) (M(xenfleet.xen.xen_domain) with O(xenfleet.xen.xen_domain#module:state=saved),
+      or Debian's C(xendomains) at host shutdown), by name; with O(name), only those. A saved guest has no domain,
+      so it is not in RV(domains) (unless a domain of that name runs: see RV(saved[].stale)).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: web1, image: /var/lib/xen/save/web1, size_mb: 1090, saved_at: 1764758400, type: pvh, memory_mb: 1024, vcpus: 2, config_file: /etc/xen/web1.cfg, autostart: true, stale: false}]
+  contains:
+    name:
+      description: The guest's name (the image's file name).
+      type: str
+    image:
+      description: Path of the memory image.
+      type: str
+    size_mb:
+      description: Size of the image in MiB.
+      type: int
+    saved_at:
+      description: When the image was written, in seconds since the epoch.
+      type: int
+    type:
+      description: The guest's type, from the configuration stored in the image.
+      type: str
+    memory_mb:
+      description: The guest's memory target in MiB when it was saved.
+      type: int
+    vcpus:
+      description: The guest's online vCPUs when it was saved.
+      type: int
+    config_file:
+      description: Path of its configuration file in O(config_dir), or V(null).
+      type: str
+    autostart:
+      description: Whether a link in O(autostart_dir) starts the guest with the host.
+      type: bool
+    stale:
+      description:
+        - V(true) when a domain of that name runs as well; restoring that image would run the guest from the past
+          against disks that moved on (M(xenfleet.xen.xen_domain) warns, and deletes it with
+          O(xenfleet.xen.xen_domain#module:discard_saved=true)).
+      type: bool
 xl_calls:
   description: Number of C(xl) commands the module ran (always 2 on success).
   returned: always
@@ -285,6 +334,7 @@ def main():
             include_dying=dict(type='bool', default=False),
             include_migrating=dict(type='bool', default=False),
             addresses=dict(type='bool', default=True),
+            save_dir=dict(type='path', default='/var/lib/xen/save'),
         ),
         supports_check_mode=True,
     )

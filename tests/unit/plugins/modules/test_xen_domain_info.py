@@ -116,3 +116,31 @@ def test_an_unreadable_neighbour_table_warns_and_keeps_the_facts(monkeypatch, tm
     assert [d['addresses'] for d in result['domains']] == [[], [], [], []]
     assert len(warnings) == 1 and "dom0's neighbour table could not be read" in warnings[0], warnings
     assert '/usr/bin/ip -json neigh show` failed with exit code 1' in warnings[0], warnings
+
+
+def test_saved_guests_are_listed_from_their_images(monkeypatch, tmp_path):
+    # a real image's head (tests/unit/fixtures/xen-4.17.5-lab-save: sv1, PV, 128 MiB, 1 vCPU), a temp file of a
+    # save in progress, a file that is not an image, and an image named like a running guest (stale)
+    from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import FIXTURES
+    with open(os.path.join(FIXTURES, 'xen-4.17.5-lab-save', 'sv1.save.head'), 'rb') as handle:
+        head = handle.read()
+    save = tmp_path / 'save'
+    save.mkdir()
+    (save / 'sv1').write_bytes(head + b'\0' * (2 * 1024 * 1024))
+    (save / 'pv1').write_bytes(head)
+    (save / '.sv2.saving').write_bytes(head)
+    (save / 'notes.txt').write_text(u'not an image')
+    (tmp_path / 'sv1.cfg').write_text(u'name = "sv1"\n')
+    args = {'config_dir': str(tmp_path), 'save_dir': str(save)}
+    result, failed = run_module(monkeypatch, xen_domain_info.main, args, XlScript(READS))
+    assert not failed, result
+    assert [s['name'] for s in result['saved']] == ['pv1', 'sv1']
+    sv1 = result['saved'][1]
+    assert sv1['image'] == str(save / 'sv1') and sv1['size_mb'] == 2 and sv1['type'] == 'pv'
+    assert sv1['memory_mb'] == 128 and sv1['config_file'] == str(tmp_path / 'sv1.cfg') and sv1['stale'] is False
+    assert result['saved'][0]['stale'] is True  # pv1 runs in the three-guest capture
+    result, failed = run_module(monkeypatch, xen_domain_info.main, dict(args, name=['sv1']), XlScript(READS))
+    assert [s['name'] for s in result['saved']] == ['sv1']
+    result, failed = run_module(monkeypatch, xen_domain_info.main, dict(args, save_dir=str(tmp_path / 'none')),
+                                XlScript(READS))
+    assert result['saved'] == []
