@@ -270,7 +270,9 @@ saved:
   returned: success
   type: list
   elements: dict
-  sample: [{name: web1, image: /var/lib/xen/save/web1, size_mb: 1090, saved_at: 1764758400, type: pvh, memory_mb: 1024, vcpus: 2, config_file: /etc/xen/web1.cfg, autostart: true, stale: false}]
+  sample:
+    - {name: web1, image: /var/lib/xen/save/web1, size_mb: 1090, saved_at: 1764758400, type: pvh, memory_mb: 1024,
+       vcpus: 2, config_file: /etc/xen/web1.cfg, autostart: true, stale: false}
   contains:
     name:
       description: The guest's name (the image's file name).
