@@ -499,7 +499,7 @@ error:
       rebooted or crashed while a live change was applied, so Xen restarted or removed it; the config file is left as
       it was), V(not_running) (O(state=saved) for a guest that is neither running nor saved), V(save_dir_unusable)
       (O(save_dir) is not writable or lacks room for the memory image; checked before the guest is touched),
-      V(save_failed) (C(xl save) or C(xl restore) failed: a failed save resumes the guest and keeps no image, a failed
+      V(save_failed) (C(xl save) or C(xl restore) failed; a failed save resumes the guest and keeps no image, a failed
       restore keeps the image), V(saved_image) (O(state=shutdown) for a saved guest without O(discard_saved)).
   returned: failure
   type: str

@@ -266,7 +266,7 @@ saved:
   description:
     - The guests saved in O(save_dir) (M(xenfleet.xen.xen_domain) with O(xenfleet.xen.xen_domain#module:state=saved),
       or Debian's C(xendomains) at host shutdown), by name; with O(name), only those. A saved guest has no domain,
-      so it is not in RV(domains) (unless a domain of that name runs: see RV(saved[].stale)).
+      so it is not in RV(domains) (unless a domain of that name runs, see RV(saved[].stale)).
   returned: success
   type: list
   elements: dict
