@@ -12,12 +12,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import time
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _addresses as addr
 from ansible_collections.xenfleet.xen.plugins.module_utils import _files as files
 from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
-from ansible_collections.xenfleet.xen.plugins.module_utils._errors import ToolCommandError, ToolMissingError
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec, ToolCommandError, ToolMissingError
+
+# The longest CPU measurement window xen_domain_info takes (seconds): a task that sleeps longer is a mistake.
+MAX_CPU_SAMPLE = 3600
 
 
 def host(module, client):
@@ -30,14 +34,22 @@ def host(module, client):
 
 
 def domains(module, client):
-    """xen_domain_info's worker: the domains, each with its config file and autostart facts."""
+    """xen_domain_info's worker: the domains, each with its config file and autostart facts (and, with
+    cpu_sample, the CPU each used over that many seconds)."""
     p = module.params
+    if not 0 <= p['cpu_sample'] <= MAX_CPU_SAMPLE:
+        raise InvalidSpec('cpu_sample', 'must be 0 (no measurement) or a number of seconds up to %d, got %d'
+                          % (MAX_CPU_SAMPLE, p['cpu_sample']))
+    usage, window = sample_cpu(client, p['cpu_sample'])
     domains = client.domains(
         names=p['name'], include_dom0=p['include_dom0'], include_stubs=p['include_stub_domains'],
         include_dying=p['include_dying'], include_transient=p['include_migrating'])
     for domain in domains:
         domain['config_file'], domain['autostart'] = config_facts(domain['name'], p['config_dir'],
                                                                   p['autostart_dir'])
+    if p['cpu_sample']:
+        for domain in domains:
+            domain['cpu_percent'] = usage.get(domain['domid'])
     if p['addresses']:
         neighbours = None
         if any(nic.get('mac') for domain in domains for nic in domain.get('nics') or []):
@@ -49,7 +61,23 @@ def domains(module, client):
     for entry in saved:
         entry['config_file'], entry['autostart'] = config_facts(entry['name'], p['config_dir'], p['autostart_dir'])
         entry['stale'] = entry['name'] in running
-    return {'domains': domains, 'saved': saved}
+    result = {'domains': domains, 'saved': saved}
+    if p['cpu_sample']:
+        result['cpu_sample_seconds'] = window
+    return result
+
+
+def sample_cpu(client, seconds):
+    """Two `xl list` readings about `seconds` apart -> ({domid: percent of one CPU}, the window measured between
+    them in seconds, rounded). Nothing is read when seconds is 0."""
+    if not seconds:
+        return {}, None
+    before = client.list_rows()
+    start = time.monotonic()
+    time.sleep(seconds)
+    after = client.list_rows()
+    window = time.monotonic() - start
+    return parse.cpu_usage(before, after, window), round(window, 2)
 
 
 def read_neighbours(module, client):

@@ -151,6 +151,23 @@ def parse_list(text):
     return rows
 
 
+def cpu_usage(rows_before, rows_after, seconds):
+    """CPU use of each domain between two `xl list` readings `seconds` apart: {domid: percent of one CPU}
+    (V(150) is one and a half busy CPUs), from the growth of its cumulative CPU time. A domain in only one of the
+    readings, or under another name (a new domain with a reused id), has no figure; neither has any when
+    `seconds` is not positive."""
+    if not seconds or seconds <= 0:
+        return {}
+    before = dict((row['domid'], row) for row in rows_before)
+    usage = {}
+    for row in rows_after:
+        old = before.get(row['domid'])
+        if old is None or old['name'] != row['name'] or row['cpu_time'] < old['cpu_time']:
+            continue
+        usage[row['domid']] = round(100.0 * (row['cpu_time'] - old['cpu_time']) / seconds, 1)
+    return usage
+
+
 def state_from_flags(flags):
     """Map xl's six state characters (`r b p s <reason> d`) to one word.
 

@@ -71,11 +71,24 @@ options:
         in RV(saved). A missing directory has none.
     type: path
     default: /var/lib/xen/save
+  cpu_sample:
+    description:
+      - Measure each domain's CPU use over this many seconds (two C(xl list) readings that far apart; the growth
+        of its CPU time) and return it as RV(domains[].cpu_percent). V(0) measures nothing.
+      - The module takes that long to run. What it measures is one window; load that comes and goes needs a
+        window long enough to see it.
+    type: int
+    default: 0
 seealso:
   - module: xenfleet.xen.xen_host_info
 '''
 
 EXAMPLES = r'''
+- name: The guests and the CPU each used over 10 seconds (for xenfleet.xen.xen_balance's cpu metric)
+  xenfleet.xen.xen_domain_info:
+    cpu_sample: 10
+  register: xen_guests_load
+
 - name: All guests of the host
   xenfleet.xen.xen_domain_info:
   register: guests
@@ -254,6 +267,14 @@ domains:
       type: str
       choices: [live, stored]
       sample: live
+    cpu_percent:
+      description:
+        - CPU the domain used over the sample window, in percent of one CPU (V(150) is one and a half busy CPUs),
+          all its vCPUs together. V(null) for a domain that was not there for the whole window.
+        - The figure M(xenfleet.xen.xen_balance) reads for its C(cpu) metric.
+      returned: when O(cpu_sample) is not V(0)
+      type: float
+      sample: 37.5
     config_file:
       description: Path of the domain's configuration file when it exists in O(config_dir), else V(null).
       type: str
@@ -307,8 +328,13 @@ saved:
           against disks that moved on (M(xenfleet.xen.xen_domain) warns, and deletes it with
           O(xenfleet.xen.xen_domain#module:discard_saved=true)).
       type: bool
+cpu_sample_seconds:
+  description: The window measured between the two C(xl list) readings of O(cpu_sample), in seconds.
+  returned: when O(cpu_sample) is not V(0)
+  type: float
+  sample: 10.02
 xl_calls:
-  description: Number of C(xl) commands the module ran (always 2 on success).
+  description: Number of C(xl) commands the module ran (2 on success, 4 with O(cpu_sample)).
   returned: always
   type: int
   sample: 2
@@ -337,6 +363,7 @@ def main():
             include_migrating=dict(type='bool', default=False),
             addresses=dict(type='bool', default=True),
             save_dir=dict(type='path', default='/var/lib/xen/save'),
+            cpu_sample=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )

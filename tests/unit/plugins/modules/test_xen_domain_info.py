@@ -144,3 +144,47 @@ def test_saved_guests_are_listed_from_their_images(monkeypatch, tmp_path):
     result, failed = run_module(monkeypatch, xen_domain_info.main, dict(args, save_dir=str(tmp_path / 'none')),
                                 XlScript(READS))
     assert result['saved'] == []
+
+
+def test_cpu_use_is_the_growth_of_cpu_time_over_the_window(monkeypatch, tmp_path):
+    # two real `xl list` readings of the same domains (the save capture: before sv1 was saved, and after it came
+    # back under a new domid); the module's clock is faked so the window is exactly 60 s
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _info
+    class Clock(object):
+        """_info's view of the time module: 100 s, then 160 s; sleeping takes no time."""
+        readings = [100.0, 160.0]
+
+        def monotonic(self):
+            return self.readings.pop(0)
+
+        def sleep(self, seconds):
+            assert seconds == 60
+
+    monkeypatch.setattr(_info, 'time', Clock())
+    first = Capture('xl_list_running', 'xen-4.17.5-lab-save')
+    second = Capture('xl_list_after_restore', 'xen-4.17.5-lab-save')
+
+    def answer(name):
+        cap = Capture(name, 'xen-4.17.5-lab-save')
+        return (cap.rc, cap.stdout, cap.stderr)
+
+    script = XlScript([(['list'], answer('xl_list_running')), (['list'], answer('xl_list_after_restore')),
+                       (['list', '-l'], answer('xl_list_l_after_restore')), (['list'], answer('xl_list_after_restore'))])
+    args = {'config_dir': str(tmp_path), 'cpu_sample': 60, 'include_dom0': True, 'addresses': False}
+    result, failed = run_module(monkeypatch, xen_domain_info.main, args, script)
+    assert not failed, result
+    assert result['cpu_sample_seconds'] == 60.0 and result['xl_calls'] == 4
+    by_name = dict((d['name'], d) for d in result['domains'])
+    rows = dict((r.split()[0], float(r.split()[-1])) for r in first.stdout.splitlines()[1:])
+    rows_after = dict((r.split()[0], float(r.split()[-1])) for r in second.stdout.splitlines()[1:])
+    assert by_name['Domain-0']['cpu_percent'] == round(100 * (rows_after['Domain-0'] - rows['Domain-0']) / 60, 1)
+    assert by_name['svh1']['cpu_percent'] == round(100 * (rows_after['svh1'] - rows['svh1']) / 60, 1)
+    assert by_name['sv1']['cpu_percent'] is None  # restored under another domid: not there for the whole window
+
+
+def test_a_bad_cpu_sample_is_refused_before_xl_runs(monkeypatch, tmp_path):
+    for value in (-1, 3601):
+        result, failed = run_module(monkeypatch, xen_domain_info.main,
+                                    {'config_dir': str(tmp_path), 'cpu_sample': value}, XlScript([]))
+        assert failed and result['error'] == 'invalid_parameter'
+        assert result['msg'].startswith('cpu_sample: must be 0 (no measurement) or a number of seconds up to 3600')
