@@ -150,6 +150,7 @@ def test_cpu_use_is_the_growth_of_cpu_time_over_the_window(monkeypatch, tmp_path
     # two real `xl list` readings of the same domains (the save capture: before sv1 was saved, and after it came
     # back under a new domid); the module's clock is faked so the window is exactly 60 s
     from ansible_collections.xenfleet.xen.plugins.module_utils import _info
+
     class Clock(object):
         """_info's view of the time module: 100 s, then 160 s; sleeping takes no time."""
         readings = [100.0, 160.0]
