@@ -288,9 +288,9 @@ options:
       - Directory of the guests' memory images (O(state=saved)); the image of guest NAME is C(<save_dir>/NAME).
       - The default is where Debian's C(xendomains) saves every running guest when the host shuts down
         (C(XENDOMAINS_SAVE) in C(/etc/default/xendomains)), so a guest saved that way is found as saved too.
-        With C(XENDOMAINS_RESTORE=true) (Debian's default) the host's boot restores B(every) image in that
-        directory, so a guest you declared V(saved) runs again after a host reboot; point O(save_dir) elsewhere
-        to keep it saved.
+        With C(XENDOMAINS_RESTORE=true) (Debian's default; the C(hypervisor) role sets it only with
+        C(xen_hypervisor_xendomains_on_stop=save)) the host's boot restores B(every) image in that directory, so a
+        guest you declared V(saved) runs again after a host reboot; point O(save_dir) elsewhere to keep it saved.
       - Created (mode 0700) when missing. Must be an absolute path.
     type: path
     default: /var/lib/xen/save
