@@ -57,10 +57,15 @@ def main():
             json.dump({'bench_host': args.host, 'bench_cases': cases, 'bench_tmp': tmp, 'bench_output': raw,
                        'bench_image_url': IMAGE_URL, 'bench_image': IMAGE, 'bench_guest_type': args.type,
                        'bench_kernel': KERNELS[args.type], 'bench_memory': args.memory}, handle)
-        subprocess.run(['ansible-playbook', '-i', args.inventory, '-e', '@' + extra,
-                        os.path.join(HERE, 'provision_bench.yml')], check=True)
+        played = subprocess.run(['ansible-playbook', '-i', args.inventory, '-e', '@' + extra,
+                                 os.path.join(HERE, 'provision_bench.yml')], check=False)
+        if not os.path.exists(raw):
+            print('no case finished (ansible-playbook exited %d)' % played.returncode)
+            return 1
         with open(raw) as handle:
             rows = summarise(json.load(handle))
+        if played.returncode != 0:
+            print('ansible-playbook exited %d: the cases that finished before it stopped follow' % played.returncode)
     for row in rows:
         print('%d x %s: %.0f s to SSH (%.0f s per guest; waits %s), rerun %.1f s = %.2fx %d command:true (%.1f s), '
               'rerun changed %d, images dir %d MiB used%s'
@@ -69,8 +74,9 @@ def main():
                  row['guests'], row['command_true_seconds'], row['rerun_changed'], row['images_dir_kib'] // 1024,
                  (', linked/full %.2f' % row['linked_over_full']) if 'linked_over_full' in row else ''))
     with open(args.output, 'w') as handle:
-        json.dump({'type': args.type, 'memory_mb': args.memory, 'cases': rows}, handle, indent=2)
-    return 0 if all(r['rerun_changed'] == 0 for r in rows) else 1
+        json.dump({'type': args.type, 'memory_mb': args.memory, 'cases': rows, 'complete': played.returncode == 0},
+                  handle, indent=2)
+    return 0 if played.returncode == 0 and all(r['rerun_changed'] == 0 for r in rows) else 1
 
 
 if __name__ == '__main__':
