@@ -67,10 +67,10 @@ def main():
         if played.returncode != 0:
             print('ansible-playbook exited %d: the cases that finished before it stopped follow' % played.returncode)
     for row in rows:
-        print('%d x %s: %.0f s to SSH (%.0f s per guest; waits %s), rerun %.1f s = %.2fx %d command:true (%.1f s), '
-              'rerun changed %d, images dir %d MiB used%s'
+        print('%d x %s: %.0f s to SSH (%.0f s per guest; wait attempts %s), rerun %.1f s = %.2fx %d command:true '
+              '(%.1f s), rerun changed %d, images dir %d MiB used%s'
               % (row['guests'], row['clone'], row['to_ssh_seconds'], row['to_ssh_seconds_per_guest'],
-                 ['%.0f' % e for e in row['ssh_wait_elapsed']], row['rerun_seconds'], row['rerun_ratio'],
+                 row['ssh_wait_attempts'], row['rerun_seconds'], row['rerun_ratio'],
                  row['guests'], row['command_true_seconds'], row['rerun_changed'], row['images_dir_kib'] // 1024,
                  (', linked/full %.2f' % row['linked_over_full']) if 'linked_over_full' in row else ''))
     with open(args.output, 'w') as handle:
