@@ -335,7 +335,7 @@ class Converger(object):
             self.discard_image(found)
             self.start(plan)
         elif plan.saving:
-            self.save(paused_now)
+            self.save(found.live, paused_now)
         elif plan.active and self.state == 'running' and paused_now:
             self.did('unpause', live=True)
             if not self.check:
@@ -380,7 +380,7 @@ class Converger(object):
                 self.applied.append('config file restored after the failed create')
             raise
 
-    def save(self, paused_now):
+    def save(self, live, paused_now):
         """`xl save` to the guest's image; the domain is gone afterwards, its definition stays. A paused guest
         is unpaused first: it could not acknowledge the suspend request (xl waits a minute, then fails)."""
         if paused_now:
@@ -389,7 +389,7 @@ class Converger(object):
                 lifecycle.set_paused(self.client, self.name, False)
         self.did('save to %s' % self.image.path, live=True)
         if not self.check:
-            lifecycle.save(self.client, self.name, self.image, timeout=self.p['save_timeout'])
+            lifecycle.save(self.client, self.name, self.image, timeout=self.p['save_timeout'], domid=live['domid'])
         self.pending = []
         self.image_after = True
 

@@ -345,8 +345,9 @@ def _first_error(text):
                 lines[-1] if lines else 'no message')
 
 
-def save(client, name, image, timeout):
-    """Save NAME's memory to its image (_files.SaveImage) with `xl save` and check that it is so.
+def save(client, name, image, timeout, domid):
+    """Save NAME (domain `domid`, as the caller read it) to its image (_files.SaveImage) with `xl save`, and check
+    that it is so.
 
     xl writes to the image's temp name; only when the domain is gone and the file is there is it renamed
     to the image. `xl save` that fails resumes the guest ("Failed to save domain, resuming domain"): the
@@ -354,7 +355,6 @@ def save(client, name, image, timeout):
     The guest must be running: a paused guest cannot acknowledge the suspend request (captured:
     xen-4.17.5-lab-save, `xl save` of a paused PV guest failed after 63 s and left it paused).
     """
-    before = row_of(client, name)
     image.prepare()
     try:
         client.run(xlcmd.save(name, image.tmp), mutating=True, timeout=timeout)
@@ -366,8 +366,7 @@ def save(client, name, image, timeout):
         raise SaveError('`xl save %s` failed (rc %s): %s; %s. No image was kept.'
                         % (name, exc.rc, _first_error(exc.stderr or exc.stdout or exc.msg), where),
                         cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
-    row = wait_for(client, name, lambda r: r is None or (before is not None and r['domid'] != before['domid']),
-                   30, 'disappear after `xl save`')
+    row = wait_for(client, name, lambda r: r is None or r['domid'] != domid, 30, 'disappear after `xl save`')
     if row is not None or not os.path.isfile(image.tmp) or os.path.getsize(image.tmp) == 0:
         image.discard_tmp()
         raise SaveError('`xl save %s` exited 0, but %s. No image was kept.'

@@ -37,24 +37,6 @@ def is_dry_run(args):
     return args[:2] == ['-N', 'create'] and args[2].endswith('.cfg')
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: True))
-    monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
-    etc = tmp_path / 'xen'
-    etc.mkdir()
-
-    def run(args, steps):
-        full = dict(config_dir=str(etc), autostart_dir=str(etc / 'auto'))
-        full.update(args)
-        script = XlScript(steps)
-        result, failed = run_module(monkeypatch, xen_domain.main, full, script)
-        return result, failed, script
-
-    run.etc = etc
-    return run
-
-
 def cfg_path(env, name='pv1'):
     return str(env.etc / ('%s.cfg' % name))
 
