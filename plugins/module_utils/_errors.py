@@ -239,3 +239,8 @@ class DiskError(XenError):
 class DiskInUseError(DiskError):
     """A disk a domain (or another process) uses cannot be changed that way: nothing was changed."""
     kind = 'disk_in_use'
+
+
+class SnapshotError(XenError):
+    """A snapshot could not be taken, removed or reverted to (the message says where the guest is)."""
+    kind = 'snapshot_failed'

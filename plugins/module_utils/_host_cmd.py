@@ -45,6 +45,7 @@ def ip_neigh():
 PACKAGES.update({
     'qemu-img': 'qemu-utils',
     'vgs': 'lvm2', 'lvs': 'lvm2', 'lvcreate': 'lvm2', 'lvextend': 'lvm2', 'lvrename': 'lvm2', 'lvremove': 'lvm2',
+    'lvconvert': 'lvm2', 'cp': 'coreutils',
 })
 
 # The columns xen_disk reads (JSON, sizes in bytes without a unit suffix).
@@ -113,6 +114,22 @@ def lvcreate_thin_snapshot(vg, origin, name):
     """A thin snapshot of the thin LV `origin` (no size: it shares the origin's pool); -kn: activated like any
     LV (thin snapshots are otherwise skipped on activation)."""
     return ['lvcreate', '--yes', '-s', '-kn', '-n', name, '%s/%s' % (vg, origin)]
+
+
+def lvcreate_snapshot(vg, origin, name, cow_size):
+    """A thick (copy-on-write) snapshot of `origin` with `cow_size` bytes of space for the blocks that change."""
+    return ['lvcreate', '--yes', '-s', '-n', name, '-L', _lv_size(cow_size), '%s/%s' % (vg, origin)]
+
+
+def lvconvert_merge(vg, name):
+    """Merge the thick snapshot `name` back into its origin (the origin must not be open: the merge then runs at
+    once and lvconvert waits until it ends); the snapshot is gone afterwards."""
+    return ['lvconvert', '--merge', '%s/%s' % (vg, name)]
+
+
+def copy_sparse(src, dst):
+    """Copy an image file: holes stay holes, and a reflink (no data copied) where the file system has them."""
+    return ['cp', '--sparse=always', '--reflink=auto', _s(src), _s(dst)]
 
 
 def lvextend(vg, name, size):

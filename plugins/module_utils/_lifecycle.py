@@ -374,12 +374,13 @@ def save(client, name, image, timeout, domid):
     image.commit()
 
 
-def restore(client, name, image, paused=False, timeout=60):
-    """`xl restore [-p] IMAGE`, wait until NAME runs (or is paused), then delete the image.
+def restore(client, name, image, paused=False, timeout=60, keep=False):
+    """`xl restore [-p] IMAGE`, wait until NAME runs (or is paused), then delete the image (unless `keep`).
 
     The guest continues where it was saved (its memory, its uptime, its boot id): a second restore of the
     same image would run it from the past against disks that moved on, so the image goes once the domain
-    is back. A restore that fails leaves the image in place (nothing is lost) and destroys only the half-made
+    is back. keep=True is for a snapshot's memory image, whose disks are put back with it. A restore
+    that fails leaves the image in place (nothing is lost) and destroys only the half-made
     domain it built (clean_failed_create).
     """
     try:
@@ -399,7 +400,8 @@ def restore(client, name, image, paused=False, timeout=60):
         return state in want
 
     row = wait_for(client, name, back, timeout, 'run again from its image')
-    image.remove()
+    if not keep:
+        image.remove()
     return row
 
 

@@ -139,6 +139,31 @@ def capture_dir(state, host, out, label, force):
     return fields, version, dest
 
 
+class Recorder(object):
+    """Records commands run in a dom0 into a capture directory (NAME.cmd/.stdout/.stderr/.rc, via write_capture)
+    and keeps the README's list of what ran: rec() records, must() runs setup that is not recorded."""
+
+    def __init__(self, state, host, dest):
+        self.state, self.host, self.dest = state, host, dest
+        self.order = []
+
+    def rec(self, name, cmd, timeout=300):
+        t0 = time.time()
+        rc, out, err = remote(self.state, self.host, cmd, timeout=timeout)
+        took = time.time() - t0
+        write_capture(self.dest, name, cmd, rc, out, err)
+        self.order.append("- `%s`, rc %d, %.1f s: `%s`" % (name, rc, took, cmd))
+        print("[capture] %-36s rc=%d %5.1f s  %s" % (name, rc, took, cmd), flush=True)
+        return rc, out
+
+    def must(self, cmd, timeout=300):
+        return must(self.state, self.host, cmd, timeout=timeout)
+
+    def readme(self, title, intro):
+        with open(os.path.join(self.dest, "README.md"), "w") as f:
+            f.write("\n".join(["# " + title, ""] + intro + [""] + self.order + [""]))
+
+
 def wait_boot(state, host, guest, timeout=150):
     """Wait for the guest's XENLAB-BOOT console line (the payload's init has run)."""
     log = "/var/log/xen/console/guest-%s.log" % guest

@@ -37,7 +37,7 @@ def test_touched_maps_paths_to_scenarios():
     assert ciplan.touched(["roles/hypervisor/tasks/main.yml"]) == ({"hypervisor", "fleet"}, set())
     assert ciplan.touched(["plugins/module_utils/_xl.py"]) == (set(), set(ciplan.TRIGGERS))
     assert ciplan.touched(["roles/hypervisor/tasks/tools.yml", "plugins/modules/xen_disk.py"]) == (
-        {"hypervisor", "fleet", "provision"}, set())
+        {"hypervisor", "fleet", "provision", "snapshot"}, set())
     assert ciplan.touched(["molecule/vcpu/converge.yml", "tests/lab/xenlab/lab.py"]) == (
         {"vcpu"}, set(ciplan.TRIGGERS))
 

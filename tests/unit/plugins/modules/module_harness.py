@@ -30,8 +30,8 @@ class ModuleExit(Exception):
 TOOL_PATHS = {
     'qemu-img': '/usr/bin/qemu-img',
     'vgs': '/sbin/vgs', 'lvs': '/sbin/lvs', 'lvcreate': '/sbin/lvcreate', 'lvextend': '/sbin/lvextend',
-    'lvrename': '/sbin/lvrename', 'lvremove': '/sbin/lvremove',
-    'ip': '/usr/bin/ip',
+    'lvrename': '/sbin/lvrename', 'lvremove': '/sbin/lvremove', 'lvconvert': '/sbin/lvconvert',
+    'cp': '/bin/cp', 'ip': '/usr/bin/ip',
 }
 _TOOL_NAMES = dict((path, name) for name, path in TOOL_PATHS.items())
 
