@@ -101,8 +101,8 @@ def main(argv=None):
     r.rec("lvremove_thin_snapshot", "lvremove --yes %s/snap1-thin_snap_cap" % VG)
     r.must("rm -rf %s" % TMP)
     r.readme("xen_snapshot's commands on nested Xen %s, captured by tests/lab/capture_snapshot.py" % version, [
-        "Captured %s on lab `%s` (QEMU TCG `-cpu %s -smp %s -m %s`, dom0_mem=%sM, Debian 12's Xen %s, LVM of Debian 12)."
-        % (started, args.name, state["cpu"], state["smp"], state["mem"], state["dom0_mem"], fields.get("xen_version")),
+        "Captured %s on lab `%s` (QEMU TCG `-cpu %s -smp %s -m %s`, dom0_mem=%sM, Debian 12's Xen %s, "
+        "LVM of Debian 12)." % (started, args.name, state["cpu"], state["smp"], state["mem"], state["dom0_mem"], fields.get("xen_version")),
         "Guest snap1: PV, 128 MiB, the lab's payload, with scenario `snapshot`'s four data disks (xvdb raw file, xvdc",
         "qcow2 file, xvdd thick LV vgsnap/snap1-thick, xvde thin LV vgsnap/snap1-thin in pool vgsnap/pool, 64 MiB each).",
         "Setup commands (starting the guest, moving the memory image into place) are not recorded.",
