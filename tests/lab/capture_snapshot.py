@@ -8,9 +8,10 @@ pool, the guest snap1's four data disks) and has /etc/xen/snap1.cfg (its converg
 every command xen_snapshot runs is run once, in the module's order, and recorded: the reads (`xl list -l`,
 `xl list`, `vgs`, `lvs`), a thick and a thin LVM snapshot, a file copy, pause/unpause, `xl save` and
 `xl restore` of the guest, the revert's steps after `xl destroy` (`lvconvert --merge`, a thin snapshot of the
-snapshot, renames, removals) and a thick snapshot too large for the volume group. (A merge while the origin is
-open is not run: LVM would delay it to the volume's next activation; the module waits until the origin is closed.) Output is kept as it came (NAME.cmd, .stdout, .stderr, .rc); a failure
-is data, never retried. An existing directory is never overwritten without --force.
+snapshot, renames, removals) and a thick snapshot asked larger than its origin (LVM caps it). A merge while
+the origin is open is not run: LVM would delay it to the volume's next activation, and the module waits until
+the origin is closed. Output is kept as it came (NAME.cmd, .stdout, .stderr, .rc); a failure is data, never
+retried. An existing directory is never overwritten without --force.
 """
 
 import argparse
