@@ -460,7 +460,7 @@ class _Converge(object):
                                 % (name, os.path.join(found['path'], snap.MEMORY)))
         start = data.get('memory') or state in ('running', 'blocked', 'paused')
         if self.dom is not None:
-            self.step('destroy %s (id %d, %s): its current state is replaced by snapshot %s'
+            self.step('destroy %s (id %s, %s): its current state is replaced by snapshot %s'
                       % (self.name, domid, state, name))
         for d in data['disks']:
             self.step(self.describe_revert(d, found['path']))

@@ -15,7 +15,7 @@ description:
   - Takes a named snapshot of a guest (O(state=present)), removes it (O(state=absent)) or puts the guest back
     to it (O(state=reverted)), on the dom0 where the guest is defined.
   - B(Disks.) Every writable disk of the guest is snapshotted the way its backend allows, said per disk in
-    RV(snapshot.disks[].method) - an image file (raw or qcow2) is copied into the snapshot directory
+    RV(snapshot.disks) - an image file (raw or qcow2) is copied into the snapshot directory
     (C(cp --sparse=always --reflink=auto) - holes stay holes; a reflink costs nothing on a file system that
     has them), a thin logical volume gets a thin snapshot in its pool (instant), a thick logical volume a
     copy-on-write snapshot (instant; O(lvm_snapshot_size) of space reserved in its volume group). Read-only
@@ -40,7 +40,7 @@ description:
     continues exactly where the snapshot was taken) or - without one - starts it afresh from its config file
     if it ran before. A stopped guest without memory in the snapshot stays stopped. The snapshot is kept.
     O(state=reverted) is an action, like a rollback in other collections - every run with it reverts again
-    (RV(changed) is always true; use it under a condition).
+    (the task always reports a change; use it under a condition).
   - Refused before anything changes, with the option named - a volume group without room for the thick
     snapshots, a snapshot directory without room for the copies and the memory image, a disk that cannot be
     snapshotted, O(memory) for a guest that does not run, a revert when the guest's disks are no longer
@@ -126,6 +126,14 @@ options:
       - Seconds a copy of an image file (and an LVM merge) may take.
     type: int
     default: 3600
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: partial
+    details: V(present) and V(absent) are idempotent; V(reverted) is an action that reverts again on every run.
 notes:
   - A snapshot is a point to go back to on the same host, not a backup - its copies and volumes live beside the
     guest's disks.

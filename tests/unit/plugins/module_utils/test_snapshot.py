@@ -94,7 +94,7 @@ def test_plan_disks_by_backend():
 
 
 def test_plan_disks_fixed_cow_size_is_capped_at_the_origin():
-    entries, _ = snap.plan_disks(DISKS[1:2], 's1', lvm_percent=None, lvm_size=16 * GIB)
+    entries, _skipped = snap.plan_disks(DISKS[1:2], 's1', lvm_percent=None, lvm_size=16 * GIB)
     assert entries[0]['cow_bytes'] == 4 * GIB
 
 
@@ -116,7 +116,7 @@ def test_plan_disks_refuses(disk, words):
 def test_plan_disks_takes_a_thin_snapshot_like_any_thin_volume():
     # a linked clone (xen_disk clone=linked on LVM) and a disk a revert replaced are thin snapshots
     clone = dict(DISKS[2], lv=lv('web1-thin', thin=True, origin='golden'))
-    entries, _ = snap.plan_disks([clone], 's1')
+    entries, _skipped = snap.plan_disks([clone], 's1')
     assert entries[0]['method'] == 'lvm-thin-snapshot'
 
 
@@ -128,7 +128,7 @@ def test_plan_disks_refuses_a_snapshot_lv_name_lvm_cannot_take():
 
 
 def test_vg_shortfall_rounds_to_extents_and_sums_per_vg():
-    entries, _ = snap.plan_disks(DISKS, 's1', lvm_percent=None, lvm_size=(1 << 20) + 1)
+    entries, _skipped = snap.plan_disks(DISKS, 's1', lvm_percent=None, lvm_size=(1 << 20) + 1)
     vgs = {'vg0': dict(free=4 << 20, extent=4 << 20)}
     assert snap.vg_shortfall(entries, vgs) == []
     vgs = {'vg0': dict(free=4 << 20, extent=8 << 20)}
@@ -136,7 +136,7 @@ def test_vg_shortfall_rounds_to_extents_and_sums_per_vg():
 
 
 def test_file_bytes_counts_copies_only():
-    entries, _ = snap.plan_disks(DISKS, 's1')
+    entries, _skipped = snap.plan_disks(DISKS, 's1')
     assert snap.file_bytes(entries) == 300 << 20
 
 

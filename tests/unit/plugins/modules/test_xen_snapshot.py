@@ -132,7 +132,7 @@ PREDICTED = [
 def test_take_with_memory_four_calls(env):
     predicted = [line.format(s=env.snapshots, i=env.images) for line in PREDICTED]
     # check mode: the reads only, the exact plan, nothing on disk
-    result, failed, _ = env(dict(memory=True, _ansible_check_mode=True, _ansible_diff=True), reads(env))
+    result, failed, _script = env(dict(memory=True, _ansible_check_mode=True, _ansible_diff=True), reads(env))
     assert not failed, result
     assert result['changed'] and result['applied'] == predicted
     assert result['pause_seconds'] is None and not os.path.exists(env.snapshots)
@@ -155,7 +155,7 @@ def test_take_with_memory_four_calls(env):
     assert snap['disks'][2]['snapshot'] == '/dev/vgsnap/snap1-thick_snap_cap' and snap['path'] == final
     # again, check and real: it exists, nothing to do (the LVs are read: lvs now lists them)
     for check in (True, False):
-        result, failed, _ = env(dict(memory=True, _ansible_check_mode=check, _ansible_diff=True),
+        result, failed, _script = env(dict(memory=True, _ansible_check_mode=check, _ansible_diff=True),
                                 reads(env, 'lvs_with_snapshots'))
         assert not failed and not result['changed'] and result['applied'] == []
         assert result['diff']['before'] == result['diff']['after'] == {'snapshots': ['cap']}
@@ -169,7 +169,7 @@ def test_take_without_memory_pauses_the_running_guest(env):
     ] + take_disks(env, partial) + [
         (['unpause', 'snap1'], cap(env, 'xl_unpause')), (['list', 'snap1'], cap(env, 'xl_list_snap1_unpaused')),
     ]
-    result, failed, _ = env({}, steps)
+    result, failed, _script = env({}, steps)
     assert not failed, result
     assert result['applied'][0] == 'cap: pause snap1, snapshot its disks, unpause it'
     assert not result['snapshot']['memory'] and result['pause_seconds'] >= 0
@@ -187,7 +187,7 @@ def test_a_failed_disk_snapshot_brings_the_guest_back_and_leaves_nothing(env):
         (['restore', partial + '/memory'], cap(env, 'xl_restore')),
         (['list', 'snap1'], cap(env, 'xl_list_snap1_unpaused')),
     ]
-    result, failed, _ = env(dict(memory=True), steps)
+    result, failed, _script = env(dict(memory=True), steps)
     assert failed and result['error'] == 'command_failed'
     assert result['msg'].startswith('snapshot cap of snap1 not taken (snap1 is back as it was): ')
     assert os.listdir(os.path.join(env.snapshots, 'snap1')) == []
@@ -196,14 +196,14 @@ def test_a_failed_disk_snapshot_brings_the_guest_back_and_leaves_nothing(env):
 def test_refusals_change_nothing(env):
     # memory of a guest that does not run (the config file only)
     none = [(['list', '-l'], cap(env, 'xl_list_l_saved')), (['list'], cap(env, 'xl_list_saved'))]
-    result, failed, _ = env(dict(memory=True), none)
+    result, failed, _script = env(dict(memory=True), none)
     assert failed and result['error'] == 'not_running', result
     assert 'snap1 is shutoff: a snapshot with memory needs a running guest' in result['msg']
     # a guest neither running nor defined
-    result, failed, _ = env(dict(name='ghost'), none)
+    result, failed, _script = env(dict(name='ghost'), none)
     assert failed and result['error'] == 'domain_not_found' and 'ghost' in result['msg']
     # a revert to a snapshot the guest does not have names the ones it has
-    result, failed, _ = env(dict(snapshot='nothere', state='reverted'), reads(env))
+    result, failed, _script = env(dict(snapshot='nothere', state='reverted'), reads(env))
     assert failed and result['error'] == 'invalid_parameter'
     assert result['msg'] == 'snapshot: snap1 has no snapshot nothere (its snapshots: none)'
     assert not os.path.exists(env.snapshots)
@@ -225,7 +225,7 @@ def test_revert_with_memory(env):
         'it replaces the LV)',
         'restore snap1 from %s/memory (it continues where the snapshot was taken)' % path,
     ]
-    result, failed, _ = env(dict(state='reverted', _ansible_check_mode=True), reads(env, 'lvs_with_snapshots'))
+    result, failed, _script = env(dict(state='reverted', _ansible_check_mode=True), reads(env, 'lvs_with_snapshots'))
     assert not failed and result['changed'] and result['applied'] == predicted
     with open(raw, 'rb') as handle:
         assert handle.read(1) == b'B'
@@ -248,7 +248,7 @@ def test_revert_with_memory(env):
         (['restore', path + '/memory'], cap(env, 'xl_restore_again')),
         (['list', 'snap1'], cap(env, 'xl_list_snap1_unpaused')),
     ]
-    result, failed, _ = env(dict(state='reverted', _ansible_diff=True), steps)
+    result, failed, _script = env(dict(state='reverted', _ansible_diff=True), steps)
     assert not failed, result
     assert result['changed'] and result['applied'] == predicted
     assert result['downtime_seconds'] >= 0 and result['domid'] == 8
@@ -265,7 +265,7 @@ def test_absent_removes_directory_and_lvs(env):
         (['lvremove', '--yes', 'vgsnap/snap1-thick_snap_cap'], cap(env, 'lvremove_thick_snapshot')),
         (['lvremove', '--yes', 'vgsnap/snap1-thin_snap_cap'], cap(env, 'lvremove_thin_snapshot')),
     ]
-    result, failed, _ = env(dict(state='absent', _ansible_diff=True), steps)
+    result, failed, _script = env(dict(state='absent', _ansible_diff=True), steps)
     assert not failed, result
     assert result['applied'] == ['cap: remove %s/snap1/cap' % env.snapshots,
                                  'cap: lvremove --yes vgsnap/snap1-thick_snap_cap',
