@@ -373,6 +373,8 @@ class _Converge(object):
                                         % (name, self.name, exc, again, partial))
             self.clean_partial(partial, made_lvs)
             if isinstance(exc, XenError):
+                # the guest runs again and the partial snapshot (its memory image too) is gone: say so
+                exc.msg = exc.msg.replace(' The image %s was kept.' % image.path, '')
                 exc.msg = 'snapshot %s of %s not taken (%s is back as it was): %s' % (name, self.name, self.name,
                                                                                       exc.msg)
                 raise

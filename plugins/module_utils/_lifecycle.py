@@ -383,11 +383,23 @@ def restore(client, name, image, paused=False, timeout=60, keep=False):
     that fails leaves the image in place (nothing is lost) and destroys only the half-made
     domain it built (clean_failed_create).
     """
-    try:
-        client.run(xlcmd.restore(image.path, paused=paused), mutating=True, timeout=timeout)
-    except XlCommandError as exc:
-        exc.msg += clean_failed_create(client, name, exc) + ' The image %s was kept.' % image.path
-        raise
+    for attempt in (1, 2):
+        try:
+            client.run(xlcmd.restore(image.path, paused=paused), mutating=True, timeout=timeout)
+            break
+        except XlCommandError as exc:
+            exc.msg += clean_failed_create(client, name, exc) + ' The image %s was kept.' % image.path
+            if attempt == 1 and isinstance(exc, HotplugTimeoutError):
+                # as in create(): libxl killed a block/vif hotplug script at its timeout on a busy dom0 and gave
+                # up on the domain (seen in the lab: `xl restore` of a snapshot's image beside a CPU-bound job).
+                # The image is intact and nothing of the domain is left; one more restore is what an operator
+                # would do.
+                client.warnings.append(
+                    '%s: a device hotplug script outlived libxl\'s timeout and `xl restore` gave up on the domain '
+                    '(dom0 busy?); restored it once more. xl said: %s' % (name, _timeout_line(exc.stderr)))
+                time.sleep(HOTPLUG_RETRY_DELAY)
+                continue
+            raise
     want = ('paused',) if paused else ('running', 'blocked')
 
     def back(row):
