@@ -80,7 +80,6 @@ class _Converge(object):
         self.applied = []
         self.vgs = None
         self.lvs = {}
-        self.timing = {}
 
     # -- tools -----------------------------------------------------------------------------------
 
@@ -137,7 +136,6 @@ class _Converge(object):
         if stat.S_ISREG(mode.st_mode):
             out['kind'] = 'file'
             out['allocated'] = mode.st_blocks * 512
-            out['mode'] = stat.S_IMODE(mode.st_mode)
         elif stat.S_ISBLK(mode.st_mode):
             found = self.find_lv(target)
             if found:
@@ -200,7 +198,6 @@ class _Converge(object):
     # -- run ---------------------------------------------------------------------------------------
 
     def run(self):
-        self.read_guest()
         self.read_snapshots()
         for problem in self.broken:
             self.module.warn('not a readable snapshot, left alone: %s' % problem)
@@ -236,6 +233,7 @@ class _Converge(object):
         result = {}
         name = self.spec['snapshot']
         if name is not None and name not in self.snapshots:
+            self.read_guest()
             result = self.take(name)
         if self.spec['retain'] is not None:
             dropped = snap.to_prune(list(self.snapshots.values()), self.spec['retain'], keep=name)
@@ -444,6 +442,7 @@ class _Converge(object):
                               % (self.name, name, ', '.join(sorted(self.snapshots)) or 'none'))
         found = self.snapshots[name]
         data = found['manifest']
+        self.read_guest()
         state = self.state()
         domid = self.dom['domid'] if self.dom else None
         problem = snap.mismatch(data['disks'], self.disks)
@@ -513,12 +512,12 @@ class _Converge(object):
         try:
             for d in data['disks']:
                 if d['method'] == snap.METHOD_COPY:
-                    tmp = snap.revert_tmp(d['source'])
+                    tmp = disk.tmp_path(d['source'])
                     self.tool(hostcmd.copy_sparse(os.path.join(path, d['copy']), tmp), long=True)
                     staged.append(('file', d, tmp))
                 elif d['method'] == snap.METHOD_THIN:
                     tmp = disk.tmp_lv(d['lv'])
-                    if tmp in self.read_lvs(d['vg'], fresh=True):
+                    if tmp in self.read_lvs(d['vg']):   # left by an interrupted revert
                         self.tool(hostcmd.lvremove(d['vg'], tmp))
                     self.tool(hostcmd.lvcreate_thin_snapshot(d['vg'], d['snapshot_lv'], tmp))
                     staged.append(('thin', d, tmp))

@@ -34,6 +34,13 @@ def merged(*specs, **options):
     return result
 
 
+# Saved guests' memory images (xen_domain state=saved; xen_snapshot refuses a revert while one exists) and how long
+# xl save/restore and a start may take.
+SAVE_DIR = dict(save_dir=dict(type='path', default='/var/lib/xen/save'))
+SAVE_TIMEOUT = dict(save_timeout=dict(type='int', default=300))
+START_TIMEOUT = dict(start_timeout=dict(type='int', default=60))
+
+
 # -- a guest (xen_domain; the guests role passes each of them per guest) --------------------------
 
 # The guest's declaration: what its config file is rendered from and what is compared with the live
@@ -94,12 +101,10 @@ GUEST_RUN = dict(
     apply=dict(type='str', default='live', choices=list(dom.APPLY_MODES)),
     force=dict(type='bool', default=False),
     shutdown_timeout=dict(type='int', default=120),
-    start_timeout=dict(type='int', default=60),
     validate=dict(type='bool', default=True),
     backup=dict(type='bool', default=False),
-    save_dir=dict(type='path', default='/var/lib/xen/save'),
-    save_timeout=dict(type='int', default=300),
     discard_saved=dict(type='bool', default=False),
+    **merged(SAVE_DIR, SAVE_TIMEOUT, START_TIMEOUT)
 )
 
 # xen_domain's own options (the module adds xl_path, command_timeout and lock_timeout: _module.xl_argument_spec).

@@ -127,11 +127,6 @@ def lv_snapshot_name(lv, snapshot):
     return '%s%s%s' % (lv, LV_INFIX, snapshot)
 
 
-def revert_tmp(path):
-    """Where a file disk's reverted copy is staged (beside the disk, same file system) before the rename."""
-    return path + disk.TMP_SUFFIX
-
-
 # -- what each disk is and how it is snapshotted ------------------------------------------------
 
 def plan_disks(disks, snapshot, lvm_percent=DEFAULT_LVM_PERCENT, lvm_size=None):

@@ -273,7 +273,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_mo
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
-            opts.CONFIG_DIR,
+            opts.CONFIG_DIR, opts.SAVE_DIR, opts.SAVE_TIMEOUT, opts.START_TIMEOUT,
             locking=True,
             name=dict(type='str', required=True),
             snapshot=dict(type='str'),
@@ -282,9 +282,6 @@ def main():
             retain=dict(type='int'),
             snapshot_dir=dict(type='path', default=snap.DEFAULT_SNAPSHOT_DIR),
             lvm_snapshot_size=dict(type='str', default='%d%%' % snap.DEFAULT_LVM_PERCENT),
-            save_dir=dict(type='path', default='/var/lib/xen/save'),
-            save_timeout=dict(type='int', default=300),
-            start_timeout=dict(type='int', default=60),
             copy_timeout=dict(type='int', default=3600),
         ),
         supports_check_mode=True,

@@ -154,10 +154,9 @@ def test_take_with_memory_four_calls(env):
         ('xvdb', 'copy'), ('xvdc', 'copy'), ('xvdd', 'lvm-snapshot'), ('xvde', 'lvm-thin-snapshot')]
     snap = result['snapshot']
     assert snap['disks'][2]['snapshot'] == '/dev/vgsnap/snap1-thick_snap_cap' and snap['path'] == final
-    # again, check and real: it exists, nothing to do (the LVs are read: lvs now lists them)
+    # again, check and real: it exists, nothing to do - and nothing is read of the guest or LVM to know it
     for check in (True, False):
-        result, failed, _script = env(dict(memory=True, _ansible_check_mode=check, _ansible_diff=True),
-                                      reads(env, 'lvs_with_snapshots'))
+        result, failed, _script = env(dict(memory=True, _ansible_check_mode=check, _ansible_diff=True), [])
         assert not failed and not result['changed'] and result['applied'] == []
         assert result['diff']['before'] == result['diff']['after'] == {'snapshots': ['cap']}
         assert result['snapshot']['created'] == manifest['created']
@@ -204,7 +203,7 @@ def test_refusals_change_nothing(env):
     result, failed, _script = env(dict(name='ghost'), none)
     assert failed and result['error'] == 'domain_not_found' and 'ghost' in result['msg']
     # a revert to a snapshot the guest does not have names the ones it has
-    result, failed, _script = env(dict(snapshot='nothere', state='reverted'), reads(env))
+    result, failed, _script = env(dict(snapshot='nothere', state='reverted'), [])
     assert failed and result['error'] == 'invalid_parameter'
     assert result['msg'] == 'snapshot: snap1 has no snapshot nothere (its snapshots: none)'
     assert not os.path.exists(env.snapshots)
@@ -231,9 +230,8 @@ def test_revert_with_memory(env):
     with open(raw, 'rb') as handle:
         assert handle.read(1) == b'B'
     steps = reads(env, 'lvs_with_snapshots') + [
-        cp(env, path + '/disk-xvdb', raw + '.xenfleet-tmp', 'cp_back'),
-        cp(env, path + '/disk-xvdc', env.images + '/snap1.qcow2.xenfleet-tmp', 'cp_back'),
-        (LVS, cap(env, 'lvs_with_snapshots')),
+        cp(env, path + '/disk-xvdb', env.images + '/.snap1-raw.img.xenfleet-tmp', 'cp_back'),
+        cp(env, path + '/disk-xvdc', env.images + '/.snap1.qcow2.xenfleet-tmp', 'cp_back'),
         (['lvcreate', '--yes', '-s', '-kn', '-n', 'snap1-thin.xenfleet-tmp', 'vgsnap/snap1-thin_snap_cap'],
          cap(env, 'lvcreate_thin_of_snapshot')),
         (['destroy', 'snap1'], cap(env, 'xl_destroy')),
@@ -262,7 +260,8 @@ def test_revert_with_memory(env):
 
 def test_absent_removes_directory_and_lvs(env):
     env(dict(memory=True), take_with_memory(env))
-    steps = reads(env, 'lvs_with_snapshots') + [
+    steps = [
+        (LVS, cap(env, 'lvs_with_snapshots')),
         (['lvremove', '--yes', 'vgsnap/snap1-thick_snap_cap'], cap(env, 'lvremove_thick_snapshot')),
         (['lvremove', '--yes', 'vgsnap/snap1-thin_snap_cap'], cap(env, 'lvremove_thin_snapshot')),
     ]
@@ -317,3 +316,26 @@ def test_a_restore_that_fails_twice_leaves_no_partial_snapshot_and_says_where_th
     assert result['msg'].startswith('snapshot cap of snap1 not taken (snap1 is back as it was): ')
     assert 'was kept' not in result['msg']
     assert os.listdir(os.path.join(env.snapshots, 'snap1')) == []
+
+
+def test_a_revert_is_refused_while_the_guest_is_saved_or_its_disks_changed(env):
+    env(dict(memory=True), take_with_memory(env))
+    stopped = [(['list', '-l'], cap(env, 'xl_list_l_saved')), (['list'], cap(env, 'xl_list_saved'))]
+    # the guest is saved by xen_domain (no domain, an image in save_dir): its memory belongs to its current disks
+    os.makedirs(str(env.dir / 'save'))
+    (env.dir / 'save' / 'snap1').write_bytes(b'xl save image')
+    with open(str(env.dir / 'etc' / 'snap1.cfg'), 'w') as handle:
+        handle.write('name = "snap1"\ndisk = [ "%s/snap1-raw.img,raw,xvdb,rw", "%s/snap1.qcow2,qcow2,xvdc,rw", '
+                     '"/dev/vgsnap/snap1-thick,raw,xvdd,rw", "/dev/vgsnap/snap1-thin,raw,xvde,rw" ]\n'
+                     % (env.images, env.images))
+    result, failed, _script = env(dict(state='reverted'), stopped + [(VGS, cap(env, 'vgs')),
+                                                                     (LVS, cap(env, 'lvs_with_snapshots'))])
+    assert failed and result['error'] == 'saved_image' and 'Nothing was changed' in result['msg'], result
+    # a disk moved since the snapshot
+    os.unlink(str(env.dir / 'save' / 'snap1'))
+    with open(str(env.dir / 'etc' / 'snap1.cfg'), 'w') as handle:
+        handle.write('name = "snap1"\ndisk = [ "%s/snap1.qcow2,qcow2,xvdb,rw" ]\n' % env.images)
+    result, failed, _script = env(dict(state='reverted'), stopped)
+    assert failed and result['error'] == 'invalid_parameter'
+    assert 'xvdb is now %s/snap1.qcow2, the snapshot has %s/snap1-raw.img' % (env.images, env.images) in result['msg']
+    assert 'xvdc (%s/snap1.qcow2) is no longer a writable disk' % env.images in result['msg']
