@@ -21,6 +21,7 @@ import stat
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _disk as disk
 from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
+from ansible_collections.xenfleet.xen.plugins.module_utils import _storage as storage
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     DiskError,
     InvalidSpec,
@@ -97,11 +98,7 @@ class _Converge(object):
             raise DiskError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
 
     def lvm_report(self, argv, parser):
-        res = self.tool(argv)
-        try:
-            return parser(res.stdout)
-        except disk.DiskParseError as exc:
-            raise DiskError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+        return storage.lvm_report(self.client, argv, parser)
 
     # -- read ------------------------------------------------------------------------------------
 

@@ -28,10 +28,10 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _files as file
 from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle as life
 from ansible_collections.xenfleet.xen.plugins.module_utils import _snapshot as snap
+from ansible_collections.xenfleet.xen.plugins.module_utils import _storage as storage
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_parse as parse
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
-    DiskError,
     DomainNotFoundError,
     InvalidSpec,
     NotRunningError,
@@ -58,11 +58,6 @@ def _now():
     return time.time()
 
 
-def _stat(path):
-    """os.stat of a disk's target (one place, so the tests can give /dev/VG/LV paths a block device's stat)."""
-    return os.stat(path)
-
-
 class _Converge(object):
 
     def __init__(self, module, client, spec):
@@ -78,14 +73,12 @@ class _Converge(object):
         self.snapshots = {}
         self.broken = []
         self.applied = []
-        self.vgs = None
-        self.lvs = {}
+        self.storage = storage.HostStorage(client, module.params.get('copy_timeout'))
 
     # -- tools -----------------------------------------------------------------------------------
 
-    def tool(self, argv, long=False, check=True, mutating=True):
-        timeout = self.module.params.get('copy_timeout') if long else None
-        return self.client.run_tool(argv, mutating=mutating, timeout=timeout, check=check)
+    def tool(self, argv, long=False, check=True):
+        return self.storage.tool(argv, long=long, check=check)
 
     def step(self, text):
         self.applied.append(text)
@@ -107,7 +100,7 @@ class _Converge(object):
         else:
             raise DomainNotFoundError('%s is neither a domain on this host nor defined in %s'
                                       % (self.name, self.config_path))
-        self.disks = [self.describe_disk(d) for d in raw]
+        self.disks = [self.storage.describe(d) for d in raw]
 
     def state(self):
         if self.dom is None:
@@ -119,63 +112,6 @@ class _Converge(object):
     def memory_mb(self):
         memory = (self.dom or {}).get('memory_mb') or {}
         return memory.get('current') or memory.get('target')
-
-    def describe_disk(self, d):
-        out = dict(vdev=d.get('vdev'), target=d.get('target'), format=d.get('format') or 'raw',
-                   access=d.get('access'), cdrom=bool(d.get('cdrom')))
-        target = out['target']
-        if out['cdrom'] or out['access'] == 'ro':
-            return out
-        try:
-            mode = _stat(target) if target else None
-        except (IOError, OSError):
-            mode = None
-        if mode is None:
-            out['kind'] = 'missing'
-            return out
-        if stat.S_ISREG(mode.st_mode):
-            out['kind'] = 'file'
-            out['allocated'] = mode.st_blocks * 512
-        elif stat.S_ISBLK(mode.st_mode):
-            found = self.find_lv(target)
-            if found:
-                out.update(kind='lv', vg=found[0], lv=found[1])
-            else:
-                out['kind'] = 'block'
-        else:
-            out['kind'] = 'not a file or block device'
-        return out
-
-    def lvm_report(self, argv, parser):
-        res = self.tool(argv, mutating=False)
-        try:
-            return parser(res.stdout)
-        except disk.DiskParseError as exc:
-            raise DiskError(str(exc), cmd=res.cmd, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
-
-    def read_vgs(self):
-        if self.vgs is None:
-            self.vgs = self.lvm_report(hostcmd.vgs_report(), disk.parse_vgs)
-        return self.vgs
-
-    def read_lvs(self, vg, fresh=False):
-        if fresh or vg not in self.lvs:
-            self.lvs[vg] = self.lvm_report(hostcmd.lvs_report(vg), disk.parse_lvs)
-        return self.lvs[vg]
-
-    def find_lv(self, target):
-        """(vg, lv) of the logical volume at `target` (a block device), or None: by its path or device-mapper
-        path first, then by the device they lead to."""
-        for vg in sorted(self.read_vgs()):
-            found = disk.find_lv(self.read_lvs(vg), target)
-            if found:
-                return vg, found
-        real = os.path.realpath(target)
-        for vg in sorted(self.read_vgs()):
-            for lv in self.read_lvs(vg).values():
-                if lv['path'] and os.path.realpath(lv['path']) == real:
-                    return vg, lv
-        return None
 
     def read_snapshots(self):
         """The guest's snapshots by name (summaries, with the manifest under 'manifest'); unreadable ones are
@@ -256,7 +192,7 @@ class _Converge(object):
             raise SnapshotError('%s exists but holds no readable manifest: remove it (or use another snapshot '
                                 'name); nothing was changed' % final)
         for e in entries:
-            if e['method'] != snap.METHOD_COPY and e['snapshot_lv'] in self.read_lvs(e['vg']):
+            if e['method'] != snap.METHOD_COPY and e['snapshot_lv'] in self.storage.lvs(e['vg']):
                 raise SnapshotError('the LV %s/%s exists already but no snapshot %s of %s records it: remove it or '
                                     'use another snapshot name; nothing was changed'
                                     % (e['vg'], e['snapshot_lv'], name, self.name))
@@ -295,7 +231,7 @@ class _Converge(object):
         """Refuse before any change when the snapshot cannot fit: the VGs' free space for thick snapshots, the
         snapshot directory's file system for disk copies and the memory image."""
         spec = self.spec
-        short = snap.vg_shortfall(entries, self.read_vgs()) if any(
+        short = snap.vg_shortfall(entries, self.storage.vgs()) if any(
             e['method'] == snap.METHOD_THICK for e in entries) else []
         if short:
             said = ['the snapshots in volume group %s need %s, it has %s free'
@@ -307,14 +243,10 @@ class _Converge(object):
             need += files.save_room_mib(self.memory_mb() or 0) * 1024 * 1024
         if not need:
             return
-        probe = spec['snapshot_dir']
-        while not os.path.exists(probe) and probe != '/':
-            probe = os.path.dirname(probe)
-        if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        free, probe = files.free_bytes(spec['snapshot_dir'])
+        if free is None:
             raise InvalidSpec('snapshot_dir', '%s cannot hold snapshots: %s is not a writable directory; nothing '
                                               'was changed' % (spec['snapshot_dir'], probe))
-        stats = os.statvfs(probe)
-        free = stats.f_bavail * stats.f_frsize
         if free < need:
             raise InvalidSpec('snapshot_dir', '%s has %s free; the snapshot needs about %s (disk copies%s); nothing '
                                               'was changed' % (spec['snapshot_dir'], disk.format_size(free),
@@ -416,7 +348,7 @@ class _Converge(object):
         self.step('%s: remove %s' % (name, found['path']))
         lvs = [d for d in data['disks'] if d['method'] != snap.METHOD_COPY]
         for d in lvs:
-            if d['snapshot_lv'] in self.read_lvs(d['vg']):
+            if d['snapshot_lv'] in self.storage.lvs(d['vg']):
                 self.step('%s: %s' % (name, ' '.join(hostcmd.lvremove(d['vg'], d['snapshot_lv']))))
         if not self.check:
             # the directory goes first (renamed away): a half-removed snapshot is never listed as whole
@@ -428,7 +360,7 @@ class _Converge(object):
             except (IOError, OSError) as exc:
                 raise SnapshotError('cannot remove snapshot %s of %s: %s' % (name, self.name, exc))
             for d in lvs:
-                if d['snapshot_lv'] in self.read_lvs(d['vg']):
+                if d['snapshot_lv'] in self.storage.lvs(d['vg']):
                     self.tool(hostcmd.lvremove(d['vg'], d['snapshot_lv']))
             shutil.rmtree(doomed, ignore_errors=True)
         del self.snapshots[name]
@@ -488,7 +420,7 @@ class _Converge(object):
                                     'replaces the disk); nothing was changed' % (d['vdev'], disk.format_size(need),
                                                                                  d['source']))
             return
-        lvs = self.read_lvs(d['vg'])
+        lvs = self.storage.lvs(d['vg'])
         lv = lvs.get(d['snapshot_lv'])
         if lv is None:
             raise SnapshotError('snapshot %s lacks its LV %s/%s; nothing was changed'
@@ -517,7 +449,7 @@ class _Converge(object):
                     staged.append(('file', d, tmp))
                 elif d['method'] == snap.METHOD_THIN:
                     tmp = disk.tmp_lv(d['lv'])
-                    if tmp in self.read_lvs(d['vg']):   # left by an interrupted revert
+                    if tmp in self.storage.lvs(d['vg']):   # left by an interrupted revert
                         self.tool(hostcmd.lvremove(d['vg'], tmp))
                     self.tool(hostcmd.lvcreate_thin_snapshot(d['vg'], d['snapshot_lv'], tmp))
                     staged.append(('thin', d, tmp))
@@ -579,7 +511,7 @@ class _Converge(object):
         """Wait (up to LV_CLOSE_WAIT s) until the destroyed domain's block backend has closed the LV."""
         deadline = _now() + LV_CLOSE_WAIT
         while True:
-            found = self.read_lvs(vg, fresh=True).get(lv)
+            found = self.storage.lvs(vg, fresh=True).get(lv)
             if found is None or not found['open'] or _now() > deadline:
                 break
             time.sleep(1)

@@ -244,3 +244,19 @@ class DiskInUseError(DiskError):
 class SnapshotError(XenError):
     """A snapshot could not be taken, removed or reverted to (the message says where the guest is)."""
     kind = 'snapshot_failed'
+
+
+class BackupError(XenError):
+    """A backup could not be written, removed or imported (the message says what is left where)."""
+    kind = 'backup_failed'
+
+
+class BackupCorruptError(BackupError):
+    """A backup's files are not those its manifest records (missing, truncated, another checksum): refused before
+    anything is imported."""
+    kind = 'backup_corrupt'
+
+
+class GuestRunningError(GuestError):
+    """The guest runs and the action needs it stopped (or saved): nothing was changed."""
+    kind = 'guest_running'

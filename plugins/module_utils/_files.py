@@ -109,7 +109,7 @@ def commit_staged(module, tmp, path):
         discard_staged(tmp)
     # atomic_move may keep the replaced file's mode: set the one we want
     os.chmod(path, mode)
-    _fsync_dir(os.path.dirname(path) or '.')
+    fsync_dir(os.path.dirname(path) or '.')
 
 
 def discard_staged(tmp):
@@ -117,7 +117,7 @@ def discard_staged(tmp):
         os.unlink(tmp)
 
 
-def _fsync_dir(directory):
+def fsync_dir(directory):
     # a file renamed into place survives a crash or power loss only once its directory is on disk too
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -292,6 +292,27 @@ def saved_images(save_dir, names=None):
     return found
 
 
+def nearest_existing(path):
+    """`path`, or its nearest parent that exists (where a directory to be made would be made)."""
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return probe
+
+
+def free_bytes(path):
+    """(free bytes, probe): the space left on the file system that holds `path` or would hold it (probe: its
+    nearest existing parent); (None, probe) when probe is not a directory this user can write in."""
+    probe = nearest_existing(path)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        return None, probe
+    stats = os.statvfs(probe)
+    return stats.f_bavail * stats.f_frsize, probe
+
+
 def save_room_mib(memory_mib):
     """MiB a save directory must have free for a guest of `memory_mib` MiB (see SAVE_OVERHEAD)."""
     return int(memory_mib * (1 + SAVE_OVERHEAD)) + SAVE_SLACK_MIB
@@ -332,12 +353,7 @@ class SaveImage(object):
         """Refuse (SaveDirError) before anything changes when the directory cannot take the image of a
         guest with `memory_mib` MiB: missing and not creatable, not a directory, not writable, too full."""
         directory = self.save_dir
-        probe = directory
-        while not os.path.exists(probe):
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
+        probe = nearest_existing(directory)
         if not os.path.isdir(probe):
             raise SaveDirError('save_dir %s cannot hold the memory image of %s: %s is not a directory. Nothing was '
                                'changed.' % (directory, self.name, probe))
@@ -368,7 +384,7 @@ class SaveImage(object):
     def commit(self):
         """The image written by `xl save` to the temp name becomes the guest's image (atomic rename)."""
         os.rename(self.tmp, self.path)
-        _fsync_dir(self.save_dir)
+        fsync_dir(self.save_dir)
 
     def discard_tmp(self):
         if not self.check:
@@ -380,5 +396,5 @@ class SaveImage(object):
             return False
         if not self.check:
             os.unlink(self.path)
-            _fsync_dir(self.save_dir)
+            fsync_dir(self.save_dir)
         return True

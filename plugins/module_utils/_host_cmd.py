@@ -89,6 +89,13 @@ def qemu_img_convert(src, src_format, dst, dst_format, existing_target=False, ta
     return argv + ['-f', src_format, '-O', dst_format, _s(src), _s(dst)]
 
 
+def qemu_img_export(src, src_format, dst, compress=True):
+    """A standalone qcow2 copy of `src` for a backup: zeroes and holes skipped, a backing chain flattened into it,
+    with compress (-c) its clusters zlib-compressed (the image stays readable by any qemu-img and by QEMU)."""
+    return ['qemu-img', 'convert'] + (['-c'] if compress else []) + ['-f', src_format, '-O', 'qcow2', _s(src),
+                                                                      _s(dst)]
+
+
 def qemu_img_resize(path, fmt, size):
     """Grow an image to `size` bytes (qemu-img refuses to shrink without --shrink, which is never passed)."""
     return ['qemu-img', 'resize', '-f', fmt, _s(path), _s(size)]

@@ -37,7 +37,9 @@ TRIGGERS = {
              "plugins/module_utils/_converge_domain", "molecule/vcpu/"),
     "hypervisor": ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
     "migrate": ("plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate", "roles/evacuate/",
-                "roles/migrations/", "playbooks/evacuate.yml", "molecule/migrate/"),
+                "roles/migrations/", "playbooks/evacuate.yml", "plugins/modules/xen_backup",
+                "plugins/module_utils/_converge_backup", "plugins/module_utils/_backup", "plugins/inventory/",
+                "molecule/migrate/"),
     "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate",
               "roles/evacuate/", "roles/migrations/", "roles/hypervisor/", "playbooks/", "molecule/fleet/"),
     "faults": ("plugins/modules/xen_domain", "plugins/module_utils/_converge_domain", "plugins/modules/xen_migrate",
@@ -54,7 +56,7 @@ TRIGGERS = {
 # them (`xenlab ci-images SCENARIO...`) before the first scenario.
 IMAGES = {
     "default": ("xen",), "privlink": ("xen",), "guests": ("xen",), "vcpu": ("xen",),
-    "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",), "faults": ("xen",),
+    "migrate": ("xen", "aptrepo"), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",), "faults": ("xen",),
     "provision": ("xen", "aptrepo", "cloud"), "snapshot": ("xen", "aptrepo"),
 }
 

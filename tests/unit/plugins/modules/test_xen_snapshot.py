@@ -22,6 +22,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_snapshot
 from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle
+from ansible_collections.xenfleet.xen.plugins.module_utils import _storage
 from ansible_collections.xenfleet.xen.plugins.modules import xen_snapshot
 from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
@@ -50,7 +51,7 @@ def env(monkeypatch, tmp_path):
     etc.mkdir()
     (etc / 'snap1.cfg').write_text(u'name = "snap1"\n')
     real_stat = os.stat
-    monkeypatch.setattr(_converge_snapshot, '_stat',
+    monkeypatch.setattr(_storage, '_stat',
                         lambda path: BlockStat() if path.startswith('/dev/') else real_stat(path))
     monkeypatch.setattr(_lifecycle.time, 'sleep', lambda s: None)
     monkeypatch.setattr(_converge_snapshot.time, 'sleep', lambda s: None)
