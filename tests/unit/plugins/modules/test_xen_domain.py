@@ -104,19 +104,30 @@ def hotplug_timeout():
     return (cap.rc, cap.stdout, cap.stderr)
 
 
-def create_after_hotplug_timeout(env, second_create):
-    """pv1 is absent; its first `xl create` fails on the captured hotplug timeout (no domain left),
-    the second answers second_create."""
-    return READ_NONE + [
+def create_after_hotplug_timeout(env, *answers):
+    """pv1 is absent; its first `xl create` fails on the captured hotplug timeout (no domain left), the next ones
+    answer `answers` in turn (a hotplug timeout again is followed by the read that finds nothing left)."""
+    steps = READ_NONE + [
         (['info'], 'xl_info'),
         (is_dry_run, 'create_dryrun_pv'),
         (['create', cfg_path(env)], hotplug_timeout()),
         (['list', 'pv1'], 'err_list_unknown_name'),
-        (['create', cfg_path(env)], second_create),
     ]
+    for answer in answers:
+        steps.append((['create', cfg_path(env)], answer))
+        if answer != 'xl_create_pv':
+            steps.append((['list', 'pv1'], 'err_list_unknown_name'))
+    return steps
 
 
-def test_create_after_a_hotplug_script_timeout_is_tried_once_more(env, monkeypatch):
+@pytest.fixture
+def slept(monkeypatch):
+    pauses = []
+    monkeypatch.setattr(_lifecycle.time, 'sleep', pauses.append)
+    return pauses
+
+
+def test_create_after_a_hotplug_script_timeout_is_tried_again(env, monkeypatch, slept):
     # libxl killed vif-bridge at its timeout (captured on a loaded lab dom0) and left no domain
     warnings = []
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
@@ -124,15 +135,29 @@ def test_create_after_a_hotplug_script_timeout_is_tried_once_more(env, monkeypat
     result, failed, script = env(dict(PV1, state='running'), steps)
     assert not failed, result
     assert result['applied'] == ['config file created', 'create']
-    assert len(warnings) == 1 and 'created it once more' in warnings[0] and 'vif-bridge' in warnings[0], warnings
+    assert len(warnings) == 1 and 'created it again after 5 s (attempt 2)' in warnings[0], warnings
+    assert 'vif-bridge' in warnings[0] and 5 in slept
 
 
-def test_create_fails_after_a_second_hotplug_script_timeout(env):
-    steps = create_after_hotplug_timeout(env, hotplug_timeout()) + [(['list', 'pv1'], 'err_list_unknown_name')]
+def test_create_after_two_hotplug_script_timeouts_waits_longer(env, monkeypatch, slept):
+    # the lab's benchmark: a fifth guest's create met the timeout twice, 5 s apart, on a dom0 with four booting
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    steps = create_after_hotplug_timeout(env, hotplug_timeout(), 'xl_create_pv') + \
+        [(['list', 'pv1'], 'xl_list_three_guests')] + READ_PV1
+    result, failed, script = env(dict(PV1, state='running'), steps)
+    assert not failed, result
+    assert ['after 5 s (attempt 2)' in w for w in warnings] == [True, False]
+    assert 'created it again after 20 s (attempt 3)' in warnings[1] and 5 in slept and 20 in slept
+
+
+def test_create_fails_after_the_last_hotplug_script_timeout(env, slept):
+    steps = create_after_hotplug_timeout(env, hotplug_timeout(), hotplug_timeout())
     result, failed, script = env(dict(PV1, state='running'), steps)
     assert failed and result['error'] == 'hotplug_timeout'
     assert 'did not finish within libxl\'s timeout' in result['msg'], result['msg']
     assert 'killing execution of /etc/xen/scripts/vif-bridge online because of timeout' in result['msg']
+    assert result['msg'].endswith('(attempt 3 of 3 after hotplug timeouts)')
     assert not os.path.exists(cfg_path(env))  # the new file was taken back
 
 
