@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Benchmark: xen_snapshot against the bare xl/cp/LVM commands it wraps, as ratios in one run.
+"""Benchmark: xen_snapshot and xen_backup against the bare xl/cp/qemu-img/LVM commands they wrap, as ratios in one run.
 
 Usage: run.py --inventory LAB_INVENTORY [--host xen1] [--rounds 2]
 Needs a lab host from tests/lab with the local APT repository (`xenlab up --hosts 1 --apt-repo`) and ansible-playbook
 on PATH with ANSIBLE_COLLECTIONS_PATH pointing at this collection. Runs scenario `snapshot`'s prepare and converge
 (tools, a volume group with a thin pool, guest snap1 with a raw file, a qcow2 file, a thick and a thin LV), then per
 round: a snapshot with memory, the revert to it, a snapshot without memory - each by xen_snapshot (one task) and by
-one `shell` task running the same commands. Prints per operation the median seconds of each and the ratio
+one `shell` task running the same commands - then the export of the last snapshot and its import as a copy, by
+xen_backup and by `qemu-img convert`, `sha256sum` and LVM in one `shell` task. Prints per operation the median seconds of each and the ratio
 module/bare; writes benchmarks/output/snapshot.json.
 """
 
@@ -24,7 +25,7 @@ SCENARIO = os.path.join(HERE, '..', '..', 'molecule', 'snapshot')
 
 def summarise(times):
     rows = []
-    for op in ('take_memory', 'revert_memory', 'take_disks'):
+    for op in ('take_memory', 'revert_memory', 'take_disks', 'export', 'import'):
         module = [t['seconds'] for t in times if t['op'] == op and t['how'] == 'module']
         bare = [t['seconds'] for t in times if t['op'] == op and t['how'] == 'bare']
         guest = [t['guest_seconds'] for t in times if t['op'] == op and t['how'] == 'module'
@@ -63,7 +64,7 @@ def main():
             times = json.load(handle)
     rows = summarise(times)
     for row in rows:
-        print('%-14s xen_snapshot %6.1f s, bare commands %6.1f s: %.2fx (median of %d rounds)%s'
+        print('%-14s module %6.1f s, bare commands %6.1f s: %.2fx (median of %d rounds)%s'
               % (row['op'], row['module_seconds'], row['bare_seconds'], row['ratio'], row['rounds'],
                  '; the guest did not run for %.1f s' % row['guest_seconds'] if row['guest_seconds'] else ''))
     with open(args.output, 'w') as handle:
