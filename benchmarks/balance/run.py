@@ -13,10 +13,13 @@ its own; the planner itself needs neither. Prints figures; asserts nothing about
 1. Quality: small fleets (4-8 hosts, 12-30 guests, several seeds, with and without rules) solved exactly
    as a mixed-integer program (HiGHS): the least imbalance reachable with as many migrations as the planner used,
    and with any number of migrations.
-2. Baselines: the same instances planned by two greedy reference points implemented here, a Xen
-   Orchestra-like pass (hottest host first, its guests by load descending, each to the coolest host)
-   and an OpenStack Watcher workload_balance-like loop (one move per round while a host is above the
-   threshold); imbalance and migrations against the planner with the same threshold.
+2. Baselines: the same instances planned by three greedy reference points implemented here, a Xen
+   Orchestra-like pass (hottest host first, its guests by load descending, each to the coolest host),
+   "XO rules" (xo_rules_plan: Xen Orchestra's load balancer, performance plan with the preventive
+   behaviour, transcribed rule by rule; see docs/balance.md) and an OpenStack Watcher workload_balance-like
+   loop (one move per round while a host is above the threshold); imbalance and migrations against the
+   planner with the same threshold, then per instance family (the quality part's fleets too, where the
+   optimum was proven).
 3. Scale: plan time from 100 to 1,000 hosts (20 guests per host), as ratios to the 100-host time and to a
    fixed pure-Python calibration loop measured in the same process, medians of several runs.
 """
@@ -25,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
@@ -322,6 +326,193 @@ def watcher_like(hosts, guests, weights, threshold):
 
 
 # --------------------------------------------------------------------------------------------
+# Xen Orchestra's load balancer, transcribed
+# --------------------------------------------------------------------------------------------
+#
+# The rules below follow xo-server-load-balancer as read in vatesfr/xen-orchestra at commit
+# 9ef53890b8f5166539ca34654d8e7e77c0b218f1 (2026-08-21; the plugin's sources last changed in 26cd231):
+# packages/xo-server-load-balancer/src/plan.js (thresholds, averages, measured CPU of a guest),
+# src/performance-plan.js (which hosts, which guests, which destination, the per-move checks, the stop rule),
+# src/density-plan.js, src/utils.js, src/index.js (schedule, cooldown, concurrency), and the user documentation
+# docs/docs/xo5/load_balancing.md. Written here from those rules in our own words and data structures; no XO
+# code is copied. docs/balance.md ("The Xen Orchestra baseline: what it follows") lists each rule and where
+# this transcription differs from a running XO.
+
+XO_CPU_CRITICAL = 90.0             # percent; plan.js DEFAULT_CRITICAL_THRESHOLD_CPU
+XO_MEMORY_FREE_CRITICAL_MB = 1000  # MiB of free host memory; plan.js DEFAULT_CRITICAL_THRESHOLD_MEMORY_FREE
+XO_CPU_HIGH, XO_CPU_LOW = 0.85, 0.65            # x critical: a host is exceeded at 85 %, relieved at 65 %
+XO_MEMORY_FREE_HIGH, XO_MEMORY_FREE_LOW = 1.2, 1.5  # x critical free memory: exceeded at 1.2 x, relieved at 1.5 x
+XO_PREVENTIVE_HIGH, XO_PREVENTIVE_LOW = 1.5, 1.25   # x the pool's average CPU (performance-plan.js, preventive)
+XO_SIGNIFICANT_CPU = 25.0          # percent; preventive mode leaves hosts under it alone
+
+
+def xo_thresholds(cpu_critical=XO_CPU_CRITICAL, memory_free_critical_mb=XO_MEMORY_FREE_CRITICAL_MB):
+    return {'cpu': {'critical': cpu_critical, 'high': cpu_critical * XO_CPU_HIGH, 'low': cpu_critical * XO_CPU_LOW},
+            'memory_free': {'critical': memory_free_critical_mb,
+                            'high': memory_free_critical_mb * XO_MEMORY_FREE_HIGH,
+                            'low': memory_free_critical_mb * XO_MEMORY_FREE_LOW}}
+
+
+def _xo_near(a, b, tolerance=0.001):
+    """XO's tolerant equality: the difference is at most `tolerance` times the smaller magnitude, or both
+    magnitudes are at most `tolerance` itself (used with 0.001 for hosts and with 3 for guests)."""
+    return abs(a - b) <= min(abs(a), abs(b)) * tolerance or (abs(a) <= tolerance and abs(b) <= tolerance)
+
+
+def _xo_limits(avg, thr):
+    """(CPU at or above the high threshold, free memory at or below the high threshold) for one host."""
+    return avg['cpu'] >= thr['cpu']['high'], avg['memory_free'] <= thr['memory_free']['high']
+
+
+def _xo_host_order(a, b, thr):
+    """Comparison of two destination candidates (negative: a first): hosts past no limit before hosts past
+    one, past both last; past one limit each, the one under the CPU limit first; in the same state the lower
+    CPU first, and on (near) equal CPU the more free memory first."""
+    la, lb = _xo_limits(a, thr), _xo_limits(b, thr)
+    if la == lb:
+        if _xo_near(a['cpu'], b['cpu']):
+            return b['memory_free'] - a['memory_free']
+        return a['cpu'] - b['cpu']
+    if not any(la) or all(lb):
+        return -1
+    if not any(lb) or all(la):
+        return 1
+    return -1 if not la[0] else 1
+
+
+def xo_guest_cpu(guest, vcpu_percent=100.0):
+    """What XO would measure for a guest, in percent of one CPU: its `cpu_percent` when the instance gives
+    one, else every vCPU busy at `vcpu_percent` (our instances carry vCPUs, not measurements)."""
+    if guest.get('cpu_percent') is not None:
+        return float(guest['cpu_percent'])
+    return guest['vcpus'] * float(vcpu_percent)
+
+
+def xo_measure(sim, vcpu_percent=100.0):
+    """Host averages as XO reads them, from the current placement: CPU in percent of the host (usage of its
+    guests / its CPUs; not capped at 100) and free memory in MiB (host memory - guest memory)."""
+    avg = {}
+    for h, host in sim.hosts.items():
+        avg[h] = {'cpu': 0.0, 'memory_free': float(host['memory_mb']), 'cpus': host['cpus']}
+    for g, h in sim.where.items():
+        avg[h]['cpu'] += xo_guest_cpu(sim.guest[g], vcpu_percent) / sim.hosts[h]['cpus']
+        avg[h]['memory_free'] -= sim.guest[g]['memory_mb']
+    return avg
+
+
+def _xo_optimize(sim, source, order, avg, thr, dest_thr, skip, vcpu_percent, run, step, log):
+    """One exceeded host: its guests by measured CPU descending, by memory descending when their CPU is
+    within a factor 4 (XO's tolerance 3); each to the single first destination of `order` (re-sorted before
+    every guest, in place), or not at all."""
+    src = avg[source]
+    cpus = sim.hosts[source]['cpus']
+    # a guest's CPU as XO sees it: per cent of the *source* host, also when added to the destination
+    load = dict((g, xo_guest_cpu(sim.guest[g], vcpu_percent) / cpus) for g in sim.on(source))
+    mem = dict((g, sim.guest[g]['memory_mb']) for g in load)
+
+    def by_load(a, b):
+        if _xo_near(load[a], load[b], 3):
+            return mem[b] - mem[a]
+        return load[b] - load[a]
+
+    for g in sorted(load, key=functools.cmp_to_key(by_load)):
+        if src['cpu'] <= thr['cpu']['low'] and src['memory_free'] >= thr['memory_free']['low']:
+            break  # relieved: under the low CPU threshold with enough free memory
+        if g in skip:
+            continue  # cooldown, no guest tools, an (anti-)affinity tag, an ignored tag
+        order.sort(key=functools.cmp_to_key(lambda a, b: _xo_host_order(avg[a], avg[b], dest_thr)))
+        t = order[0]
+        dst = avg[t]
+        cpu_over = _xo_limits(src, thr)[0]
+        if dst['cpu'] + load[g] >= thr['cpu']['low'] or dst['memory_free'] - mem[g] <= thr['memory_free']['high']:
+            continue  # the destination would reach the low CPU threshold, or the high free-memory one
+        # XO tests `!state.cpu && !state.memory`, but its state's key is `mem`: the second term is always true,
+        # so a source under the CPU limit refuses any move that inverts CPU or free memory, even when its
+        # memory is past the limit.
+        if not cpu_over and (src['cpu'] - load[g] < dst['cpu'] + load[g]
+                             or src['memory_free'] + mem[g] > dst['memory_free'] - mem[g]):
+            continue
+        assert sim.fits(g, t)
+        src['cpu'] -= load[g]
+        dst['cpu'] += load[g]
+        src['memory_free'] += mem[g]
+        dst['memory_free'] -= mem[g]
+        sim.move(g, t)
+        skip.add(g)
+        log.append({'run': run, 'step': step, 'guest': g, 'from': source, 'to': t})
+
+
+def xo_rules_plan(hosts, guests, rules=None, preventive=True, cpu_critical=XO_CPU_CRITICAL,
+                  memory_free_critical_mb=XO_MEMORY_FREE_CRITICAL_MB, vcpu_percent=100.0, max_runs=10):
+    """Xen Orchestra's performance plan, run after run on a static instance until a run moves nothing
+    (at most `max_runs`). Returns the Sim and the migrations in order ({'run', 'step', 'guest', 'from', 'to'}).
+
+    One run (performance-plan.js execute):
+    1. Measure every host (xo_measure). Exceeded hosts: CPU >= 0.85 x critical or free memory <= 1.2 x
+       critical. If there are any, each is optimised in the order the hosts are listed (XO sorts them with a
+       comparison that reads fields host objects do not have, so its sort keeps the listed order), with
+       the plan's thresholds; step 'threshold'.
+    2. Only when no host is exceeded and `preventive` (XO's "Preventive" behaviour; XO's default is
+       "Conservative", preventive=False): the pool's CPU average weighted by host CPUs; hosts at >= 1.5 x it
+       and >= 25 % are optimised, in listed order, with the CPU thresholds high = 1.5 x and low = 1.25 x
+       the average (free memory keeps the plan's); step 'preventive'.
+    Optimising a host (_xo_optimize): stop once its CPU <= low and its free memory >= 1.5 x critical;
+    guests by CPU descending (by memory descending when within a factor 4); the destination is the first
+    of the other hosts sorted by _xo_host_order with the plan's thresholds (also in preventive mode); the
+    move is dropped (no second choice) when the destination's CPU + the guest's would reach `low`, its free
+    memory - the guest's would fall to 1.2 x critical or under, or, with the source under the CPU limit,
+    the move would leave the source with less CPU or less free memory than the destination. Estimates are
+    updated after each move (the guest's CPU share of the source added to the destination as is).
+
+    Mapping to our instances: XO's measured CPU is the guest's `cpu_percent` when present, else `vcpus` x
+    `vcpu_percent` (default: every vCPU busy, so a host's XO CPU equals our vCPU load in per cent); XO's
+    free memory is the host's `memory_mb` minus its guests'. XO's averaging (0.75 x the last minute +
+    0.25 x the last 30) is the identity on a static instance: each run reads the current placement, as if
+    it came after the loads settled, so the 30-minute cooldown has passed as well; within a run a guest
+    moves at most once. Guests in an affinity or anti-affinity group, excluded or pinned (`rules`) never
+    move (XO skips tagged guests here and has no pinning; its affinity passes are not transcribed).
+    No limit on migrations per run, as in XO (its limit of 2 concurrent migrations is about time).
+    """
+    sim = Sim(hosts, guests, {'memory': 1.0, 'vcpus': 1.0})
+    rules = rules or {}
+    frozen = set(rules.get('excluded', [])) | set(rules.get('pinned', {}))
+    for group in rules.get('affinity', []) + rules.get('anti_affinity', []):
+        frozen |= set(group)
+    listed = [h['name'] for h in hosts]
+    thr = xo_thresholds(cpu_critical, memory_free_critical_mb)
+    log = []
+    for run in range(1, max_runs + 1):
+        before = len(log)
+        skip = set(frozen)
+        avg = xo_measure(sim, vcpu_percent)
+        exceeded = [h for h in listed if any(_xo_limits(avg[h], thr))]
+        if exceeded:
+            for h in exceeded:
+                _xo_optimize(sim, h, [n for n in listed if n != h], avg, thr, thr, skip, vcpu_percent, run,
+                             'threshold', log)
+        elif preventive and len(listed) > 1:
+            mean = sum(a['cpu'] * a['cpus'] for a in avg.values()) / sum(a['cpus'] for a in avg.values())
+            over = [h for h in listed if mean > 0 and avg[h]['cpu'] / mean >= XO_PREVENTIVE_HIGH
+                    and avg[h]['cpu'] >= XO_SIGNIFICANT_CPU]
+            pthr = {'cpu': {'high': mean * XO_PREVENTIVE_HIGH, 'low': mean * XO_PREVENTIVE_LOW},
+                    'memory_free': thr['memory_free']}
+            for h in over:
+                _xo_optimize(sim, h, [n for n in listed if n != h], avg, pthr, thr, skip, vcpu_percent, run,
+                             'preventive', log)
+        if len(log) == before:
+            break
+    return sim, log
+
+
+def xo_rules(hosts, guests, weights=None, threshold=None, rules=None, **options):
+    """The 'XO rules' baseline (xo_rules_plan, preventive behaviour): (guests after, migrations). `weights`
+    and `threshold` are accepted for the baselines' common call and ignored: XO has no weights and no band,
+    only its critical thresholds (options: cpu_critical, memory_free_critical_mb, preventive, ...)."""
+    sim, _log = xo_rules_plan(hosts, guests, rules=rules, **options)
+    return sim.result()
+
+
+# --------------------------------------------------------------------------------------------
 # Runs
 # --------------------------------------------------------------------------------------------
 
@@ -348,10 +539,11 @@ def quality(args):
                 dt = time.perf_counter() - t0
                 opt_k, proven_k, bound_k = exact(hosts, guests, rules, WEIGHTS, moves, args.limit)
                 opt, proven, bound = exact(hosts, guests, rules, WEIGHTS, None, args.limit)
+                xo_after, xo_moves = xo_rules(hosts, guests, WEIGHTS, 0.0, rules=rules)
                 row = {'hosts': nh, 'guests': len(guests), 'rules': with_rules, 'seed': seed, 'before': imb0,
                        'ours': ours, 'moves': moves, 'opt_same_moves': opt_k, 'proven_same_moves': proven_k,
                        'bound_same_moves': bound_k, 'opt_any': opt, 'proven_any': proven, 'bound_any': bound,
-                       'plan_s': dt}
+                       'plan_s': dt, 'xo_rules': [P.imbalance(hosts, xo_after, WEIGHTS), xo_moves]}
                 rows.append(row)
                 print('  %d hosts %2d guests rules=%-5s seed %d: before %6.2f  ours %6.2f (%2d moves, %.3fs)  '
                       'optimum same moves %6.2f%s  any moves %6.2f%s' % (
@@ -361,17 +553,22 @@ def quality(args):
     return rows
 
 
+BASELINES = (('xo', xo_like), ('xo_rules', xo_rules), ('watcher', watcher_like))
+LABELS = {'ours': 'xen_balance', 'xo': 'XO-like', 'xo_rules': 'XO rules', 'watcher': 'Watcher-like'}
+
+
 def baselines(args):
     rows = []
-    for nh, ng in [(4, 12), (6, 20), (8, 30), (20, 200), (50, 1000)]:
+    families = [(4, 12), (6, 20), (8, 30), (20, 200), (50, 1000)]
+    for nh, ng in [f for f in families if args.max_hosts is None or f[0] <= args.max_hosts]:
         for seed in range(args.seeds):
             hosts, guests, _rules = small_instance(seed * 13 + nh, nh, ng, False)
             for threshold in (2.0, 5.0):
                 imb0 = P.imbalance(hosts, guests, WEIGHTS)
                 ours, moves, _res = planner(hosts, guests, {}, threshold)
-                row = {'hosts': nh, 'guests': len(guests), 'seed': seed, 'threshold': threshold, 'before': imb0,
-                       'ours': [ours, moves]}
-                for name, algo in (('xo', xo_like), ('watcher', watcher_like)):
+                row = {'hosts': nh, 'guests': len(guests), 'family': '%dx%d' % (nh, ng), 'seed': seed,
+                       'threshold': threshold, 'before': imb0, 'ours': [ours, moves]}
+                for name, algo in BASELINES:
                     after, count = algo(hosts, guests, WEIGHTS, threshold)
                     row[name] = [P.imbalance(hosts, after, WEIGHTS), count]
                     # the planner allowed no more migrations than the baseline made
@@ -379,11 +576,11 @@ def baselines(args):
                     row['ours_as_' + name] = [same, same_moves]
                 rows.append(row)
     for row in rows:
-        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | xo %6.2f/%3d, ours at that budget '
-              '%6.2f/%3d | watcher %6.2f/%3d, ours at that budget %6.2f/%3d' % (
-                  row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
-                  row['xo'][0], row['xo'][1], row['ours_as_xo'][0], row['ours_as_xo'][1],
-                  row['watcher'][0], row['watcher'][1], row['ours_as_watcher'][0], row['ours_as_watcher'][1]))
+        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | %s' % (
+            row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
+            ' | '.join('%s %6.2f/%3d, ours at that budget %6.2f/%3d' % (
+                name, row[name][0], row[name][1], row['ours_as_' + name][0], row['ours_as_' + name][1])
+                for name, _algo in BASELINES)))
     return rows
 
 
@@ -486,16 +683,18 @@ def chart(quality_rows, baseline_rows, scale_data, path):
     ax.legend(fontsize=7)
 
     ax = axes[1]
-    algos = [('ours', 'xen_balance'), ('xo', 'XO-like'), ('watcher', 'Watcher-like')]
+    algos = [(key, LABELS[key]) for key in ['ours'] + [name for name, _algo in BASELINES] if key in baseline_rows[0]]
     groups = sorted(set((r['hosts'], r['threshold']) for r in baseline_rows))
-    width = 0.27
+    width = 0.8 / len(algos)
+    offset = (len(algos) - 1) / 2.0
     for k, (key, label) in enumerate(algos):
         imb = [statistics.mean(r[key][0] for r in baseline_rows if (r['hosts'], r['threshold']) == grp) for grp in groups]
-        ax.bar([i + (k - 1) * width for i in range(len(groups))], imb, width=width, label=label)
+        ax.bar([i + (k - offset) * width for i in range(len(groups))], imb, width=width, label=label)
     ax2 = ax.twinx()
     for k, (key, label) in enumerate(algos):
         mig = [statistics.mean(r[key][1] for r in baseline_rows if (r['hosts'], r['threshold']) == grp) for grp in groups]
-        ax2.plot([i + (k - 1) * width for i in range(len(groups))], mig, 'o', color='C%d' % k, markeredgecolor='black')
+        ax2.plot([i + (k - offset) * width for i in range(len(groups))], mig, 'o', color='C%d' % k,
+                 markeredgecolor='black')
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(['%d hosts\nthr %.0f' % g for g in groups], fontsize=7)
     ax.set_ylabel('mean imbalance after (bars)')
@@ -527,6 +726,8 @@ def main():
     parser.add_argument('--limit', type=float, default=None, help='MIP solver time limit per solve, seconds')
     parser.add_argument('--repeats', type=int, default=None, help='runs per scale point')
     parser.add_argument('--skip', default='', help='comma-separated parts to skip: quality,baselines,scale,chart')
+    parser.add_argument('--max-hosts', type=int, default=None, help='baselines: only the instance families of at most '
+                        'this many hosts (4, 6, 8, 20, 50)')
     parser.add_argument('--chart', default=os.path.join(ROOT, 'docs', 'balance.png'))
     parser.add_argument('--json', default=os.path.join(ROOT, 'benchmarks', 'output', 'balance.json'))
     parser.add_argument('--summarize', action='store_true', help='only summarize and chart the saved --json results')
@@ -542,6 +743,7 @@ def main():
             data = json.load(handle)
         summarize_quality(data['quality'])
         summarize_baselines(data['baselines'])
+        summarize_families(data['baselines'], data['quality'])
         chart(data['quality'], data['baselines'], data['scale'], args.chart)
         return
     if 'quality' not in skip:
@@ -552,6 +754,7 @@ def main():
         print('against the greedy baselines (imbalance after / migrations):')
         data['baselines'] = baselines(args)
         summarize_baselines(data['baselines'])
+        summarize_families(data['baselines'], data.get('quality'))
     if 'scale' not in skip:
         print('scale:')
         data['scale'] = scale(args)
@@ -590,17 +793,57 @@ def summarize_quality(rows):
 
 
 def summarize_baselines(rows):
-    for key in ('xo', 'watcher'):
+    for key in [name for name, _algo in BASELINES if rows and name in rows[0]]:
         better_or_equal = sum(1 for r in rows if r['ours'][0] <= r[key][0] + 1e-6)
         same = [r['ours_as_' + key] for r in rows]
         both = sum(1 for r, s in zip(rows, same) if s[0] <= r[key][0] + 1e-6 and s[1] <= r[key][1])
         ratio = statistics.median(r['ours'][1] / float(max(r[key][1], 1)) for r in rows)
-        print('  vs %-7s: with no more migrations than it, better or equal imbalance on %d/%d instances '
+        print('  vs %-8s: with no more migrations than it, better or equal imbalance on %d/%d instances '
               '(median imbalance %.2f vs %.2f); unconstrained, better or equal on %d/%d '
               '(median %.2f vs %.2f) with a median %.2f x its migrations' % (
                   key, both, len(rows), statistics.median(s[0] for s in same), statistics.median(r[key][0] for r in rows),
                   better_or_equal, len(rows), statistics.median(r['ours'][0] for r in rows),
                   statistics.median(r[key][0] for r in rows), ratio))
+
+
+def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
+    """Per instance family (hosts x guests asked for; medians over the seeds): imbalance after / migrations of
+    the planner and of the baseline `key` (XO rules), and the planner held to the baseline's count; then, on
+    the quality part's fleets (threshold 0), the same against the exact optimum where the solver proved it."""
+    label = LABELS.get(key, key)
+    rows = [r for r in baseline_rows or [] if key in r]
+    if rows:
+        print('  per instance family, median over seeds (imbalance after / migrations):')
+        print('    %-9s %3s %7s | %-14s | %-14s | %-14s' % (
+            'family', 'thr', 'before', 'xen_balance', label, 'ours at its count'))
+        families = sorted(set((r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold']) for r in rows))
+        for nh, family, threshold in families:
+            group = [r for r in rows if (r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold'])
+                     == (nh, family, threshold)]
+
+            def med(name, i, group=group):
+                return statistics.median(r[name][i] for r in group)
+            print('    %-9s %3.0f %7.2f | %6.2f / %5.1f | %6.2f / %5.1f | %6.2f / %5.1f' % (
+                family, threshold, statistics.median(r['before'] for r in group), med('ours', 0), med('ours', 1),
+                med(key, 0), med(key, 1), med('ours_as_' + key, 0), med('ours_as_' + key, 1)))
+    rows = [r for r in quality_rows or [] if key in r]
+    if rows:
+        print('  quality fleets (threshold 0), median over seeds; optimum: median where proven (proven/instances):')
+        print('    %-11s | %-14s | %-14s | %-20s | %-20s' % (
+            'family', 'xen_balance', label, 'optimum, ours\' count', 'optimum, any count'))
+        for nh, with_rules in sorted(set((r['hosts'], r['rules']) for r in rows)):
+            group = [r for r in rows if (r['hosts'], r['rules']) == (nh, with_rules)]
+
+            def opt(name, proven, group=group):
+                values = [r[name] for r in group if r[proven]]
+                text = '%6.2f (%d/%d)' % (statistics.median(values), len(values), len(group)) if values else \
+                    'none proven (0/%d)' % len(group)
+                return text.ljust(20)
+            print('    %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %s | %s' % (
+                '%dh %s' % (nh, 'rules' if with_rules else 'no rules'),
+                statistics.median(r['ours'] for r in group), statistics.median(r['moves'] for r in group),
+                statistics.median(r[key][0] for r in group), statistics.median(r[key][1] for r in group),
+                opt('opt_same_moves', 'proven_same_moves'), opt('opt_any', 'proven_any')))
 
 
 if __name__ == '__main__':
