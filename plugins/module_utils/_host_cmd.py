@@ -92,8 +92,8 @@ def qemu_img_convert(src, src_format, dst, dst_format, existing_target=False, ta
 def qemu_img_export(src, src_format, dst, compress=True):
     """A standalone qcow2 copy of `src` for a backup: zeroes and holes skipped, a backing chain flattened into it,
     with compress (-c) its clusters zlib-compressed (the image stays readable by any qemu-img and by QEMU)."""
-    return ['qemu-img', 'convert'] + (['-c'] if compress else []) + ['-f', src_format, '-O', 'qcow2', _s(src),
-                                                                      _s(dst)]
+    flags = ['-c'] if compress else []
+    return ['qemu-img', 'convert'] + flags + ['-f', src_format, '-O', 'qcow2', _s(src), _s(dst)]
 
 
 def qemu_img_resize(path, fmt, size):
