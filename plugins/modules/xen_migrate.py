@@ -30,8 +30,9 @@ description:
   - B(Requirements) - passwordless, non-interactive SSH as O(ssh_user) from the source dom0 to the target
     dom0 with the target's host key already known (host-key checking stays on); C(xl) in that user's PATH
     on the target (C(xl migrate) starts its receiver there as C(xl migrate-receive)); the guest's storage at
-    the same paths on both hosts (shared storage such as NFS or iSCSI - xl never copies disks); the same
-    bridge names; compatible CPUs; a target Xen of the same or a newer version.
+    the same paths on both hosts (shared storage such as NFS or iSCSI - xl never copies disks; without it,
+    move the guest cold with M(xenfleet.xen.xen_backup)); the same bridge names; compatible CPUs; a target Xen
+    of the same or a newer version.
   - The module's own C(xl) commands on the target (the pre-flight's C(xl info) and C(xl list), the check of
     where the guest runs, the removal of a half-received copy) run O(xl_path) there when it is set (the dom0s
     of a fleet share their layout), else C(xl) from the SSH user's PATH.
@@ -134,6 +135,7 @@ notes:
     and the copy holds its memory meanwhile; the pre-flight of a later migration names it.
 seealso:
   - module: xenfleet.xen.xen_domain
+  - module: xenfleet.xen.xen_backup
   - name: xl migrate
     description: The xl manual on live migration.
     link: https://xenbits.xen.org/docs/unstable/man/xl.1.html
