@@ -109,16 +109,10 @@ def validate(p):
 
 # -- where things are -------------------------------------------------------------------------
 
-def guest_dir(backup_dir, name):
-    return posixpath.join(backup_dir, name)
-
-
-def backup_path(backup_dir, name, backup):
-    return posixpath.join(backup_dir, name, backup)
-
-
-def partial_path(backup_dir, name, backup):
-    return posixpath.join(backup_dir, name, '.%s.partial' % backup)
+# the layout of xen_snapshot's directory: <dir>/<guest>/<name>, built under <dir>/<guest>/.<name>.partial
+guest_dir = snap.guest_dir
+backup_path = snap.snapshot_path
+partial_path = snap.partial_path
 
 
 def disk_file(vdev):

@@ -73,12 +73,31 @@ def hash_file(path):
     return size, digest.hexdigest()
 
 
+class _HashingWriter(object):
+    """A file object that counts and hashes (SHA-256) what is written through it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.digest.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self):
+        self.raw.flush()
+
+
 def copy_file(src, dst, compress=False):
-    """Copy src to dst (gzip-compressed with compress), on disk (fsync); returns (bytes, SHA-256) of dst."""
+    """Copy src to dst (gzip-compressed with compress), on disk (fsync); returns (bytes, SHA-256) of dst, hashed as
+    it is written (not read back)."""
     with open(src, 'rb') as source:
         with open(dst, 'wb') as raw:
-            target = gzip.GzipFile(filename='', mode='wb', compresslevel=GZIP_LEVEL, fileobj=raw, mtime=0) \
-                if compress else raw
+            hashed = _HashingWriter(raw)
+            target = gzip.GzipFile(filename='', mode='wb', compresslevel=GZIP_LEVEL, fileobj=hashed, mtime=0) \
+                if compress else hashed
             try:
                 shutil.copyfileobj(source, target, CHUNK)
             finally:
@@ -86,7 +105,7 @@ def copy_file(src, dst, compress=False):
                     target.close()
             raw.flush()
             os.fsync(raw.fileno())
-    return hash_file(dst)
+    return hashed.size, hashed.digest.hexdigest()
 
 
 def gunzip_file(src, dst):

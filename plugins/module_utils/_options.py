@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
+from ansible_collections.xenfleet.xen.plugins.module_utils import _snapshot as snap
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 
 # Documented in doc_fragments/xl.py (FILES, AUTOSTART).
@@ -37,6 +38,8 @@ def merged(*specs, **options):
 # Saved guests' memory images (xen_domain state=saved; xen_snapshot refuses a revert while one exists) and how long
 # xl save/restore and a start may take.
 SAVE_DIR = dict(save_dir=dict(type='path', default='/var/lib/xen/save'))
+SNAPSHOT_DIR = dict(snapshot_dir=dict(type='path', default=snap.DEFAULT_SNAPSHOT_DIR))
+COPY_TIMEOUT = dict(copy_timeout=dict(type='int', default=3600))
 SAVE_TIMEOUT = dict(save_timeout=dict(type='int', default=300))
 START_TIMEOUT = dict(start_timeout=dict(type='int', default=60))
 

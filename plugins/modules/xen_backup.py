@@ -311,21 +311,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.xenfleet.xen.plugins.module_utils import _backup as bk
 from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_backup
 from ansible_collections.xenfleet.xen.plugins.module_utils import _options as opts
-from ansible_collections.xenfleet.xen.plugins.module_utils import _snapshot as snap
 from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_module, xl_argument_spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
-            opts.CONFIG_DIR, opts.SAVE_DIR,
+            opts.CONFIG_DIR, opts.SAVE_DIR, opts.SNAPSHOT_DIR, opts.COPY_TIMEOUT,
             locking=True,
             name=dict(type='str', required=True),
             backup=dict(type='str', required=True),
             backup_dir=dict(type='path', required=True),
             state=dict(type='str', default='present', choices=list(bk.STATES)),
             snapshot=dict(type='str'),
-            snapshot_dir=dict(type='path', default=snap.DEFAULT_SNAPSHOT_DIR),
             compress=dict(type='bool', default=True),
             new_name=dict(type='str'),
             disks=dict(type='list', elements='dict', options=dict(
@@ -334,7 +332,6 @@ def main():
                 thin_pool=dict(type='str'),
             )),
             memory=dict(type='bool', default=True),
-            copy_timeout=dict(type='int', default=3600),
         ),
         supports_check_mode=True,
     )

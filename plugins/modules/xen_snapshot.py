@@ -273,16 +273,14 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._module import run_mo
 def main():
     module = AnsibleModule(
         argument_spec=xl_argument_spec(
-            opts.CONFIG_DIR, opts.SAVE_DIR, opts.SAVE_TIMEOUT, opts.START_TIMEOUT,
+            opts.CONFIG_DIR, opts.SAVE_DIR, opts.SAVE_TIMEOUT, opts.START_TIMEOUT, opts.SNAPSHOT_DIR, opts.COPY_TIMEOUT,
             locking=True,
             name=dict(type='str', required=True),
             snapshot=dict(type='str'),
             state=dict(type='str', default='present', choices=list(snap.STATES)),
             memory=dict(type='bool', default=False),
             retain=dict(type='int'),
-            snapshot_dir=dict(type='path', default=snap.DEFAULT_SNAPSHOT_DIR),
             lvm_snapshot_size=dict(type='str', default='%d%%' % snap.DEFAULT_LVM_PERCENT),
-            copy_timeout=dict(type='int', default=3600),
         ),
         supports_check_mode=True,
     )

@@ -15,8 +15,6 @@ file system without room, the removal of a half-imported LV). Output is kept as 
 .stderr, .rc); a failure is data, never retried. An existing directory is never overwritten without --force.
 """
 
-import argparse
-import datetime
 import os
 import sys
 
@@ -24,9 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import capture_fixtures  # noqa: E402
-from xenlab import lab as xlab  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(HERE))
 HOST = "xen1"
 VG = "vgbak"
 VG_FILE = "/var/lib/xen/capbak-vg.img"
@@ -43,17 +39,7 @@ INFO = "qemu-img info -U --output=json "
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--name", required=True, help="a running lab")
-    ap.add_argument("--label", default="lab-backup")
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args(argv)
-    state = xlab.load_state(args.name)
-    if not state:
-        sys.exit("no lab %r" % args.name)
-    fields, version, dest = capture_fixtures.capture_dir(state, HOST, args.out, args.label, args.force)
-    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    args, state, fields, version, dest, started = capture_fixtures.begin(__doc__, "lab-backup", HOST, argv)
     r = capture_fixtures.Recorder(state, HOST, dest)
 
     # setup, not recorded: the volume group with its pool, four source disks with data, empty directories, and a

@@ -139,6 +139,24 @@ def capture_dir(state, host, out, label, force):
     return fields, version, dest
 
 
+def begin(doc, label, host, argv=None):
+    """The common start of a capture script: its command line (--name LAB, --label, --out, --force; `doc` is the
+    script's help), the lab's state and the capture directory. Returns (args, state, fields, version, dest,
+    started): xl info fields, the Xen version, the directory (capture_dir) and the start time for the README."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--name", required=True, help="a running lab")
+    ap.add_argument("--label", default=label)
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args(argv)
+    state = xlab.load_state(args.name)
+    if not state:
+        sys.exit("no lab %r" % args.name)
+    fields, version, dest = capture_dir(state, host, args.out, args.label, args.force)
+    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    return args, state, fields, version, dest, started
+
+
 class Recorder(object):
     """Records commands run in a dom0 into a capture directory (NAME.cmd/.stdout/.stderr/.rc, via write_capture)
     and keeps the README's list of what ran: rec() records, must() runs setup that is not recorded."""

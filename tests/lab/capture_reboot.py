@@ -14,8 +14,6 @@ kept as it came (NAME.cmd, NAME.stdout, NAME.stderr, NAME.rc); a failure is data
 An existing directory is never overwritten without --force.
 """
 
-import argparse
-import datetime
 import os
 import shlex
 import sys
@@ -25,9 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import capture_fixtures  # noqa: E402
-from xenlab import lab as xlab  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(HERE))
 G = "/var/lib/xenlab/guest"
 HOST = "xen1"
 # every distinct `xl list rb2` answer from the reboot request until a new rb2 runs (or 120 s)
@@ -59,17 +55,7 @@ def must(state, cmd):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--name", required=True, help="a running lab")
-    ap.add_argument("--label", default="lab-reboot")
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args(argv)
-    state = xlab.load_state(args.name)
-    if not state:
-        sys.exit("no lab %r" % args.name)
-    fields, version, dest = capture_fixtures.capture_dir(state, HOST, args.out, args.label, args.force)
-    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    args, state, fields, version, dest, started = capture_fixtures.begin(__doc__, "lab-reboot", HOST, argv)
     order = []
 
     def rec(name, cmd):

@@ -14,9 +14,7 @@ Output is kept as it came (NAME.cmd, NAME.stdout, NAME.stderr, NAME.rc); a failu
 An existing directory is never overwritten without --force.
 """
 
-import argparse
 import base64
-import datetime
 import os
 import shlex
 import struct
@@ -27,7 +25,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import capture_fixtures  # noqa: E402
-from xenlab import lab as xlab  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 G = "/var/lib/xenlab/guest"
@@ -42,17 +39,7 @@ def cfg(name, dtype):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--name", required=True, help="a running lab")
-    ap.add_argument("--label", default="lab-save")
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args(argv)
-    state = xlab.load_state(args.name)
-    if not state:
-        sys.exit("no lab %r" % args.name)
-    fields, version, dest = capture_fixtures.capture_dir(state, HOST, args.out, args.label, args.force)
-    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    args, state, fields, version, dest, started = capture_fixtures.begin(__doc__, "lab-save", HOST, argv)
     order = []
 
     def must(cmd, timeout=300):

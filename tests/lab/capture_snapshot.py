@@ -14,8 +14,6 @@ the origin is closed. Output is kept as it came (NAME.cmd, .stdout, .stderr, .rc
 retried. An existing directory is never overwritten without --force.
 """
 
-import argparse
-import datetime
 import os
 import sys
 
@@ -23,9 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import capture_fixtures  # noqa: E402
-from xenlab import lab as xlab  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(HERE))
 HOST = "xen1"
 VG = "vgsnap"
 TMP = "/var/lib/xen/capsnap"
@@ -35,17 +31,7 @@ LVS = ("lvs --reportformat json --units b --nosuffix -o "
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--name", required=True, help="a running lab")
-    ap.add_argument("--label", default="lab-snapshot")
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "unit", "fixtures"))
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args(argv)
-    state = xlab.load_state(args.name)
-    if not state:
-        sys.exit("no lab %r" % args.name)
-    fields, version, dest = capture_fixtures.capture_dir(state, HOST, args.out, args.label, args.force)
-    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    args, state, fields, version, dest, started = capture_fixtures.begin(__doc__, "lab-snapshot", HOST, argv)
     r = capture_fixtures.Recorder(state, HOST, dest)
 
     # setup, not recorded: snap1 running, no snapshot LVs of an earlier run, an empty work directory

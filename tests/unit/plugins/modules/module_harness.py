@@ -72,6 +72,20 @@ class XlScript(object):
         return cap.rc, cap.stdout, cap.stderr
 
 
+def captured_reply(name, capture_set, relocate=None, effect=None):
+    """An XlScript answer: the capture `name` of `capture_set`, its paths moved by relocate(text) (the capture's
+    directories to the test's tmp_path); effect(call), when given, first does to files what the command did."""
+    found = Capture(name, capture_set)
+    move = relocate or (lambda text: text)
+    answer = (found.rc, move(found.stdout), move(found.stderr))
+
+    def reply(call):
+        if effect:
+            effect(call)
+        return answer
+    return reply
+
+
 def patch_ansible_module(monkeypatch, run_command, files=None):
     """AnsibleModule with exit_json/fail_json raising ModuleExit, xl and timeout at fixed paths, commands
     answered by run_command(args, **kwargs), a per-process host lock and `files` as the dom0's files."""

@@ -24,7 +24,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _storage
 from ansible_collections.xenfleet.xen.plugins.modules import xen_backup
-from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, captured_reply, run_module
 from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
 
 SET = 'xen-4.17.5-lab-backup'
@@ -82,14 +82,8 @@ def env(monkeypatch, tmp_path):
 
 
 def cap(env, name, effect=None, capture_set=SET):
-    found = Capture(name, capture_set)
-    answer = (found.rc, env.relocate(found.stdout), env.relocate(found.stderr))
-
-    def reply(call):
-        if effect:
-            effect(call)
-        return answer
-    return reply
+    """The captured answer of `name` (relocated); `effect(call)` first does what the command did to files."""
+    return captured_reply(name, capture_set, env.relocate, effect)
 
 
 def writes(data):

@@ -24,8 +24,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_snap
 from ansible_collections.xenfleet.xen.plugins.module_utils import _lifecycle
 from ansible_collections.xenfleet.xen.plugins.module_utils import _storage
 from ansible_collections.xenfleet.xen.plugins.modules import xen_snapshot
-from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, run_module
-from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import Capture
+from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.module_harness import XlScript, captured_reply, run_module
 
 SET = 'xen-4.17.5-lab-snapshot'
 IMAGES = '/var/lib/xen/images'
@@ -73,14 +72,7 @@ def env(monkeypatch, tmp_path):
 
 def cap(env, name, effect=None, capture_set=SET):
     """The captured answer of `name` (relocated); `effect(call)` first does what the command did to files."""
-    found = Capture(name, capture_set)
-    answer = (found.rc, env.relocate(found.stdout), env.relocate(found.stderr))
-
-    def reply(call):
-        if effect:
-            effect(call)
-        return answer
-    return reply
+    return captured_reply(name, capture_set, env.relocate, effect)
 
 
 def copy_effect(call):
