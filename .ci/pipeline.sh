@@ -243,7 +243,7 @@ ensure_venv() {   # name python-version requirement-args...
   quiet "$dir/bin/python" -m pip install "${args[@]}"
   echo "$key" >"$dir/.xenfleet-stamp"
   "$dir/bin/python" -m pip list --format=freeze 2>/dev/null \
-    | grep -i -E '^(ansible-core|ansible-lint|antsibull-docs|antsibull-changelog|yamllint|pytest|molecule|pytest-testinfra)==' \
+    | grep -i -E '^(ansible-core|ansible-lint|antsibull-docs|antsibull-changelog|yamllint|pytest|molecule|pytest-testinfra|ansible-builder)==' \
     | sed "s/^/  $name: /"
 }
 
