@@ -9,8 +9,11 @@
 #             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
 #   units     ansible-test units --local --python X.Y in the stack venv, per controller stack;
 #             pytest tests/lab/tests
-#   build     ansible-galaxy collection build, install the tarball offline into a temp path,
-#             ansible-doc both modules, run tests/integration/not_a_xen_host.yml (per stack)
+#   build     ansible-galaxy collection build (the tarball must carry COPYING and no lab/CI documents),
+#             install it offline into a temp path, ansible-doc both modules, run
+#             tests/integration/not_a_xen_host.yml (per stack); on the newest stack also the execution
+#             environment: `ansible-builder introspect` of the installed collection and `ansible-builder
+#             create` of docs/examples/execution-environment.yml (the README's command, without a container)
 #   molecule  the nested Xen lab scenarios (see run_molecule below)
 #
 # Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.21" = ansible-core 2.21.x on
@@ -240,7 +243,7 @@ ensure_venv() {   # name python-version requirement-args...
   quiet "$dir/bin/python" -m pip install "${args[@]}"
   echo "$key" >"$dir/.xenfleet-stamp"
   "$dir/bin/python" -m pip list --format=freeze 2>/dev/null \
-    | grep -i -E '^(ansible-core|ansible-lint|antsibull-docs|antsibull-changelog|yamllint|pytest|molecule|pytest-testinfra)==' \
+    | grep -i -E '^(ansible-core|ansible-lint|antsibull-docs|antsibull-changelog|yamllint|pytest|molecule|pytest-testinfra|ansible-builder)==' \
     | sed "s/^/  $name: /"
 }
 
@@ -417,6 +420,27 @@ run_lab_units() {
   echo "lab harness: $(grep -o -E '[0-9]+ passed' "$log" | tail -n 1)" >>"$WORK/unit-counts"
 }
 
+# The execution environment, without a container runtime: ansible-builder reads the installed collection's
+# meta/execution-environment.yml as an EE that includes xenfleet.xen would (introspect: paths relative to the
+# collection root), and `create` writes the build context of docs/examples/execution-environment.yml, the
+# definition the README tells users to build.
+check_ee() {   # build-dir
+  local dest=$1 builder="$CACHE/venvs/ee/bin/ansible-builder" out
+  echo "+ ansible-builder introspect --sanitize $dest/collections"
+  out=$("$builder" introspect --sanitize "$dest/collections")
+  printf '%s\n' "$out" | sed 's/^/  /'
+  if ! grep -q 'openssh-client.*from collection xenfleet.xen' <<<"$out"; then
+    echo "ERROR: ansible-builder introspect did not find xenfleet.xen's system requirements (meta/ee-bindep.txt)" >&2
+    return 1
+  fi
+  echo "+ ansible-builder create -f docs/examples/execution-environment.yml"
+  (cd "$COLL" && "$builder" create -f docs/examples/execution-environment.yml --context "$dest/ee-context" \
+     --output-filename Containerfile)
+  grep -q -F 'xenfleet.xen' "$dest/ee-context/_build/requirements.yml"
+  grep -q -F 'ansible-core>=2.19' "$dest/ee-context/Containerfile"
+  echo "  build context: $dest/ee-context (Containerfile, _build/requirements.yml with xenfleet.xen)"
+}
+
 run_build() {   # stack
   local stack=$1 py venv tarball dest out
   py=$(stack_python "$stack")
@@ -434,9 +458,26 @@ run_build() {   # stack
     echo "ERROR: the tarball carries files that galaxy.yml build_ignore should exclude (listed above)" >&2
     return 1
   fi
+  # the licence text ships; the lab's and CI's documents (they describe molecule/, tests/lab/, .ci/) do not
+  local entry listing="$dest/tarball-contents.txt"
+  tar -tzf "$tarball" >"$listing"
+  for entry in COPYING README.md meta/runtime.yml meta/execution-environment.yml meta/ee-requirements.txt meta/ee-bindep.txt; do
+    if ! grep -q -x -F "$entry" "$listing"; then
+      echo "ERROR: the tarball has no $entry" >&2
+      return 1
+    fi
+  done
+  if grep -x -E 'docs/(lab|testing)\.md|tests/lab(/.*)?|\.ci(/.*)?' "$listing"; then
+    echo "ERROR: the tarball carries the lab's or CI's files (listed above): galaxy.yml build_ignore" >&2
+    return 1
+  fi
+  echo "  contents: COPYING, README.md, meta/ (EE metadata) present; no lab or CI documents"
   echo "+ ansible-galaxy collection install --offline --force -p $dest/collections"
   ansible-galaxy collection install --offline --force -p "$dest/collections" "$tarball"
   [ -f "$dest/collections/ansible_collections/xenfleet/xen/MANIFEST.json" ]
+  if [ "$stack" = "$NEWEST_STACK" ]; then
+    check_ee "$dest"
+  fi
 
   # From here on only the installed copy must be visible, never the source tree.
   cd "$dest"
@@ -796,6 +837,9 @@ fi
 for st in $needed_stacks; do
   ensure_stack_venv "$st"
 done
+if want_stage build && case " $STACKS " in *" $NEWEST_STACK "*) true ;; *) false ;; esac; then
+  ensure_venv ee "$(stack_python "$NEWEST_STACK")" "$CI_DIR/requirements-ee.txt"
+fi
 make_tree
 stage_end passed
 

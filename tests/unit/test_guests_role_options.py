@@ -256,17 +256,36 @@ def test_role_only_keys_are_those_of_the_provisioning_modules(monkeypatch):
     assert role == module
 
 
-def test_the_readme_quick_start_declares_guests_the_role_accepts():
-    """The README's first example (image + storage + cloud-init + guest) passes the role's argument spec."""
-    with open(os.path.join(ROOT, 'README.md')) as handle:
+def readme_yaml_blocks(path, heading):
+    """The YAML code blocks of one section (`## <heading>...`) of a Markdown file, parsed."""
+    with open(path) as handle:
         text = handle.read()
-    start = text.index('## Quick start')
-    begin = text.index('```yaml\n', start) + 8
-    block = text[begin:text.index('\n```', begin)]
-    play = yaml.safe_load(block)[0]
-    role_task = [t for t in play['tasks'] if t.get('ansible.builtin.include_role', {}).get('name') == 'xenfleet.xen.guests']
-    assert len(role_task) == 1
-    values = dict(role_task[0]['vars'])
+    start = text.index('\n## ' + heading)
+    end = text.find('\n## ', start + 4)
+    section = text[start:end if end > 0 else len(text)]
+    return [yaml.safe_load(block) for block in re.findall(r'\n```yaml\n(.*?)\n```', section, re.S)]
+
+
+def test_the_readme_quick_start_declares_guests_the_role_accepts():
+    """The README's quick start (group variables for xenfleet.xen.site: image + storage + cloud-init + guest) passes
+    the role's argument spec."""
+    blocks = [b for b in readme_yaml_blocks(os.path.join(ROOT, 'README.md'), 'Quick start') if isinstance(b, dict) and 'xen_guests' in b]
+    assert len(blocks) == 1
+    values = dict((k, v) for k, v in blocks[0].items() if k.startswith('xen_guests'))
     assert validate_role_vars(values) == []
     guest = values['xen_guests'][0]
     assert guest['disks'][0]['source'].endswith('debian-12-genericcloud-amd64.qcow2') and 'cloud_init' in guest
+
+
+@pytest.mark.parametrize('path,heading', [
+    ('README.md', 'In a playbook of your own'),
+    (os.path.join('roles', 'guests', 'README.md'), 'Example'),
+])
+def test_the_readme_plays_declare_guests_the_role_accepts(path, heading):
+    """The plays of the README and of the role's README that run the role pass its argument spec."""
+    plays = [p for b in readme_yaml_blocks(os.path.join(ROOT, path), heading) if isinstance(b, list) for p in b]
+    calls = [t['vars'] for p in plays for t in p.get('tasks', []) if t.get('ansible.builtin.include_role', {}).get('name') == 'xenfleet.xen.guests']
+    calls += [r['vars'] for p in plays for r in p.get('roles', []) if isinstance(r, dict) and r.get('role') == 'xenfleet.xen.guests']
+    assert len(calls) == 1
+    assert validate_role_vars(dict(calls[0])) == []
+    assert any('cloud_init' in g for g in calls[0]['xen_guests'])
