@@ -59,6 +59,11 @@ _REFINE_STEPS = 300
 _REFINE_MAX_STEPS = 40000
 _REFINE_HEAT = 1.0
 _REFINE_ROUNDS = 40
+# economy (the default of the xen_balance module): only overloaded hosts give guests. A host is overloaded
+# on vCPUs or CPU at `trigger` x the fleet average, relieved (and a target host stays) within `target` x
+# it; on memory, above `memory` percent of its memory. `min_gain`: points of imbalance each migration
+# must buy.
+ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 90.0, 'min_gain': 0.0}
 
 
 class PlacementError(ValueError):
@@ -90,6 +95,33 @@ def _number(value, param, minimum=0, integer=False, allow_none=False):
     if minimum is not None and num < minimum:
         raise PlacementError(param, 'must be at least %s, got %r' % (minimum, value))
     return num
+
+
+def economy_policy(economy, param='economy'):
+    """The economy policy as plan_balance uses it: None (off: spread the load as evenly as the search can)
+    for None or False, the defaults for True, else a dict of ECONOMY_DEFAULTS' keys merged over them."""
+    if economy is None or economy is False:
+        return None
+    if economy is True:
+        return dict(ECONOMY_DEFAULTS)
+    if not isinstance(economy, dict):
+        raise PlacementError(param, 'expected true, false or a dict of %s' % ', '.join(sorted(ECONOMY_DEFAULTS)))
+    unknown = set(economy) - set(ECONOMY_DEFAULTS)
+    if unknown:
+        raise PlacementError(param, 'unknown key(s) %s (known: %s)' % (
+            ', '.join(sorted(unknown)), ', '.join(sorted(ECONOMY_DEFAULTS))))
+    policy = dict(ECONOMY_DEFAULTS)
+    for key, value in economy.items():
+        if value is not None:
+            policy[key] = _number(value, '%s.%s' % (param, key))
+    if policy['target'] < 1:
+        raise PlacementError(param + '.target', 'must be at least 1 (times the fleet average), got %s' % policy['target'])
+    if policy['trigger'] < policy['target']:
+        raise PlacementError(param + '.trigger', 'must be at least %s.target (%s), got %s' % (
+            param, policy['target'], policy['trigger']))
+    if not 0 < policy['memory'] <= 100:
+        raise PlacementError(param + '.memory', 'must be above 0 and at most 100 (percent), got %s' % policy['memory'])
+    return policy
 
 
 def fleet_from_facts(facts, memory_basis='current', cpu_usage=None, param='hosts'):
@@ -778,10 +810,8 @@ def _best_move(fleet, heaps, anchor, hot, budget):
     (exact, see _Fleet.gain), so A and B are computed once per pair and each unit costs a few flops.
     """
     sources, targets = _candidates(fleet, heaps, anchor, hot)
-    n = float(fleet.nactive)
     units = fleet.units
-    used, inv, lim, s1, w = fleet.used, fleet.inv, fleet.lim, fleet.s1, fleet.w
-    scale = 1.0 / fleet.wsum
+    used, lim = fleet.used, fleet.lim
     best = None
     best_gain = _EPS
     for s in sources:
@@ -838,7 +868,7 @@ def _pick_anchor(fleet, heaps, thr, stuck):
     return anchor
 
 
-def _balance(fleet, threshold, budget):
+def _balance(fleet, threshold, budget, economy=None):
     """Steepest descent on sq_dev, anchored on hosts outside mean +- threshold.
 
     Each step takes the host furthest outside the band and applies the best improving move that takes
@@ -847,6 +877,9 @@ def _balance(fleet, threshold, budget):
     the end, when every set-aside host is checked again in the final state: the loop stops only when a
     whole pass in one state finds nothing, so planning again on the result finds nothing either.
     """
+    if economy is not None:
+        _relieve(fleet, threshold, budget, economy)
+        return
     if fleet.nactive <= 1:
         return
     heaps = _Heaps(fleet)
@@ -884,6 +917,148 @@ def _balance(fleet, threshold, budget):
     if fleet.nactive <= _REFINE_HOSTS and _outside_band(fleet, thr) \
             and sum(1 for u in fleet.units if u.movable) <= _REFINE_UNITS:
         _refine(fleet, budget)
+
+
+# --------------------------------------------------------------------------------------------
+# Economy: relieve the overloaded hosts only, with few migrations
+# --------------------------------------------------------------------------------------------
+
+def _over(fleet, h, eco, thr, factor):
+    """How far host h is past its economy limit, weighted, summed over the weighted metrics (0: within):
+    vCPUs and CPU above `factor` x the fleet average, memory above eco['memory'] percent; in both cases
+    only when more than `thr` above the average."""
+    n = fleet.nactive
+    total = 0.0
+    for m in fleet.obj:
+        mean = fleet.s1[m] / n
+        load = fleet.used[m][h] * fleet.inv[m][h]
+        limit = eco['memory'] / 100.0 if m == MEM else factor * mean
+        if load > limit + 1e-9 and load - mean > thr:
+            total += fleet.w[m] * (load - limit)
+    return total
+
+
+def _relief_move(fleet, heaps, anchor, thr, eco, budget):
+    """The best improving move of a unit off `anchor` to a host that stays within the economy limits
+    (vCPUs and CPU within eco['target'] x the average, memory at most eco['memory'] percent) and that
+    lowers the imbalance by at least eco['min_gain'] points per migration, or None."""
+    _sources, targets = _candidates(fleet, heaps, anchor, True)
+    n = float(fleet.nactive)
+    units = fleet.units
+    used, inv, lim, s1 = fleet.used, fleet.inv, fleet.lim, fleet.s1
+    target, level = eco['target'], eco['memory'] / 100.0
+    movable = sorted((units[u] for u in fleet.on[anchor] if units[u].movable), key=lambda u: u.name)
+    sq = fleet.sq_dev()
+    now = fleet.imbalance()
+    s = anchor
+    best = None
+    for t in targets:
+        coef = _pair_coef(fleet, s, t)
+        for unit in movable:
+            dem = unit.dem
+            if dem[MEM] > lim[MEM][t] - used[MEM][t] + 1e-9 or (dem[VCPU] and dem[VCPU] > lim[VCPU][t] - used[VCPU][t] + 1e-9) \
+                    or (dem[CPU] and dem[CPU] > lim[CPU][t] - used[CPU][t] + 1e-9):
+                continue
+            g = 0.0
+            for m, a, b in coef:
+                d = dem[m]
+                g += d * (a + b * d)
+            per = g / len(unit.members)
+            if per <= _EPS or (best is not None and (per, unit.name, -t) <= best[0]):
+                continue
+            # the target must not end overloaded (so a new run does not move it back)
+            within = True
+            for m in fleet.obj:
+                d = dem[m]
+                load = (used[m][t] + d) * inv[m][t]
+                mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
+                within = load <= (level if m == MEM else target * mean) + 1e-9 or load - mean <= thr
+                if not within:
+                    break
+            if not within:
+                continue
+            if unit.allowed is not None and t not in unit.allowed:
+                continue
+            if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
+                continue
+            if budget is not None and fleet.migrations_now + fleet.cost(unit, t) > budget:
+                continue
+            if eco['min_gain'] > 0:
+                after = 100.0 * math.sqrt(max(sq - g, 0.0) / n)
+                if (now - after) / len(unit.members) < eco['min_gain'] - 1e-9:
+                    continue
+            best = ((per, unit.name, -t), [(unit, t)])
+    return best
+
+
+def _relieve(fleet, threshold, budget, eco):
+    """Economy: only overloaded hosts give guests. A host is overloaded when, on a weighted metric, it is
+    more than `threshold` points above the fleet average and, for vCPUs and CPU, at eco['trigger'] x that
+    average or more, for memory, above eco['memory'] percent. It then gives units, the best improving move
+    first, until it is within eco['target'] x the average (memory: eco['memory'] percent) on every weighted
+    metric or no move helps; a target host never ends past those limits, so it never becomes overloaded.
+    Hosts that found no move are checked again in the final state with the sums recomputed (what a new run
+    sees), so planning again on the result plans nothing."""
+    if fleet.nactive <= 1:
+        return
+    heaps = _Heaps(fleet)
+    thr = threshold / 100.0
+    stuck = set()
+    relieving = set()
+    clean = False
+    fleet.migrations_now = fleet.migrations()
+    while True:
+        anchor = None
+        for m in fleet.obj:
+            for h in heaps.top(m, 1, True, skip=stuck.__contains__):
+                key = _over(fleet, h, eco, thr, eco['trigger'])
+                if key > 0 and (anchor is None or (key, -h) > anchor[0]):
+                    anchor = ((key, -h), h)
+        for h in sorted(relieving - stuck):
+            key = _over(fleet, h, eco, thr, eco['target'])
+            if key <= 0:
+                relieving.discard(h)
+            elif anchor is None or (key, -h) > anchor[0]:
+                anchor = ((key, -h), h)
+        if anchor is None:
+            if clean or not stuck:
+                break
+            # re-check the hosts set aside in the current state, with the sums recomputed from scratch
+            stuck = set()
+            relieving = set()
+            clean = True
+            fleet.recompute()
+            heaps.rebuild()
+            continue
+        h = anchor[1]
+        relieving.add(h)
+        best = _relief_move(fleet, heaps, h, thr, eco, budget)
+        if best is None:
+            stuck.add(h)
+            continue
+        reason = _relief_reason(fleet, h, eco)
+        for unit, t in best[1]:
+            fleet.migrations_now += fleet.cost(unit, t)
+            fleet.move(unit, t, reason)
+            heaps.touch(h)
+            heaps.touch(t)
+            stuck.discard(t)
+        clean = False
+
+
+def _relief_reason(fleet, h, eco):
+    n = fleet.nactive
+    parts = []
+    for m in fleet.obj:
+        load = 100.0 * fleet.used[m][h] * fleet.inv[m][h]
+        mean = 100.0 * fleet.s1[m] / n
+        if m == MEM:
+            parts.append('memory %.0f%% (limit %.0f%%)' % (load, eco['memory']))
+        else:
+            parts.append('%s %.0f%% = %.2f x the fleet average %.0f%%' % (
+                METRICS[m], load, load / mean if mean else 0.0, mean))
+    return 'relieve: %s is overloaded (%s; trigger %.2f x, relieved at %.2f x)' % (
+        fleet.names[h], ', '.join(parts), eco['trigger'], eco['target'])
 
 
 def _outside_band(fleet, thr):
@@ -1404,7 +1579,7 @@ def _summary(result):
 # --------------------------------------------------------------------------------------------
 
 def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0, min_improvement=0.0,
-                 max_migrations=None, rules=None, max_load=None, memory_reserve_mb=0):
+                 max_migrations=None, rules=None, max_load=None, memory_reserve_mb=0, economy=None):
     """Plan live migrations that spread load (performance) or free whole hosts (density).
 
     hosts, guests: the model (see fleet_from_facts). rules: {'affinity': [[guest, ...] | {name, guests}],
@@ -1422,6 +1597,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     threshold = _number(threshold, 'threshold')
     min_improvement = _number(min_improvement, 'min_improvement')
     budget = _number(max_migrations, 'max_migrations', integer=True, allow_none=True)
+    economy = economy_policy(economy)
     frozen = []
     first = None
     for _attempt in range(4):
@@ -1434,7 +1610,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
         base = _Fleet(hosts, guests, **opts)
         if first is None:
             first = (_host_rows(base), base.imbalance(), _in_use(base))
-        ordered, dropped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget)
+        ordered, dropped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget, economy)
         if not dropped:
             break
         frozen.extend(g for item in dropped for g in item['guests'])
@@ -1449,24 +1625,24 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     return _result(base, mode, first[0], first[1], first[2], ordered, dropped, extra)
 
 
-def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget):
+def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget, economy):
     start = base.snapshot()
     before_imb = base.imbalance()
     origins = dict((g, base.names[h]) for g, h in zip(base.guests, base.ghost))
-    state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True)
+    state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True, economy)
     extra = {}
     if mode == 'performance' and state['balanced']:
         # judge the balancing moves against the state that the rule repairs alone would give
         ref = before_imb
         plain = None
         if state['repaired']:
-            plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+            plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False, economy)
             ref = plain['imbalance']
         gain = 100.0 * (ref - state['imbalance']) / ref if ref > 0 else 0.0
         if gain < min_improvement or gain <= 0:
             extra['note'] = 'balancing would lower the imbalance by %.1f%% only (min_improvement %s%%): not planned' % (
                 gain, min_improvement)
-            state = plain or _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+            state = plain or _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False, economy)
     final = {}
     reasons = {}
     last = {}
@@ -1485,7 +1661,7 @@ def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budg
     return ordered, dropped, extra
 
 
-def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance):
+def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance, economy):
     """Rounds of repair (rebuilding the fleet so that repaired affinity groups move as one) and balance or
     pack, until a round repairs nothing. Returns the final host (index) per guest index, per guest name
     its reasons and the (round, step) of its last move, the rule problems left, and flags."""
@@ -1511,7 +1687,7 @@ def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, 
         if mode == 'density':
             _pack(fleet, budget)
         elif balance:
-            _balance(fleet, threshold, budget)
+            _balance(fleet, threshold, budget, economy)
         balanced = balanced or len(fleet.moves) > mark
         _record(fleet, rnd, mark, reasons, last, offset=0.5)
         if not (repaired or len(fleet.moves) > mark):
@@ -1560,7 +1736,6 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
     if host not in fleet.hidx:
         raise PlacementError('host', 'unknown host %r (known: %s)' % (host, ', '.join(fleet.names)))
     src = fleet.hidx[host]
-    start = fleet.snapshot()
     before_rows = _host_rows(fleet)
     before_imb = fleet.imbalance()
     before_use = _in_use(fleet)
