@@ -59,6 +59,14 @@ _REFINE_STEPS = 300
 _REFINE_MAX_STEPS = 40000
 _REFINE_HEAT = 1.0
 _REFINE_ROUNDS = 40
+# then, on fleets of at most _TRIPLE_HOSTS active hosts, every three hosts in turn get their units placed
+# anew by an exact search (branch and bound over what each of them holds), each search cut at this much
+# work (counted, never timed)
+_TRIPLE_HOSTS = 10
+_TRIPLE_WORK = 5000
+# placements that no order of one migration per guest reaches, per three hosts, before the search over them
+# gives up
+_TRIPLE_REFUSALS = 3
 # economy (the default of the xen_balance module): only overloaded hosts give guests. A host is overloaded
 # on vCPUs or CPU at `trigger` x the fleet average, relieved (and a target host stays) within `target` x
 # it; on memory, above `memory` percent of its memory. `min_gain`: points of imbalance each migration
@@ -1295,14 +1303,337 @@ def _schedulable(fleet):
     return not pending
 
 
+# --------------------------------------------------------------------------------------------
+# Small fleets: an exact search over what each host holds
+# --------------------------------------------------------------------------------------------
+
+class _Exact(object):
+    """Branch and bound for the least imbalance over the placements of the movable units of some hosts among
+    those hosts (the other hosts as they are), keeping the hard constraints (memory and max_load limits,
+    pinning, anti-affinity), whatever the number of migrations.
+
+    Units with the same demand and the same rules form a class; the search fills the hosts one after the
+    other (smallest capacity first, so that the hosts left at the end are alike), choosing how many units of
+    each class a host holds. A host's content is kept only when a lower bound of the final figure stays under
+    the ceiling: the hosts filled so far as they are, the rest of the demand spread over the remaining hosts
+    as a fluid (closed form, per metric); the same bound gives, before a host is filled, the window its load
+    must fall in. Alike hosts hold contents in decreasing order, so that a placement is not searched once per
+    permutation of alike hosts. The work is counted (never timed); `stop` says the search was cut short.
+
+    It does not read where the units of the searched hosts are, only which they are.
+    """
+
+    def __init__(self, fleet, work, hosts=None):
+        self.f = fleet
+        self.work = work
+        self.steps = 0
+        self.stop = False
+        self.obj = list(fleet.obj)
+        self.w = [fleet.w[m] / fleet.wsum for m in range(3)]
+        active = [h for h in range(fleet.nh) if fleet.active[h]]
+        searched = set(active if hosts is None else hosts)
+        self.total = len(active)
+        # the hosts that are not searched count as they are
+        self.s1 = [0.0, 0.0, 0.0]
+        self.s2 = [0.0, 0.0, 0.0]
+        for h in active:
+            if h not in searched:
+                for m in range(3):
+                    u = fleet.used[m][h] * fleet.inv[m][h]
+                    self.s1[m] += u
+                    self.s2[m] += u * u
+        base = [[0.0] * fleet.nh for _i in range(3)]
+        base_anti = [dict() for _i in fleet.anti_names]
+        classes = {}
+        for unit in fleet.units:
+            if unit.host not in searched:
+                continue
+            if unit.movable:
+                key = (tuple(unit.dem), tuple(sorted(unit.allowed)) if unit.allowed is not None else None,
+                       tuple(sorted(unit.anti)))
+                classes.setdefault(key, []).append(unit)
+            else:
+                for m in range(3):
+                    base[m][unit.host] += unit.dem[m]
+                for a in unit.anti:
+                    base_anti[a][unit.host] = base_anti[a].get(unit.host, 0) + 1
+        # anti-affinity members on hosts that are not searched do not matter here (they stay there)
+        total = [sum(fleet.cap[m][h] for h in active) for m in range(3)]
+
+        def weight(key):
+            return sum(self.w[m] * key[0][m] * self.total / total[m] for m in self.obj)
+        self.keys = sorted(classes, key=lambda k: (-weight(k), k[0], k[1] or (), k[2]))
+        self.units = [sorted(classes[k], key=lambda u: u.name) for k in self.keys]
+        self.dem = [k[0] for k in self.keys]
+        self.allowed = [frozenset(k[1]) if k[1] is not None else None for k in self.keys]
+        self.anti = [k[2] for k in self.keys]
+        self.base = base
+        self.base_anti = base_anti
+
+        def alike(h):
+            return (tuple(fleet.cap[m][h] for m in range(3)), tuple(fleet.lim[m][h] for m in range(3)),
+                    tuple(base[m][h] for m in range(3)), tuple(base_anti[a].get(h, 0) for a in range(len(base_anti))),
+                    tuple(al is None or h in al for al in self.allowed))
+        self.order = sorted(searched, key=lambda h: (alike(h), h))
+        self.n = len(self.order)
+        self.i0 = self.total - self.n
+        self.same = [j > 0 and alike(self.order[j]) == alike(self.order[j - 1]) for j in range(self.n)]
+        n = self.n
+        # per metric, over the hosts order[j:]: sum of capacities, of their squares, of their fixed demand
+        self.c1 = [[0.0] * (n + 1) for _i in range(3)]
+        self.c2 = [[0.0] * (n + 1) for _i in range(3)]
+        self.cb = [[0.0] * (n + 1) for _i in range(3)]
+        for m in range(3):
+            for j in range(n - 1, -1, -1):
+                h = self.order[j]
+                self.c1[m][j] = self.c1[m][j + 1] + fleet.cap[m][h]
+                self.c2[m][j] = self.c2[m][j + 1] + fleet.cap[m][h] ** 2
+                self.cb[m][j] = self.cb[m][j + 1] + base[m][h]
+
+    def _rest(self, m, j, s1, s2, rem):
+        """Least sum of squared deviations of metric m when the hosts not searched and order[:j] have load sum
+        s1 and sum of squares s2, and the hosts order[j:] share the demand rem (and their fixed demand) as a
+        fluid: min over t of s2 - 2 t s1 + i t^2 + (e - t c1)^2 / c2, the rest at t + nu * capacity."""
+        i = self.i0 + j
+        if j >= self.n:
+            return s2 - s1 * s1 / i
+        c1, c2 = self.c1[m][j], self.c2[m][j]
+        e = rem + self.cb[m][j]
+        t = (s1 + c1 * e / c2) / (i + c1 * c1 / c2)
+        return s2 - 2.0 * t * s1 + i * t * t + (e - t * c1) ** 2 / c2
+
+    def _window(self, j, s1, s2, rem, ceiling):
+        """Per metric, the demand host order[j] may hold for the bound to stay under the ceiling (None: no
+        content can)."""
+        h = self.order[j]
+        f = self.f
+        quad = {}
+        low = {}
+        for m in self.obj:
+            cap, b = f.cap[m][h], self.base[m][h]
+
+            def g(u, m=m, cap=cap, b=b):
+                return self._rest(m, j + 1, s1[m] + u, s2[m] + u * u, rem[m] - (u * cap - b))
+            # the bound is a quadratic in the host's load u: three values give it
+            g0, g1, g2 = g(0.0), g(0.5), g(1.0)
+            a = 2.0 * (g2 - 2.0 * g1 + g0)
+            bq = 2.0 * (g1 - g0) - 0.5 * a
+            quad[m] = (a, bq, g0)
+            low[m] = g0 - bq * bq / (4.0 * a) if a > 1e-15 else min(g0, g2)
+        window = [None, None, None]
+        for m in self.obj:
+            a, bq, c = quad[m]
+            if a <= 1e-15:
+                continue
+            room = (ceiling - sum(self.w[o] * low[o] for o in self.obj if o != m)) / self.w[m]
+            disc = bq * bq - 4.0 * a * (c - room)
+            if disc < 0:
+                return None
+            r = math.sqrt(disc)
+            cap = f.cap[m][h]
+            window[m] = (((-bq - r) / (2.0 * a) - 1e-9) * cap, ((-bq + r) / (2.0 * a) + 1e-9) * cap)
+        return window
+
+    def _contents(self, j, left, anti_used, window):
+        """The class counts host order[j] may hold (everything left, for the last host), with its loads."""
+        h = self.order[j]
+        f = self.f
+        nk = len(self.keys)
+        dem, allowed, anti = self.dem, self.allowed, self.anti
+        lim = [f.lim[m][h] + 1e-9 for m in range(3)]
+        last = j == self.n - 1
+        # demand of the classes from k on that this host may take, for the lower end of the window
+        reach = [[0.0] * 3 for _k in range(nk + 1)]
+        for k in range(nk - 1, -1, -1):
+            ok = allowed[k] is None or h in allowed[k]
+            for m in range(3):
+                reach[k][m] = reach[k + 1][m] + (left[k] * dem[k][m] if ok else 0.0)
+        checks = [(m, window[m][0], window[m][1]) for m in self.obj if window is not None and window[m] is not None]
+        out = []
+        x = [0] * nk
+        load = [self.base[m][h] for m in range(3)]
+        taken = dict((a, anti_used[a].get(h, 0)) for k in range(nk) for a in anti[k])
+
+        def walk(k):
+            self.steps += 1
+            if self.steps > self.work:
+                self.stop = True
+                return
+            for m, lo, hi in checks:
+                if load[m] > hi or load[m] + reach[k][m] < lo:
+                    return
+            if k == nk:
+                out.append((tuple(x), list(load)))
+                return
+            top = left[k]
+            if top and allowed[k] is not None and h not in allowed[k]:
+                top = 0
+            if top and anti[k]:
+                top = 0 if any(taken[a] for a in anti[k]) else 1
+            if last and top != left[k]:
+                return
+            d = dem[k]
+            for c in range(top, top - 1 if last else -1, -1):
+                if c and any(d[m] and load[m] + c * d[m] > lim[m] for m in range(3)):
+                    continue
+                x[k] = c
+                for m in range(3):
+                    load[m] += c * d[m]
+                for a in anti[k]:
+                    taken[a] += c
+                walk(k + 1)
+                for a in anti[k]:
+                    taken[a] -= c
+                for m in range(3):
+                    load[m] -= c * d[m]
+                x[k] = 0
+                if self.stop:
+                    return
+        walk(0)
+        return out
+
+    def solve(self, ceiling, accept=None):
+        """(sum of squared deviations, [class counts per host of self.order]) of the best placement under the
+        ceiling that `accept` (a function of the class counts, if given) takes, or (ceiling, None) when the
+        search found none."""
+        n = self.n
+        nk = len(self.keys)
+        left = [len(u) for u in self.units]
+        anti_used = [dict(c) for c in self.base_anti]
+        rem = [sum(left[k] * self.dem[k][m] for k in range(nk)) for m in range(3)]
+        chosen = [None] * n
+        result = [ceiling, None]
+        f = self.f
+
+        def dfs(j, s1, s2, rem):
+            h = self.order[j]
+            window = None
+            if j < n - 1:
+                window = self._window(j, s1, s2, rem, result[0])
+                if window is None:
+                    return
+            options = []
+            for x, load in self._contents(j, left, anti_used, window):
+                if self.same[j] and x > chosen[j - 1]:
+                    continue
+                u = [load[m] * f.inv[m][h] for m in range(3)]
+                n1 = [s1[m] + u[m] for m in range(3)]
+                n2 = [s2[m] + u[m] * u[m] for m in range(3)]
+                nrem = [rem[m] - (load[m] - self.base[m][h]) for m in range(3)]
+                bound = sum(self.w[m] * self._rest(m, j + 1, n1[m], n2[m], nrem[m]) for m in self.obj)
+                if bound < result[0] - 1e-12:
+                    options.append((bound, x, n1, n2, nrem))
+            if self.stop:
+                return
+            options.sort(key=lambda o: (o[0], o[1]))
+            for bound, x, n1, n2, nrem in options:
+                if bound >= result[0] - 1e-12:
+                    break
+                chosen[j] = x
+                if j == n - 1:
+                    if accept is None or accept(chosen):
+                        result[0] = bound
+                        result[1] = list(chosen)
+                    break
+                for k in range(nk):
+                    if x[k]:
+                        left[k] -= x[k]
+                        for a in self.anti[k]:
+                            anti_used[a][h] = anti_used[a].get(h, 0) + 1
+                dfs(j + 1, n1, n2, nrem)
+                for k in range(nk):
+                    if x[k]:
+                        left[k] += x[k]
+                        for a in self.anti[k]:
+                            anti_used[a][h] -= 1
+                if self.stop:
+                    return
+
+        if n:
+            dfs(0, list(self.s1), list(self.s2), rem)
+        return result[0], result[1]
+
+    def placement(self, contents):
+        """{unit idx: host} for class counts per host of self.order, keeping on each host the units that
+        started there (as many as it holds of their class), the others by name to the hosts by index."""
+        f = self.f
+        where = {}
+        for k, units in enumerate(self.units):
+            need = dict((self.order[j], contents[j][k]) for j in range(self.n) if contents[j][k])
+            rest = []
+            for unit in units:
+                o = f.gorigin[unit.gids[0]]
+                if need.get(o):
+                    where[unit.idx] = o
+                    need[o] -= 1
+                else:
+                    rest.append(unit)
+            targets = [h for h in sorted(need) for _c in range(need[h])]
+            for unit, h in zip(rest, targets):
+                where[unit.idx] = h
+        return where
+
+
+def _triples(fleet):
+    """Every three active hosts in turn (in index order), the movable units on them placed anew among them by
+    the exact search, when that lowers the figure clearly and some order of single migrations reaches it.
+    Returns whether something changed. Deterministic given the placement, so a new run on a placement where
+    no three hosts can do better finds the same. (Not with max_migrations: the exact search does not count
+    migrations, and under a budget most of what it finds would be refused.)"""
+    reason = 'balance: an exact search over three hosts found a lower imbalance'
+    hosts = [h for h in range(fleet.nh) if fleet.active[h]]
+    changed = False
+    for a in range(len(hosts)):
+        for b in range(a + 1, len(hosts)):
+            for c in range(b + 1, len(hosts)):
+                trio = (hosts[a], hosts[b], hosts[c])
+                if not any(fleet.units[u].movable for h in trio for u in fleet.on[h]):
+                    continue
+                fleet.recompute()
+                sq0 = fleet.sq_dev()
+                search = _Exact(fleet, _TRIPLE_WORK, trio)
+                units = [fleet.units[u] for h in trio for u in sorted(fleet.on[h])]
+
+                def apply(contents, search=search, units=units):
+                    target = search.placement(contents)
+                    for unit in units:
+                        if unit.idx in target and target[unit.idx] != unit.host:
+                            fleet.move(unit, target[unit.idx], reason)
+                    fleet.recompute()
+
+                refused = []
+
+                def accept(contents, apply=apply, search=search, refused=refused):
+                    # one migration per guest in some order (else the next best)
+                    snap = fleet.snapshot()
+                    apply(contents)
+                    ok = _schedulable(fleet)
+                    fleet.restore(snap)
+                    fleet.recompute()
+                    if not ok:
+                        fleet.deferred = True
+                        refused.append(contents)
+                        search.stop = search.stop or len(refused) >= _TRIPLE_REFUSALS
+                    return ok
+                _value, contents = search.solve(sq0 - 1e-6 * sq0 - 1e-12, accept)
+                if contents is not None:
+                    apply(contents)
+                    changed = True
+    fleet.migrations_now = fleet.migrations()
+    return changed
+
+
 def _refine(fleet, budget):
     """Iterated local search on a small fleet, deterministic given the placement it starts from.
 
     From a local optimum L of the full neighbourhood (every move, every exchange), try a fixed number of
     perturbations (a few random moves that keep the hard constraints) each followed by a descent; the
     perturbations are drawn from a seed computed from L's placement. The first trial that ends clearly
-    better than L becomes the new starting point; the search stops when no trial from L helps. A new run
-    on the result starts from that same L, draws the same trials and so plans nothing (idempotence).
+    better than L becomes the new starting point. When no trial helps, on fleets of at most _TRIPLE_HOSTS
+    hosts (and without max_migrations), every three hosts get their units placed anew by an exact search
+    (_triples); what that lowers becomes the new starting point. The search stops when neither helps. A new
+    run on the result starts from that same L, draws the same trials, searches the same triples and so plans
+    nothing (idempotence).
     """
     reason = 'balance: a wider search (perturbation and re-descent) found a lower imbalance'
     movable = [u for u in fleet.units if u.movable]
@@ -1340,6 +1671,8 @@ def _refine(fleet, budget):
                 fleet.deferred = True
         if not accepted:
             fleet.restore(base)
+            if budget is None and fleet.nactive <= _TRIPLE_HOSTS and _triples(fleet):
+                continue
             break
     fleet.recompute()
     fleet.migrations_now = fleet.migrations()
