@@ -71,7 +71,7 @@ _TRIPLE_REFUSALS = 3
 # on vCPUs or CPU at `trigger` x the fleet average, relieved (and a target host stays) within `target` x
 # it; on memory, above `memory` percent of its memory. `min_gain`: points of imbalance each migration
 # must buy.
-ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 90.0, 'min_gain': 0.0}
+ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'min_gain': 0.0}
 
 
 class PlacementError(ValueError):
@@ -950,12 +950,32 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
     """The best improving move of a unit off `anchor` to a host that stays within the economy limits
     (vCPUs and CPU within eco['target'] x the average, memory at most eco['memory'] percent) and that
     lowers the imbalance by at least eco['min_gain'] points per migration, or None."""
-    _sources, targets = _candidates(fleet, heaps, anchor, True)
     n = float(fleet.nactive)
     units = fleet.units
     used, inv, lim, s1 = fleet.used, fleet.inv, fleet.lim, fleet.s1
     target, level = eco['target'], eco['memory'] / 100.0
     movable = sorted((units[u] for u in fleet.on[anchor] if units[u].movable), key=lambda u: u.name)
+    if not movable:
+        return None
+    if fleet.nactive <= _SMALL_FLEET:
+        targets = [h for h in range(fleet.nh) if fleet.active[h] and h != anchor]
+    else:
+        # the coolest hosts by combined and per-metric load among those with room for the smallest unit
+        # under the memory level and the vCPU/CPU limits
+        small = [min(u.dem[m] for u in movable) for m in range(3)]
+
+        def full(h):
+            if h == anchor:
+                return True
+            for m in fleet.obj:
+                load = (used[m][h] + small[m]) * inv[m][h]
+                if load > (level if m == MEM else target * s1[m] / n + thr) + 1e-9:
+                    return True
+            return any(small[m] > lim[m][h] - used[m][h] + 1e-9 for m in range(3))
+        targets = heaps.top('score', _CANDIDATES, False, skip=full)
+        for m in fleet.obj:
+            targets.extend(heaps.top(m, 2, False, skip=full))
+        targets = sorted(set(targets))
     sq = fleet.sq_dev()
     now = fleet.imbalance()
     s = anchor
@@ -974,13 +994,17 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
             per = g / len(unit.members)
             if per <= _EPS or (best is not None and (per, unit.name, -t) <= best[0]):
                 continue
-            # the target must not end overloaded (so a new run does not move it back)
+            # the target must not end overloaded (so a new run does not move it back): on vCPUs and CPU within
+            # target x the average (or threshold points of it), on memory at most the memory level
             within = True
             for m in fleet.obj:
                 d = dem[m]
                 load = (used[m][t] + d) * inv[m][t]
-                mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
-                within = load <= (level if m == MEM else target * mean) + 1e-9 or load - mean <= thr
+                if m == MEM:
+                    within = load <= level + 1e-9
+                else:
+                    mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
+                    within = load <= target * mean + 1e-9 or load - mean <= thr
                 if not within:
                     break
             if not within:

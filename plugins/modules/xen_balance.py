@@ -144,11 +144,12 @@ options:
         default: 1.25
       memory:
         description:
-          - In percent of the memory a host offers to guests. A host above it is overloaded on memory; it gives
-            guests until it is within it, and no host that receives a guest ends above it (unless it stays within
-            O(threshold) points of the fleet average). Above 0, at most 100.
+          - In percent of the memory a host offers to guests. A host above it is short of memory (overloaded);
+            it gives guests until it is within it, and no host that receives a guest ends above it. Above 0, at
+            most 100.
+          - Memory counts as a limit here, not as a load to spread; O(economy.enabled=false) spreads it.
         type: float
-        default: 90.0
+        default: 95.0
       min_gain:
         description:
           - In points of the imbalance figure. A migration is planned only when it lowers the figure by at least
@@ -391,12 +392,17 @@ migrations:
       type: int
       sample: 2
     reason:
-      description: Why it moves.
+      description:
+        - Why it moves. C(relieve:) a move of the economy (O(economy)), C(balance:) a move that spreads the load
+          (O(economy.enabled=false)), C(repair) a move that repairs a broken rule, C(density:) and C(evacuate) the
+          other modes.
       type: str
-      sample: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'
+      sample: 'relieve: xen1 is overloaded (memory 82% (limit 95%), vcpus 150% = 1.67 x the fleet average 90%;
+        trigger 1.50 x, relieved at 1.25 x)'
   sample:
     - {order: 1, guest: web1, from: xen1, to: xen3, memory_mb: 2048, vcpus: 2,
-       reason: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'}
+       reason: 'relieve: xen1 is overloaded (memory 82% (limit 95%), vcpus 150% = 1.67 x the fleet average 90%;
+         trigger 1.50 x, relieved at 1.25 x)'}
 hosts:
   description:
     - Per host, its load before and after the plan (C(memory_percent), C(vcpus_percent), C(cpu_percent),
@@ -480,7 +486,7 @@ report:
   elements: str
   sample:
     - 'xen1  memory 81% -> 56%  vcpus 150% -> 100%  guests 7 -> 5'
-    - '1. web1: xen1 -> xen3 (2048 MiB, 2 vCPUs): balance: xen1 is above the fleet average'
+    - '1. web1: xen1 -> xen3 (2048 MiB, 2 vCPUs): relieve: xen1 is overloaded (...)'
 '''
 
 import traceback
@@ -507,7 +513,7 @@ def main():
                 enabled=dict(type='bool', default=True),
                 trigger=dict(type='float', default=1.5),
                 target=dict(type='float', default=1.25),
-                memory=dict(type='float', default=90.0),
+                memory=dict(type='float', default=95.0),
                 min_gain=dict(type='float', default=0.0),
             )),
             threshold=dict(type='float', default=5.0),

@@ -48,7 +48,7 @@ def test_overloaded_host_is_relieved_with_one_migration():
     assert moves(plan) == [('a', 'h0', 'h1')]
     assert plan['hosts']['h0']['after']['vcpus_percent'] == 125.0
     assert plan['hosts']['h1']['after']['vcpus_percent'] == 125.0
-    assert plan['migrations'][0]['reason'].startswith('relieve: h0 is overloaded (memory 25% (limit 90%), vcpus 200% = '
+    assert plan['migrations'][0]['reason'].startswith('relieve: h0 is overloaded (memory 25% (limit 95%), vcpus 200% = '
                                                       '2.00 x the fleet average 100%')
     after = replay(hs, gs, {}, plan)
     assert pl.plan_balance(hs, after, weights=BOTH, threshold=0.0, economy=True)['migrations'] == []
@@ -96,24 +96,25 @@ def test_memory_is_a_limit_not_a_load():
     # under 90 %: relieved after one migration.
     hs, gs = memory_fleet()
     weights = {'memory': 1, 'vcpus': 0}
-    plan = pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={})
+    plan = pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={'memory': 90})
     assert moves(plan) == [('m2', 'h0', 'h1')]
     assert plan['hosts']['h0']['after']['memory_percent'] == 68.8
-    # at 95 % h0 (93.75 %) is not short of memory: a fleet whose memory is uneven but nowhere short is left alone
-    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={'memory': 95})['migrations'] == []
+    # at the default 95 %, h0 (93.75 %) is not short of memory: a fleet whose memory is uneven but nowhere
+    # short is left alone
+    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={})['migrations'] == []
     # spreading memory evenly moves more
     assert len(pl.plan_balance(hs, gs, weights=weights, threshold=0.0)['migrations']) > 1
 
 
 def test_a_target_never_ends_overloaded():
-    # h0 is short of memory (15 GiB of 16, 93.75 %); h1 holds 10.5 GiB (65.6 %) and has room for m2, but would
-    # end at 90.6 %, above 90 % and above the average (89.8 %); h2 and h3 are full. Nothing may move, although
+    # With the memory level at 90 %: h0 is short of memory (15 GiB of 16, 93.75 %); h1 holds 10.5 GiB (65.6 %)
+    # and has room for m2, but would end at 90.6 %, above 90 %; h2 and h3 are full. Nothing may move, although
     # moving m2 to h1 lowers the imbalance (deviations 3.9 / -24.2 / 10.2 / 10.2 -> -21.1 / 0.8 / 10.2 / 10.2).
     hs = hosts()
     gs = [guest('m1', 'h0', 11264, 1), guest('m2', 'h0', 4096, 1), guest('x', 'h1', 10752, 1),
           guest('y', 'h2', 16384, 1), guest('z', 'h3', 16384, 1)]
     weights = {'memory': 1, 'vcpus': 0}
-    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={})['migrations'] == []
+    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={'memory': 90})['migrations'] == []
     assert moves(pl.plan_balance(hs, gs, weights=weights, threshold=0.0)) == [('m2', 'h0', 'h1')]
 
 
@@ -206,6 +207,6 @@ def test_bad_economy_names_the_key(economy, param, said):
 
 def test_economy_policy_defaults():
     assert pl.economy_policy(None) is None and pl.economy_policy(False) is None
-    defaults = {'trigger': 1.5, 'target': 1.25, 'memory': 90.0, 'min_gain': 0.0}
+    defaults = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'min_gain': 0.0}
     assert pl.economy_policy(True) == pl.economy_policy({}) == defaults
     assert pl.economy_policy({'trigger': 2, 'target': None})['target'] == 1.25
