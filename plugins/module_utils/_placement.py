@@ -931,18 +931,30 @@ def _balance(fleet, threshold, budget, economy=None):
 # Economy: relieve the overloaded hosts only, with few migrations
 # --------------------------------------------------------------------------------------------
 
-def _over(fleet, h, eco, thr, factor):
-    """How far host h is past its economy limit, weighted, summed over the weighted metrics (0: within):
-    vCPUs and CPU above `factor` x the fleet average, memory above eco['memory'] percent; in both cases
-    only when more than `thr` above the average."""
+def _over(fleet, h, eco, thr, trigger):
+    """How far host h is past its economy limits, weighted, summed over the weighted metrics (0: within),
+    counting only metrics on which it is more than `thr` above the fleet average. trigger=True: whether it is
+    overloaded - vCPUs or CPU at eco['trigger'] x the average or more, memory above eco['memory'] percent;
+    trigger=False: whether it is still to be relieved - vCPUs or CPU above eco['target'] x the average,
+    memory above eco['memory'] percent."""
     n = fleet.nactive
     total = 0.0
     for m in fleet.obj:
         mean = fleet.s1[m] / n
         load = fleet.used[m][h] * fleet.inv[m][h]
-        limit = eco['memory'] / 100.0 if m == MEM else factor * mean
-        if load > limit + 1e-9 and load - mean > thr:
-            total += fleet.w[m] * (load - limit)
+        if load - mean <= thr:
+            continue
+        if m == MEM:
+            limit = eco['memory'] / 100.0
+            past = load > limit + 1e-9
+        elif trigger:
+            limit = eco['trigger'] * mean
+            past = load >= limit - 1e-9
+        else:
+            limit = eco['target'] * mean
+            past = load > limit + 1e-9
+        if past:
+            total += fleet.w[m] * (max(load - limit, 0.0) + 1e-9)
     return total
 
 
@@ -953,7 +965,7 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
     n = float(fleet.nactive)
     units = fleet.units
     used, inv, lim, s1 = fleet.used, fleet.inv, fleet.lim, fleet.s1
-    target, level = eco['target'], eco['memory'] / 100.0
+    target, trigger, level = eco['target'], eco['trigger'], eco['memory'] / 100.0
     movable = sorted((units[u] for u in fleet.on[anchor] if units[u].movable), key=lambda u: u.name)
     if not movable:
         return None
@@ -1004,7 +1016,7 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
                     within = load <= level + 1e-9
                 else:
                     mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
-                    within = load <= target * mean + 1e-9 or load - mean <= thr
+                    within = load - mean <= thr or (load <= target * mean + 1e-9 and load < trigger * mean - 1e-9)
                 if not within:
                     break
             if not within:
@@ -1043,11 +1055,11 @@ def _relieve(fleet, threshold, budget, eco):
         anchor = None
         for m in fleet.obj:
             for h in heaps.top(m, 1, True, skip=stuck.__contains__):
-                key = _over(fleet, h, eco, thr, eco['trigger'])
+                key = _over(fleet, h, eco, thr, True)
                 if key > 0 and (anchor is None or (key, -h) > anchor[0]):
                     anchor = ((key, -h), h)
         for h in sorted(relieving - stuck):
-            key = _over(fleet, h, eco, thr, eco['target'])
+            key = _over(fleet, h, eco, thr, False)
             if key <= 0:
                 relieving.discard(h)
             elif anchor is None or (key, -h) > anchor[0]:
@@ -1605,6 +1617,10 @@ def _triples(fleet):
     no three hosts can do better finds the same. (Not with max_migrations: the exact search does not count
     migrations, and under a budget most of what it finds would be refused.)"""
     reason = 'balance: an exact search over three hosts found a lower imbalance'
+    if any(len(set(fleet.gorigin[g] for g in u.gids)) > 1 for u in fleet.units if u.movable):
+        # an affinity group that started on two hosts (gathered by a repair): _schedulable cannot tell
+        # whether its migrations can be ordered, so moving more guests around it is not tried
+        return False
     hosts = [h for h in range(fleet.nh) if fleet.active[h]]
     changed = False
     for a in range(len(hosts)):

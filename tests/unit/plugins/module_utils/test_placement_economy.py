@@ -73,6 +73,36 @@ def test_host_under_the_trigger_is_left_alone():
     assert max(row['after']['vcpus_percent'] for row in plan['hosts'].values()) == 125.0
 
 
+def test_exactly_at_the_trigger_is_overloaded():
+    # two 4-CPU hosts, 1-vCPU guests: 3 on h0, 1 on h1. The average is 2 vCPUs (50 %); h0 (75 %) is exactly
+    # 1.5 x it, so it is overloaded (Xen Orchestra: "at 1.5 x the average or more") and gives one guest: 50 / 50.
+    hs = [{'name': 'h0', 'memory_mb': 4096, 'cpus': 4}, {'name': 'h1', 'memory_mb': 4096, 'cpus': 4}]
+    gs = [guest('a', 'h0', 256, 1), guest('b', 'h0', 256, 1), guest('c', 'h0', 256, 1), guest('d', 'h1', 256, 1)]
+    plan = pl.plan_balance(hs, gs, weights=BOTH, threshold=5.0, economy={})
+    assert len(plan['migrations']) == 1 and plan['migrations'][0]['from'] == 'h0'
+    assert plan['hosts']['h0']['after']['vcpus_percent'] == 50.0
+    # just under it (a trigger a little higher), nothing moves
+    assert pl.plan_balance(hs, gs, weights=BOTH, threshold=5.0, economy={'trigger': 1.51})['migrations'] == []
+
+
+def test_the_lab_fleet_two_hosts_four_guests_one_anti_affinity_rule():
+    # molecule scenario "fleet": four 1-vCPU guests on xen1 (fa, fb 256 MiB, fc, fd 128 MiB), fa and fb never
+    # together. The repair moves fb to xen2 (a rule, whatever the economy); xen1 is then at 3 vCPUs against an
+    # average of 2 (1.5 x, overloaded) and gives one of fc, fd (not fa, fb's mate): two guests per host, both
+    # moves from xen1 to xen2, and a second plan is empty.
+    hs = [{'name': 'xen1', 'memory_mb': 2048, 'cpus': 2}, {'name': 'xen2', 'memory_mb': 2048, 'cpus': 2}]
+    gs = [guest('fa', 'xen1', 256, 1), guest('fb', 'xen1', 256, 1), guest('fc', 'xen1', 128, 1),
+          guest('fd', 'xen1', 128, 1)]
+    rules = {'anti_affinity': [{'name': 'replicas', 'guests': ['fa', 'fb']}]}
+    plan = pl.plan_balance(hs, gs, threshold=5.0, min_improvement=10.0, rules=rules, economy={})
+    assert [m['from'] for m in plan['migrations']] == ['xen1', 'xen1']
+    assert [m['to'] for m in plan['migrations']] == ['xen2', 'xen2']
+    moved = [m['guest'] for m in plan['migrations']]
+    assert 'fb' in moved and 'fa' not in moved
+    after = replay(hs, gs, rules, plan)
+    assert pl.plan_balance(hs, after, threshold=5.0, min_improvement=10.0, rules=rules, economy={})['migrations'] == []
+
+
 def test_threshold_still_bounds_the_trigger():
     # 1.75 x the average, but only 3 points above it (loads 7 / 4 / 4 / 1 % of 100 CPUs, average 4 %)
     hs = [{'name': 'h%d' % i, 'memory_mb': 16384, 'cpus': 100} for i in range(4)]
