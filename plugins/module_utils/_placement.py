@@ -1617,10 +1617,6 @@ def _triples(fleet):
     no three hosts can do better finds the same. (Not with max_migrations: the exact search does not count
     migrations, and under a budget most of what it finds would be refused.)"""
     reason = 'balance: an exact search over three hosts found a lower imbalance'
-    if any(len(set(fleet.gorigin[g] for g in u.gids)) > 1 for u in fleet.units if u.movable):
-        # an affinity group that started on two hosts (gathered by a repair): _schedulable cannot tell
-        # whether its migrations can be ordered, so moving more guests around it is not tried
-        return False
     hosts = [h for h in range(fleet.nh) if fleet.active[h]]
     changed = False
     for a in range(len(hosts)):
