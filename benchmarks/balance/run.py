@@ -570,7 +570,7 @@ def quality(args):
 
 
 BASELINES = (('xo', xo_like), ('xo_rules', xo_rules), ('watcher', watcher_like))
-LABELS = {'ours': 'xen_balance', 'spread': 'xen_balance spread', 'xo': 'XO-like', 'xo_rules': 'XO rules',
+LABELS = {'ours': 'xen_balance (economy)', 'spread': 'xen_balance spread', 'xo': 'XO-like', 'xo_rules': 'XO rules',
           'watcher': 'Watcher-like'}
 
 
