@@ -519,10 +519,24 @@ def xo_rules(hosts, guests, weights=None, threshold=None, rules=None, **options)
 WEIGHTS = {'memory': 1.0, 'vcpus': 1.0}
 
 
-def planner(hosts, guests, rules, threshold, max_migrations=None):
+# xen_balance's defaults (plugins/modules/xen_balance.py): the economy policy and min_improvement 10 %
+DEFAULT_MIN_IMPROVEMENT = 10.0
+
+
+def planner(hosts, guests, rules, threshold, max_migrations=None, economy=False):
+    """The planner (imbalance after, migrations, plan). economy=False: the spread search (economy off, no
+    min_improvement: the planner as before the economy policy); economy=True: xen_balance's defaults (the
+    economy policy and min_improvement 10 %). The imbalance is recomputed from the placement the plan leads to
+    (the plan reports it rounded to 3 decimals)."""
     res = P.plan_balance(hosts, guests, mode='performance', weights=WEIGHTS, threshold=threshold, rules=rules,
-                         max_migrations=max_migrations)
-    return res['imbalance']['after'], len(res['migrations']), res
+                         max_migrations=max_migrations, economy=True if economy else None,
+                         min_improvement=DEFAULT_MIN_IMPROVEMENT if economy else 0.0)
+    where = dict((g['name'], g['host']) for g in guests)
+    for move in res['migrations']:
+        where[move['guest']] = move['to']
+    after = P.imbalance(hosts, [dict(g, host=where[g['name']]) for g in guests], WEIGHTS,
+                        cordoned=(rules or {}).get('cordoned'))
+    return after, len(res['migrations']), res
 
 
 def quality(args):
@@ -540,21 +554,24 @@ def quality(args):
                 opt_k, proven_k, bound_k = exact(hosts, guests, rules, WEIGHTS, moves, args.limit)
                 opt, proven, bound = exact(hosts, guests, rules, WEIGHTS, None, args.limit)
                 xo_after, xo_moves = xo_rules(hosts, guests, WEIGHTS, 0.0, rules=rules)
+                eco, eco_moves, _res = planner(hosts, guests, rules, 5.0, economy=True)
                 row = {'hosts': nh, 'guests': len(guests), 'rules': with_rules, 'seed': seed, 'before': imb0,
                        'ours': ours, 'moves': moves, 'opt_same_moves': opt_k, 'proven_same_moves': proven_k,
                        'bound_same_moves': bound_k, 'opt_any': opt, 'proven_any': proven, 'bound_any': bound,
-                       'plan_s': dt, 'xo_rules': [P.imbalance(hosts, xo_after, WEIGHTS), xo_moves]}
+                       'plan_s': dt, 'xo_rules': [P.imbalance(hosts, xo_after, WEIGHTS), xo_moves],
+                       'economy': [eco, eco_moves]}
                 rows.append(row)
-                print('  %d hosts %2d guests rules=%-5s seed %d: before %6.2f  ours %6.2f (%2d moves, %.3fs)  '
-                      'optimum same moves %6.2f%s  any moves %6.2f%s' % (
+                print('  %d hosts %2d guests rules=%-5s seed %d: before %6.2f  spread %6.2f (%2d moves, %.3fs)  '
+                      'optimum same moves %6.2f%s  any moves %6.2f%s | default %6.2f/%2d, XO rules %6.2f/%2d' % (
                           nh, len(guests), with_rules, seed, imb0, ours, moves, dt, opt_k, '' if proven_k else '?',
-                          opt, '' if proven else '?'))
+                          opt, '' if proven else '?', eco, eco_moves, row['xo_rules'][0], xo_moves))
                 sys.stdout.flush()
     return rows
 
 
 BASELINES = (('xo', xo_like), ('xo_rules', xo_rules), ('watcher', watcher_like))
-LABELS = {'ours': 'xen_balance', 'xo': 'XO-like', 'xo_rules': 'XO rules', 'watcher': 'Watcher-like'}
+LABELS = {'ours': 'xen_balance (economy)', 'spread': 'xen_balance spread', 'xo': 'XO-like', 'xo_rules': 'XO rules',
+          'watcher': 'Watcher-like'}
 
 
 def baselines(args):
@@ -565,20 +582,23 @@ def baselines(args):
             hosts, guests, _rules = small_instance(seed * 13 + nh, nh, ng, False)
             for threshold in (2.0, 5.0):
                 imb0 = P.imbalance(hosts, guests, WEIGHTS)
-                ours, moves, _res = planner(hosts, guests, {}, threshold)
+                # xen_balance as a user gets it (economy, min_improvement 10 %), and the spread search
+                ours, moves, _res = planner(hosts, guests, {}, threshold, economy=True)
+                spread, spread_moves, _res = planner(hosts, guests, {}, threshold)
                 row = {'hosts': nh, 'guests': len(guests), 'family': '%dx%d' % (nh, ng), 'seed': seed,
-                       'threshold': threshold, 'before': imb0, 'ours': [ours, moves]}
+                       'threshold': threshold, 'before': imb0, 'ours': [ours, moves], 'spread': [spread, spread_moves]}
                 for name, algo in BASELINES:
                     after, count = algo(hosts, guests, WEIGHTS, threshold)
                     row[name] = [P.imbalance(hosts, after, WEIGHTS), count]
-                    # the planner allowed no more migrations than the baseline made
+                    # the spread search allowed no more migrations than the baseline made
                     same, same_moves, _res = planner(hosts, guests, {}, threshold, max_migrations=count)
                     row['ours_as_' + name] = [same, same_moves]
                 rows.append(row)
     for row in rows:
-        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | %s' % (
+        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | spread %6.2f/%3d | %s' % (
             row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
-            ' | '.join('%s %6.2f/%3d, ours at that budget %6.2f/%3d' % (
+            row['spread'][0], row['spread'][1],
+            ' | '.join('%s %6.2f/%3d, spread at that budget %6.2f/%3d' % (
                 name, row[name][0], row[name][1], row['ours_as_' + name][0], row['ours_as_' + name][1])
                 for name, _algo in BASELINES)))
     return rows
@@ -602,17 +622,20 @@ def scale(args):
     repeats = args.repeats
     rows = []
     calib = statistics.median(calibration() for _i in range(5))
+    # performance mode with xen_balance's default economy policy, performance mode spreading the load
+    # (economy off: the path measured before the economy policy), density
+    variants = (('economy', 'performance', True), ('spread', 'performance', None), ('density', 'density', None))
     for nh in sizes:
         hosts, guests = big_instance(nh, nh)
-        for mode in ('performance', 'density'):
+        for name, mode, economy in variants:
             times = []
             res = None
             for _i in range(repeats):
                 t0 = time.perf_counter()
-                res = P.plan_balance(hosts, guests, mode=mode, weights=WEIGHTS, threshold=5.0)
+                res = P.plan_balance(hosts, guests, mode=mode, weights=WEIGHTS, threshold=5.0, economy=economy)
                 times.append(time.perf_counter() - t0)
             med = statistics.median(times)
-            rows.append({'hosts': nh, 'guests': len(guests), 'mode': mode, 'seconds': med, 'runs': times,
+            rows.append({'hosts': nh, 'guests': len(guests), 'mode': name, 'seconds': med, 'runs': times,
                          'moves': len(res['migrations']), 'before': res['imbalance']['before'],
                          'after': res['imbalance']['after'], 'in_use': res['hosts_in_use']})
     calib_after = statistics.median(calibration() for _i in range(5))
@@ -623,7 +646,7 @@ def scale(args):
         t0 = time.perf_counter()
         P.plan_evacuation(hosts, guests, hosts[0]['name'])
         evac.append(time.perf_counter() - t0)
-    for mode in ('performance', 'density'):
+    for mode in [name for name, _mode, _economy in variants]:
         base = [r for r in rows if r['mode'] == mode][0]['seconds']
         for r in rows:
             if r['mode'] == mode:
@@ -673,7 +696,7 @@ def chart(quality_rows, baseline_rows, scale_data, path):
         opt_k.append(r['opt_same_moves'])
         opt_any.append(r['opt_any'])
     xs = range(len(labels))
-    ax.bar([x - 0.27 for x in xs], ours, width=0.27, label='xen_balance')
+    ax.bar([x - 0.27 for x in xs], ours, width=0.27, label='xen_balance, spread (economy off)')
     ax.bar(list(xs), opt_k, width=0.27, label='optimum, same migrations')
     ax.bar([x + 0.27 for x in xs], opt_any, width=0.27, label='optimum, any migrations')
     ax.set_xticks(list(xs))
@@ -683,7 +706,7 @@ def chart(quality_rows, baseline_rows, scale_data, path):
     ax.legend(fontsize=7)
 
     ax = axes[1]
-    algos = [(key, LABELS[key]) for key in ['ours'] + [name for name, _algo in BASELINES] if key in baseline_rows[0]]
+    algos = [(key, LABELS[key]) for key in ['ours', 'spread'] + [name for name, _algo in BASELINES] if key in baseline_rows[0]]
     groups = sorted(set((r['hosts'], r['threshold']) for r in baseline_rows))
     width = 0.8 / len(algos)
     offset = (len(algos) - 1) / 2.0
@@ -703,9 +726,10 @@ def chart(quality_rows, baseline_rows, scale_data, path):
     ax.legend(fontsize=7, loc='upper left')
 
     ax = axes[2]
-    for mode, marker in (('performance', 'o-'), ('density', 's-')):
+    for mode, marker in (('economy', 'o-'), ('spread', '^-'), ('density', 's-')):
         rows = [r for r in scale_data['rows'] if r['mode'] == mode]
-        ax.plot([r['hosts'] for r in rows], [r['seconds'] for r in rows], marker, label=mode)
+        ax.plot([r['hosts'] for r in rows], [r['seconds'] for r in rows], marker,
+                label='performance (%s)' % mode if mode != 'density' else mode)
     ax.axhline(2.0, color='grey', linestyle='--', linewidth=0.8, label='goal 2 s')
     ax.set_xlabel('hosts (20 guests each)')
     ax.set_ylabel('plan time, s (median)')
@@ -787,9 +811,17 @@ def summarize_quality(rows):
                                     r['bound_same_moves']))
     any_proven = [r for r in rows if r['proven_any']]
     if any_proven:
-        print('  optimum with any number of migrations (proven on %d): median %.2f vs planner %.2f points' % (
-            len(any_proven), statistics.median(r['opt_any'] for r in any_proven),
-            statistics.median(r['ours'] for r in any_proven)))
+        rel_any = [100.0 * (r['ours'] - r['opt_any']) / r['opt_any'] if r['opt_any'] > 1e-9 else 0.0 for r in any_proven]
+        print('  optimum with any number of migrations (proven on %d): median %.2f vs planner %.2f points; planner '
+              'within 2 %% of it on %d/%d (max %+.1f %%)' % (
+                  len(any_proven), statistics.median(r['opt_any'] for r in any_proven),
+                  statistics.median(r['ours'] for r in any_proven), sum(1 for x in rel_any if x <= 2.0), len(any_proven),
+                  max(rel_any)))
+        for r, gap in zip(any_proven, rel_any):
+            if gap > 2.0:
+                print('  more than 2 %% above the proven optimum: %d hosts %d guests rules=%s seed %d: planner %.3f, '
+                      'optimum %.3f (%+.1f %%)' % (
+                          r['hosts'], r['guests'], r['rules'], r['seed'], r['ours'], r['opt_any'], gap))
 
 
 def summarize_baselines(rows):
@@ -806,31 +838,45 @@ def summarize_baselines(rows):
                   statistics.median(r[key][0] for r in rows), ratio))
 
 
+def _verdict(ours, theirs):
+    """'yes' when ours used no more migrations than theirs and left an imbalance no higher (medians)."""
+    return 'yes' if ours[1] <= theirs[1] and ours[0] <= theirs[0] + 1e-6 else 'no'
+
+
 def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
     """Per instance family (hosts x guests asked for; medians over the seeds): imbalance after / migrations of
-    the planner and of the baseline `key` (XO rules), and the planner held to the baseline's count; then, on
-    the quality part's fleets (threshold 0), the same against the exact optimum where the solver proved it."""
+    xen_balance with its defaults (the economy policy), of the baseline `key` (XO rules), of the spread search
+    (economy off) and of the spread search held to the baseline's count, and whether xen_balance used no more
+    migrations than the baseline for no worse an imbalance; then, on the quality part's fleets (with and
+    without rules), the same against the exact optimum where the solver proved it."""
     label = LABELS.get(key, key)
     rows = [r for r in baseline_rows or [] if key in r]
     if rows:
-        print('  per instance family, median over seeds (imbalance after / migrations):')
-        print('    %-9s %3s %7s | %-14s | %-14s | %-14s' % (
-            'family', 'thr', 'before', 'xen_balance', label, 'ours at its count'))
+        print('  per instance family, median over seeds (imbalance after / migrations); "<= %s": xen_balance used no '
+              'more migrations for no higher an imbalance:' % label)
+        print('    %-9s %3s %7s | %-14s | %-14s | %-11s | %-14s | %-14s' % (
+            'family', 'thr', 'before', 'xen_balance', label, '<= ' + label, 'spread', 'spread at its count'))
         families = sorted(set((r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold']) for r in rows))
         for nh, family, threshold in families:
             group = [r for r in rows if (r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold'])
                      == (nh, family, threshold)]
 
             def med(name, i, group=group):
-                return statistics.median(r[name][i] for r in group)
-            print('    %-9s %3.0f %7.2f | %6.2f / %5.1f | %6.2f / %5.1f | %6.2f / %5.1f' % (
+                values = [r[name][i] for r in group if name in r]
+                return statistics.median(values) if values else float('nan')
+            print('    %-9s %3.0f %7.2f | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %6.2f / %5.1f' % (
                 family, threshold, statistics.median(r['before'] for r in group), med('ours', 0), med('ours', 1),
-                med(key, 0), med(key, 1), med('ours_as_' + key, 0), med('ours_as_' + key, 1)))
+                med(key, 0), med(key, 1), _verdict((med('ours', 0), med('ours', 1)), (med(key, 0), med(key, 1))),
+                med('spread', 0), med('spread', 1), med('ours_as_' + key, 0), med('ours_as_' + key, 1)))
+        each = sum(1 for r in rows if _verdict(r['ours'], r[key]) == 'yes')
+        print('    instance by instance: xen_balance used no more migrations for no higher an imbalance on %d/%d' % (
+            each, len(rows)))
     rows = [r for r in quality_rows or [] if key in r]
     if rows:
-        print('  quality fleets (threshold 0), median over seeds; optimum: median where proven (proven/instances):')
-        print('    %-11s | %-14s | %-14s | %-20s | %-20s' % (
-            'family', 'xen_balance', label, 'optimum, ours\' count', 'optimum, any count'))
+        print('  quality fleets, median over seeds (xen_balance: its defaults at threshold 5; spread: threshold 0); '
+              'optimum: median where proven (proven/instances):')
+        print('    %-11s | %-14s | %-14s | %-11s | %-14s | %-23s | %-20s' % (
+            'family', 'xen_balance', label, '<= ' + label, 'spread', 'optimum, spread\'s count', 'optimum, any count'))
         for nh, with_rules in sorted(set((r['hosts'], r['rules']) for r in rows)):
             group = [r for r in rows if (r['hosts'], r['rules']) == (nh, with_rules)]
 
@@ -838,11 +884,15 @@ def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
                 values = [r[name] for r in group if r[proven]]
                 text = '%6.2f (%d/%d)' % (statistics.median(values), len(values), len(group)) if values else \
                     'none proven (0/%d)' % len(group)
-                return text.ljust(20)
-            print('    %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %s | %s' % (
-                '%dh %s' % (nh, 'rules' if with_rules else 'no rules'),
+                return text.ljust(23 if name == 'opt_same_moves' else 20)
+            if all('economy' in r for r in group):
+                eco = (statistics.median(r['economy'][0] for r in group), statistics.median(r['economy'][1] for r in group))
+            else:
+                eco = (float('nan'), float('nan'))
+            xo = (statistics.median(r[key][0] for r in group), statistics.median(r[key][1] for r in group))
+            print('    %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %s | %s' % (
+                '%dh %s' % (nh, 'rules' if with_rules else 'no rules'), eco[0], eco[1], xo[0], xo[1], _verdict(eco, xo),
                 statistics.median(r['ours'] for r in group), statistics.median(r['moves'] for r in group),
-                statistics.median(r[key][0] for r in group), statistics.median(r[key][1] for r in group),
                 opt('opt_same_moves', 'proven_same_moves'), opt('opt_any', 'proven_any')))
 
 

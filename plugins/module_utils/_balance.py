@@ -54,9 +54,18 @@ def _run(params):
             raise PlacementError(name, 'must be at least 0, got %s' % params[name])
     if params['max_migrations'] is not None and params['max_migrations'] < 0:
         raise PlacementError('max_migrations', 'must be at least 0, got %s' % params['max_migrations'])
+    economy_of(params)  # refuse a bad economy in every mode, naming the sub-option
     result = plan(params)
     result['report'] = report_lines(result)
     return result
+
+
+def economy_of(params):
+    """The planner's economy policy for the module's `economy` option: None when disabled."""
+    economy = dict(params.get('economy') or {})
+    if not economy.pop('enabled', True):
+        return None
+    return _placement.economy_policy(economy)
 
 
 def report_lines(plan):
@@ -102,4 +111,5 @@ def plan(params):
     return _placement.plan_balance(
         hosts, guests, mode=params['mode'], weights=weights or None, threshold=params['threshold'],
         min_improvement=params['min_improvement'], max_migrations=params['max_migrations'], rules=rules,
-        max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'])
+        max_load=max_load, memory_reserve_mb=params['memory_reserve_mb'],
+        economy=economy_of(params) if params['mode'] == 'performance' else None)

@@ -59,6 +59,19 @@ _REFINE_STEPS = 300
 _REFINE_MAX_STEPS = 40000
 _REFINE_HEAT = 1.0
 _REFINE_ROUNDS = 40
+# then, on fleets of at most _TRIPLE_HOSTS active hosts, every three hosts in turn get their units placed
+# anew by an exact search (branch and bound over what each of them holds), each search cut at this much
+# work (counted, never timed)
+_TRIPLE_HOSTS = 10
+_TRIPLE_WORK = 5000
+# placements that no order of one migration per guest reaches, per three hosts, before the search over them
+# gives up
+_TRIPLE_REFUSALS = 3
+# economy (the default of the xen_balance module): only overloaded hosts give guests. A host is overloaded
+# on vCPUs or CPU at `trigger` x the fleet average, relieved (and a target host stays) within `target` x
+# it; on memory, above `memory` percent of its memory. `min_gain`: points of imbalance each migration
+# must buy.
+ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'min_gain': 0.0}
 
 
 class PlacementError(ValueError):
@@ -90,6 +103,33 @@ def _number(value, param, minimum=0, integer=False, allow_none=False):
     if minimum is not None and num < minimum:
         raise PlacementError(param, 'must be at least %s, got %r' % (minimum, value))
     return num
+
+
+def economy_policy(economy, param='economy'):
+    """The economy policy as plan_balance uses it: None (off: spread the load as evenly as the search can)
+    for None or False, the defaults for True, else a dict of ECONOMY_DEFAULTS' keys merged over them."""
+    if economy is None or economy is False:
+        return None
+    if economy is True:
+        return dict(ECONOMY_DEFAULTS)
+    if not isinstance(economy, dict):
+        raise PlacementError(param, 'expected true, false or a dict of %s' % ', '.join(sorted(ECONOMY_DEFAULTS)))
+    unknown = set(economy) - set(ECONOMY_DEFAULTS)
+    if unknown:
+        raise PlacementError(param, 'unknown key(s) %s (known: %s)' % (
+            ', '.join(sorted(unknown)), ', '.join(sorted(ECONOMY_DEFAULTS))))
+    policy = dict(ECONOMY_DEFAULTS)
+    for key, value in economy.items():
+        if value is not None:
+            policy[key] = _number(value, '%s.%s' % (param, key))
+    if policy['target'] < 1:
+        raise PlacementError(param + '.target', 'must be at least 1 (times the fleet average), got %s' % policy['target'])
+    if policy['trigger'] < policy['target']:
+        raise PlacementError(param + '.trigger', 'must be at least %s.target (%s), got %s' % (
+            param, policy['target'], policy['trigger']))
+    if not 0 < policy['memory'] <= 100:
+        raise PlacementError(param + '.memory', 'must be above 0 and at most 100 (percent), got %s' % policy['memory'])
+    return policy
 
 
 def fleet_from_facts(facts, memory_basis='current', cpu_usage=None, param='hosts'):
@@ -778,10 +818,8 @@ def _best_move(fleet, heaps, anchor, hot, budget):
     (exact, see _Fleet.gain), so A and B are computed once per pair and each unit costs a few flops.
     """
     sources, targets = _candidates(fleet, heaps, anchor, hot)
-    n = float(fleet.nactive)
     units = fleet.units
-    used, inv, lim, s1, w = fleet.used, fleet.inv, fleet.lim, fleet.s1, fleet.w
-    scale = 1.0 / fleet.wsum
+    used, lim = fleet.used, fleet.lim
     best = None
     best_gain = _EPS
     for s in sources:
@@ -838,7 +876,7 @@ def _pick_anchor(fleet, heaps, thr, stuck):
     return anchor
 
 
-def _balance(fleet, threshold, budget):
+def _balance(fleet, threshold, budget, economy=None):
     """Steepest descent on sq_dev, anchored on hosts outside mean +- threshold.
 
     Each step takes the host furthest outside the band and applies the best improving move that takes
@@ -847,6 +885,9 @@ def _balance(fleet, threshold, budget):
     the end, when every set-aside host is checked again in the final state: the loop stops only when a
     whole pass in one state finds nothing, so planning again on the result finds nothing either.
     """
+    if economy is not None:
+        _relieve(fleet, threshold, budget, economy)
+        return
     if fleet.nactive <= 1:
         return
     heaps = _Heaps(fleet)
@@ -884,6 +925,184 @@ def _balance(fleet, threshold, budget):
     if fleet.nactive <= _REFINE_HOSTS and _outside_band(fleet, thr) \
             and sum(1 for u in fleet.units if u.movable) <= _REFINE_UNITS:
         _refine(fleet, budget)
+
+
+# --------------------------------------------------------------------------------------------
+# Economy: relieve the overloaded hosts only, with few migrations
+# --------------------------------------------------------------------------------------------
+
+def _over(fleet, h, eco, thr, trigger):
+    """How far host h is past its economy limits, weighted, summed over the weighted metrics (0: within),
+    counting only metrics on which it is more than `thr` above the fleet average. trigger=True: whether it is
+    overloaded - vCPUs or CPU at eco['trigger'] x the average or more, memory above eco['memory'] percent;
+    trigger=False: whether it is still to be relieved - vCPUs or CPU above eco['target'] x the average,
+    memory above eco['memory'] percent."""
+    n = fleet.nactive
+    total = 0.0
+    for m in fleet.obj:
+        mean = fleet.s1[m] / n
+        load = fleet.used[m][h] * fleet.inv[m][h]
+        if load - mean <= thr:
+            continue
+        if m == MEM:
+            limit = eco['memory'] / 100.0
+            past = load > limit + 1e-9
+        elif trigger:
+            limit = eco['trigger'] * mean
+            past = load >= limit - 1e-9
+        else:
+            limit = eco['target'] * mean
+            past = load > limit + 1e-9
+        if past:
+            total += fleet.w[m] * (max(load - limit, 0.0) + 1e-9)
+    return total
+
+
+def _relief_move(fleet, heaps, anchor, thr, eco, budget):
+    """The best improving move of a unit off `anchor` to a host that stays within the economy limits
+    (vCPUs and CPU within eco['target'] x the average, memory at most eco['memory'] percent) and that
+    lowers the imbalance by at least eco['min_gain'] points per migration, or None."""
+    n = float(fleet.nactive)
+    units = fleet.units
+    used, inv, lim, s1 = fleet.used, fleet.inv, fleet.lim, fleet.s1
+    target, trigger, level = eco['target'], eco['trigger'], eco['memory'] / 100.0
+    movable = sorted((units[u] for u in fleet.on[anchor] if units[u].movable), key=lambda u: u.name)
+    if not movable:
+        return None
+    if fleet.nactive <= _SMALL_FLEET:
+        targets = [h for h in range(fleet.nh) if fleet.active[h] and h != anchor]
+    else:
+        # the coolest hosts by combined and per-metric load among those with room for the smallest unit
+        # under the memory level and the vCPU/CPU limits
+        small = [min(u.dem[m] for u in movable) for m in range(3)]
+
+        def full(h):
+            if h == anchor:
+                return True
+            for m in fleet.obj:
+                load = (used[m][h] + small[m]) * inv[m][h]
+                if load > (level if m == MEM else target * s1[m] / n + thr) + 1e-9:
+                    return True
+            return any(small[m] > lim[m][h] - used[m][h] + 1e-9 for m in range(3))
+        targets = heaps.top('score', _CANDIDATES, False, skip=full)
+        for m in fleet.obj:
+            targets.extend(heaps.top(m, 2, False, skip=full))
+        targets = sorted(set(targets))
+    sq = fleet.sq_dev()
+    now = fleet.imbalance()
+    s = anchor
+    best = None
+    for t in targets:
+        coef = _pair_coef(fleet, s, t)
+        for unit in movable:
+            dem = unit.dem
+            if dem[MEM] > lim[MEM][t] - used[MEM][t] + 1e-9 or (dem[VCPU] and dem[VCPU] > lim[VCPU][t] - used[VCPU][t] + 1e-9) \
+                    or (dem[CPU] and dem[CPU] > lim[CPU][t] - used[CPU][t] + 1e-9):
+                continue
+            g = 0.0
+            for m, a, b in coef:
+                d = dem[m]
+                g += d * (a + b * d)
+            per = g / len(unit.members)
+            if per <= _EPS or (best is not None and (per, unit.name, -t) <= best[0]):
+                continue
+            # the target must not end overloaded (so a new run does not move it back): on vCPUs and CPU within
+            # target x the average (or threshold points of it), on memory at most the memory level
+            within = True
+            for m in fleet.obj:
+                d = dem[m]
+                load = (used[m][t] + d) * inv[m][t]
+                if m == MEM:
+                    within = load <= level + 1e-9
+                else:
+                    mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
+                    within = load - mean <= thr or (load <= target * mean + 1e-9 and load < trigger * mean - 1e-9)
+                if not within:
+                    break
+            if not within:
+                continue
+            if unit.allowed is not None and t not in unit.allowed:
+                continue
+            if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
+                continue
+            if budget is not None and fleet.migrations_now + fleet.cost(unit, t) > budget:
+                continue
+            if eco['min_gain'] > 0:
+                after = 100.0 * math.sqrt(max(sq - g, 0.0) / n)
+                if (now - after) / len(unit.members) < eco['min_gain'] - 1e-9:
+                    continue
+            best = ((per, unit.name, -t), [(unit, t)])
+    return best
+
+
+def _relieve(fleet, threshold, budget, eco):
+    """Economy: only overloaded hosts give guests. A host is overloaded when, on a weighted metric, it is
+    more than `threshold` points above the fleet average and, for vCPUs and CPU, at eco['trigger'] x that
+    average or more, for memory, above eco['memory'] percent. It then gives units, the best improving move
+    first, until it is within eco['target'] x the average (memory: eco['memory'] percent) on every weighted
+    metric or no move helps; a target host never ends past those limits, so it never becomes overloaded.
+    Hosts that found no move are checked again in the final state with the sums recomputed (what a new run
+    sees), so planning again on the result plans nothing."""
+    if fleet.nactive <= 1:
+        return
+    heaps = _Heaps(fleet)
+    thr = threshold / 100.0
+    stuck = set()
+    relieving = set()
+    clean = False
+    fleet.migrations_now = fleet.migrations()
+    while True:
+        anchor = None
+        for m in fleet.obj:
+            for h in heaps.top(m, 1, True, skip=stuck.__contains__):
+                key = _over(fleet, h, eco, thr, True)
+                if key > 0 and (anchor is None or (key, -h) > anchor[0]):
+                    anchor = ((key, -h), h)
+        for h in sorted(relieving - stuck):
+            key = _over(fleet, h, eco, thr, False)
+            if key <= 0:
+                relieving.discard(h)
+            elif anchor is None or (key, -h) > anchor[0]:
+                anchor = ((key, -h), h)
+        if anchor is None:
+            if clean or not stuck:
+                break
+            # re-check the hosts set aside in the current state, with the sums recomputed from scratch
+            stuck = set()
+            relieving = set()
+            clean = True
+            fleet.recompute()
+            heaps.rebuild()
+            continue
+        h = anchor[1]
+        relieving.add(h)
+        best = _relief_move(fleet, heaps, h, thr, eco, budget)
+        if best is None:
+            stuck.add(h)
+            continue
+        reason = _relief_reason(fleet, h, eco)
+        for unit, t in best[1]:
+            fleet.migrations_now += fleet.cost(unit, t)
+            fleet.move(unit, t, reason)
+            heaps.touch(h)
+            heaps.touch(t)
+            stuck.discard(t)
+        clean = False
+
+
+def _relief_reason(fleet, h, eco):
+    n = fleet.nactive
+    parts = []
+    for m in fleet.obj:
+        load = 100.0 * fleet.used[m][h] * fleet.inv[m][h]
+        mean = 100.0 * fleet.s1[m] / n
+        if m == MEM:
+            parts.append('memory %.0f%% (limit %.0f%%)' % (load, eco['memory']))
+        else:
+            parts.append('%s %.0f%% = %.2f x the fleet average %.0f%%' % (
+                METRICS[m], load, load / mean if mean else 0.0, mean))
+    return 'relieve: %s is overloaded (%s; trigger %.2f x, relieved at %.2f x)' % (
+        fleet.names[h], ', '.join(parts), eco['trigger'], eco['target'])
 
 
 def _outside_band(fleet, thr):
@@ -1120,14 +1339,337 @@ def _schedulable(fleet):
     return not pending
 
 
+# --------------------------------------------------------------------------------------------
+# Small fleets: an exact search over what each host holds
+# --------------------------------------------------------------------------------------------
+
+class _Exact(object):
+    """Branch and bound for the least imbalance over the placements of the movable units of some hosts among
+    those hosts (the other hosts as they are), keeping the hard constraints (memory and max_load limits,
+    pinning, anti-affinity), whatever the number of migrations.
+
+    Units with the same demand and the same rules form a class; the search fills the hosts one after the
+    other (smallest capacity first, so that the hosts left at the end are alike), choosing how many units of
+    each class a host holds. A host's content is kept only when a lower bound of the final figure stays under
+    the ceiling: the hosts filled so far as they are, the rest of the demand spread over the remaining hosts
+    as a fluid (closed form, per metric); the same bound gives, before a host is filled, the window its load
+    must fall in. Alike hosts hold contents in decreasing order, so that a placement is not searched once per
+    permutation of alike hosts. The work is counted (never timed); `stop` says the search was cut short.
+
+    It does not read where the units of the searched hosts are, only which they are.
+    """
+
+    def __init__(self, fleet, work, hosts=None):
+        self.f = fleet
+        self.work = work
+        self.steps = 0
+        self.stop = False
+        self.obj = list(fleet.obj)
+        self.w = [fleet.w[m] / fleet.wsum for m in range(3)]
+        active = [h for h in range(fleet.nh) if fleet.active[h]]
+        searched = set(active if hosts is None else hosts)
+        self.total = len(active)
+        # the hosts that are not searched count as they are
+        self.s1 = [0.0, 0.0, 0.0]
+        self.s2 = [0.0, 0.0, 0.0]
+        for h in active:
+            if h not in searched:
+                for m in range(3):
+                    u = fleet.used[m][h] * fleet.inv[m][h]
+                    self.s1[m] += u
+                    self.s2[m] += u * u
+        base = [[0.0] * fleet.nh for _i in range(3)]
+        base_anti = [dict() for _i in fleet.anti_names]
+        classes = {}
+        for unit in fleet.units:
+            if unit.host not in searched:
+                continue
+            if unit.movable:
+                key = (tuple(unit.dem), tuple(sorted(unit.allowed)) if unit.allowed is not None else None,
+                       tuple(sorted(unit.anti)))
+                classes.setdefault(key, []).append(unit)
+            else:
+                for m in range(3):
+                    base[m][unit.host] += unit.dem[m]
+                for a in unit.anti:
+                    base_anti[a][unit.host] = base_anti[a].get(unit.host, 0) + 1
+        # anti-affinity members on hosts that are not searched do not matter here (they stay there)
+        total = [sum(fleet.cap[m][h] for h in active) for m in range(3)]
+
+        def weight(key):
+            return sum(self.w[m] * key[0][m] * self.total / total[m] for m in self.obj)
+        self.keys = sorted(classes, key=lambda k: (-weight(k), k[0], k[1] or (), k[2]))
+        self.units = [sorted(classes[k], key=lambda u: u.name) for k in self.keys]
+        self.dem = [k[0] for k in self.keys]
+        self.allowed = [frozenset(k[1]) if k[1] is not None else None for k in self.keys]
+        self.anti = [k[2] for k in self.keys]
+        self.base = base
+        self.base_anti = base_anti
+
+        def alike(h):
+            return (tuple(fleet.cap[m][h] for m in range(3)), tuple(fleet.lim[m][h] for m in range(3)),
+                    tuple(base[m][h] for m in range(3)), tuple(base_anti[a].get(h, 0) for a in range(len(base_anti))),
+                    tuple(al is None or h in al for al in self.allowed))
+        self.order = sorted(searched, key=lambda h: (alike(h), h))
+        self.n = len(self.order)
+        self.i0 = self.total - self.n
+        self.same = [j > 0 and alike(self.order[j]) == alike(self.order[j - 1]) for j in range(self.n)]
+        n = self.n
+        # per metric, over the hosts order[j:]: sum of capacities, of their squares, of their fixed demand
+        self.c1 = [[0.0] * (n + 1) for _i in range(3)]
+        self.c2 = [[0.0] * (n + 1) for _i in range(3)]
+        self.cb = [[0.0] * (n + 1) for _i in range(3)]
+        for m in range(3):
+            for j in range(n - 1, -1, -1):
+                h = self.order[j]
+                self.c1[m][j] = self.c1[m][j + 1] + fleet.cap[m][h]
+                self.c2[m][j] = self.c2[m][j + 1] + fleet.cap[m][h] ** 2
+                self.cb[m][j] = self.cb[m][j + 1] + base[m][h]
+
+    def _rest(self, m, j, s1, s2, rem):
+        """Least sum of squared deviations of metric m when the hosts not searched and order[:j] have load sum
+        s1 and sum of squares s2, and the hosts order[j:] share the demand rem (and their fixed demand) as a
+        fluid: min over t of s2 - 2 t s1 + i t^2 + (e - t c1)^2 / c2, the rest at t + nu * capacity."""
+        i = self.i0 + j
+        if j >= self.n:
+            return s2 - s1 * s1 / i
+        c1, c2 = self.c1[m][j], self.c2[m][j]
+        e = rem + self.cb[m][j]
+        t = (s1 + c1 * e / c2) / (i + c1 * c1 / c2)
+        return s2 - 2.0 * t * s1 + i * t * t + (e - t * c1) ** 2 / c2
+
+    def _window(self, j, s1, s2, rem, ceiling):
+        """Per metric, the demand host order[j] may hold for the bound to stay under the ceiling (None: no
+        content can)."""
+        h = self.order[j]
+        f = self.f
+        quad = {}
+        low = {}
+        for m in self.obj:
+            cap, b = f.cap[m][h], self.base[m][h]
+
+            def g(u, m=m, cap=cap, b=b):
+                return self._rest(m, j + 1, s1[m] + u, s2[m] + u * u, rem[m] - (u * cap - b))
+            # the bound is a quadratic in the host's load u: three values give it
+            g0, g1, g2 = g(0.0), g(0.5), g(1.0)
+            a = 2.0 * (g2 - 2.0 * g1 + g0)
+            bq = 2.0 * (g1 - g0) - 0.5 * a
+            quad[m] = (a, bq, g0)
+            low[m] = g0 - bq * bq / (4.0 * a) if a > 1e-15 else min(g0, g2)
+        window = [None, None, None]
+        for m in self.obj:
+            a, bq, c = quad[m]
+            if a <= 1e-15:
+                continue
+            room = (ceiling - sum(self.w[o] * low[o] for o in self.obj if o != m)) / self.w[m]
+            disc = bq * bq - 4.0 * a * (c - room)
+            if disc < 0:
+                return None
+            r = math.sqrt(disc)
+            cap = f.cap[m][h]
+            window[m] = (((-bq - r) / (2.0 * a) - 1e-9) * cap, ((-bq + r) / (2.0 * a) + 1e-9) * cap)
+        return window
+
+    def _contents(self, j, left, anti_used, window):
+        """The class counts host order[j] may hold (everything left, for the last host), with its loads."""
+        h = self.order[j]
+        f = self.f
+        nk = len(self.keys)
+        dem, allowed, anti = self.dem, self.allowed, self.anti
+        lim = [f.lim[m][h] + 1e-9 for m in range(3)]
+        last = j == self.n - 1
+        # demand of the classes from k on that this host may take, for the lower end of the window
+        reach = [[0.0] * 3 for _k in range(nk + 1)]
+        for k in range(nk - 1, -1, -1):
+            ok = allowed[k] is None or h in allowed[k]
+            for m in range(3):
+                reach[k][m] = reach[k + 1][m] + (left[k] * dem[k][m] if ok else 0.0)
+        checks = [(m, window[m][0], window[m][1]) for m in self.obj if window is not None and window[m] is not None]
+        out = []
+        x = [0] * nk
+        load = [self.base[m][h] for m in range(3)]
+        taken = dict((a, anti_used[a].get(h, 0)) for k in range(nk) for a in anti[k])
+
+        def walk(k):
+            self.steps += 1
+            if self.steps > self.work:
+                self.stop = True
+                return
+            for m, lo, hi in checks:
+                if load[m] > hi or load[m] + reach[k][m] < lo:
+                    return
+            if k == nk:
+                out.append((tuple(x), list(load)))
+                return
+            top = left[k]
+            if top and allowed[k] is not None and h not in allowed[k]:
+                top = 0
+            if top and anti[k]:
+                top = 0 if any(taken[a] for a in anti[k]) else 1
+            if last and top != left[k]:
+                return
+            d = dem[k]
+            for c in range(top, top - 1 if last else -1, -1):
+                if c and any(d[m] and load[m] + c * d[m] > lim[m] for m in range(3)):
+                    continue
+                x[k] = c
+                for m in range(3):
+                    load[m] += c * d[m]
+                for a in anti[k]:
+                    taken[a] += c
+                walk(k + 1)
+                for a in anti[k]:
+                    taken[a] -= c
+                for m in range(3):
+                    load[m] -= c * d[m]
+                x[k] = 0
+                if self.stop:
+                    return
+        walk(0)
+        return out
+
+    def solve(self, ceiling, accept=None):
+        """(sum of squared deviations, [class counts per host of self.order]) of the best placement under the
+        ceiling that `accept` (a function of the class counts, if given) takes, or (ceiling, None) when the
+        search found none."""
+        n = self.n
+        nk = len(self.keys)
+        left = [len(u) for u in self.units]
+        anti_used = [dict(c) for c in self.base_anti]
+        rem = [sum(left[k] * self.dem[k][m] for k in range(nk)) for m in range(3)]
+        chosen = [None] * n
+        result = [ceiling, None]
+        f = self.f
+
+        def dfs(j, s1, s2, rem):
+            h = self.order[j]
+            window = None
+            if j < n - 1:
+                window = self._window(j, s1, s2, rem, result[0])
+                if window is None:
+                    return
+            options = []
+            for x, load in self._contents(j, left, anti_used, window):
+                if self.same[j] and x > chosen[j - 1]:
+                    continue
+                u = [load[m] * f.inv[m][h] for m in range(3)]
+                n1 = [s1[m] + u[m] for m in range(3)]
+                n2 = [s2[m] + u[m] * u[m] for m in range(3)]
+                nrem = [rem[m] - (load[m] - self.base[m][h]) for m in range(3)]
+                bound = sum(self.w[m] * self._rest(m, j + 1, n1[m], n2[m], nrem[m]) for m in self.obj)
+                if bound < result[0] - 1e-12:
+                    options.append((bound, x, n1, n2, nrem))
+            if self.stop:
+                return
+            options.sort(key=lambda o: (o[0], o[1]))
+            for bound, x, n1, n2, nrem in options:
+                if bound >= result[0] - 1e-12:
+                    break
+                chosen[j] = x
+                if j == n - 1:
+                    if accept is None or accept(chosen):
+                        result[0] = bound
+                        result[1] = list(chosen)
+                    break
+                for k in range(nk):
+                    if x[k]:
+                        left[k] -= x[k]
+                        for a in self.anti[k]:
+                            anti_used[a][h] = anti_used[a].get(h, 0) + 1
+                dfs(j + 1, n1, n2, nrem)
+                for k in range(nk):
+                    if x[k]:
+                        left[k] += x[k]
+                        for a in self.anti[k]:
+                            anti_used[a][h] -= 1
+                if self.stop:
+                    return
+
+        if n:
+            dfs(0, list(self.s1), list(self.s2), rem)
+        return result[0], result[1]
+
+    def placement(self, contents):
+        """{unit idx: host} for class counts per host of self.order, keeping on each host the units that
+        started there (as many as it holds of their class), the others by name to the hosts by index."""
+        f = self.f
+        where = {}
+        for k, units in enumerate(self.units):
+            need = dict((self.order[j], contents[j][k]) for j in range(self.n) if contents[j][k])
+            rest = []
+            for unit in units:
+                o = f.gorigin[unit.gids[0]]
+                if need.get(o):
+                    where[unit.idx] = o
+                    need[o] -= 1
+                else:
+                    rest.append(unit)
+            targets = [h for h in sorted(need) for _c in range(need[h])]
+            for unit, h in zip(rest, targets):
+                where[unit.idx] = h
+        return where
+
+
+def _triples(fleet):
+    """Every three active hosts in turn (in index order), the movable units on them placed anew among them by
+    the exact search, when that lowers the figure clearly and some order of single migrations reaches it.
+    Returns whether something changed. Deterministic given the placement, so a new run on a placement where
+    no three hosts can do better finds the same. (Not with max_migrations: the exact search does not count
+    migrations, and under a budget most of what it finds would be refused.)"""
+    reason = 'balance: an exact search over three hosts found a lower imbalance'
+    hosts = [h for h in range(fleet.nh) if fleet.active[h]]
+    changed = False
+    for a in range(len(hosts)):
+        for b in range(a + 1, len(hosts)):
+            for c in range(b + 1, len(hosts)):
+                trio = (hosts[a], hosts[b], hosts[c])
+                if not any(fleet.units[u].movable for h in trio for u in fleet.on[h]):
+                    continue
+                fleet.recompute()
+                sq0 = fleet.sq_dev()
+                search = _Exact(fleet, _TRIPLE_WORK, trio)
+                units = [fleet.units[u] for h in trio for u in sorted(fleet.on[h])]
+
+                def apply(contents, search=search, units=units):
+                    target = search.placement(contents)
+                    for unit in units:
+                        if unit.idx in target and target[unit.idx] != unit.host:
+                            fleet.move(unit, target[unit.idx], reason)
+                    fleet.recompute()
+
+                refused = []
+
+                def accept(contents, apply=apply, search=search, refused=refused):
+                    # one migration per guest in some order (else the next best)
+                    snap = fleet.snapshot()
+                    apply(contents)
+                    ok = _schedulable(fleet)
+                    fleet.restore(snap)
+                    fleet.recompute()
+                    if not ok:
+                        fleet.deferred = True
+                        refused.append(contents)
+                        search.stop = search.stop or len(refused) >= _TRIPLE_REFUSALS
+                    return ok
+                _value, contents = search.solve(sq0 - 1e-6 * sq0 - 1e-12, accept)
+                if contents is not None:
+                    apply(contents)
+                    changed = True
+    fleet.migrations_now = fleet.migrations()
+    return changed
+
+
 def _refine(fleet, budget):
     """Iterated local search on a small fleet, deterministic given the placement it starts from.
 
     From a local optimum L of the full neighbourhood (every move, every exchange), try a fixed number of
     perturbations (a few random moves that keep the hard constraints) each followed by a descent; the
     perturbations are drawn from a seed computed from L's placement. The first trial that ends clearly
-    better than L becomes the new starting point; the search stops when no trial from L helps. A new run
-    on the result starts from that same L, draws the same trials and so plans nothing (idempotence).
+    better than L becomes the new starting point. When no trial helps, on fleets of at most _TRIPLE_HOSTS
+    hosts (and without max_migrations), every three hosts get their units placed anew by an exact search
+    (_triples); what that lowers becomes the new starting point. The search stops when neither helps. A new
+    run on the result starts from that same L, draws the same trials, searches the same triples and so plans
+    nothing (idempotence).
     """
     reason = 'balance: a wider search (perturbation and re-descent) found a lower imbalance'
     movable = [u for u in fleet.units if u.movable]
@@ -1165,6 +1707,8 @@ def _refine(fleet, budget):
                 fleet.deferred = True
         if not accepted:
             fleet.restore(base)
+            if budget is None and fleet.nactive <= _TRIPLE_HOSTS and _triples(fleet):
+                continue
             break
     fleet.recompute()
     fleet.migrations_now = fleet.migrations()
@@ -1404,7 +1948,7 @@ def _summary(result):
 # --------------------------------------------------------------------------------------------
 
 def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0, min_improvement=0.0,
-                 max_migrations=None, rules=None, max_load=None, memory_reserve_mb=0):
+                 max_migrations=None, rules=None, max_load=None, memory_reserve_mb=0, economy=None):
     """Plan live migrations that spread load (performance) or free whole hosts (density).
 
     hosts, guests: the model (see fleet_from_facts). rules: {'affinity': [[guest, ...] | {name, guests}],
@@ -1422,6 +1966,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     threshold = _number(threshold, 'threshold')
     min_improvement = _number(min_improvement, 'min_improvement')
     budget = _number(max_migrations, 'max_migrations', integer=True, allow_none=True)
+    economy = economy_policy(economy)
     frozen = []
     first = None
     for _attempt in range(4):
@@ -1434,7 +1979,7 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
         base = _Fleet(hosts, guests, **opts)
         if first is None:
             first = (_host_rows(base), base.imbalance(), _in_use(base))
-        ordered, dropped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget)
+        ordered, dropped, extra = _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget, economy)
         if not dropped:
             break
         frozen.extend(g for item in dropped for g in item['guests'])
@@ -1449,24 +1994,24 @@ def plan_balance(hosts, guests, mode='performance', weights=None, threshold=5.0,
     return _result(base, mode, first[0], first[1], first[2], ordered, dropped, extra)
 
 
-def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget):
+def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budget, economy):
     start = base.snapshot()
     before_imb = base.imbalance()
     origins = dict((g, base.names[h]) for g, h in zip(base.guests, base.ghost))
-    state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True)
+    state = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, True, economy)
     extra = {}
     if mode == 'performance' and state['balanced']:
         # judge the balancing moves against the state that the rule repairs alone would give
         ref = before_imb
         plain = None
         if state['repaired']:
-            plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+            plain = _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False, economy)
             ref = plain['imbalance']
         gain = 100.0 * (ref - state['imbalance']) / ref if ref > 0 else 0.0
         if gain < min_improvement or gain <= 0:
             extra['note'] = 'balancing would lower the imbalance by %.1f%% only (min_improvement %s%%): not planned' % (
                 gain, min_improvement)
-            state = plain or _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False)
+            state = plain or _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, False, economy)
     final = {}
     reasons = {}
     last = {}
@@ -1485,7 +2030,7 @@ def _plan_once(base, hosts, guests, opts, mode, threshold, min_improvement, budg
     return ordered, dropped, extra
 
 
-def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance):
+def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, balance, economy):
     """Rounds of repair (rebuilding the fleet so that repaired affinity groups move as one) and balance or
     pack, until a round repairs nothing. Returns the final host (index) per guest index, per guest name
     its reasons and the (round, step) of its last move, the rule problems left, and flags."""
@@ -1511,7 +2056,7 @@ def _search(base, start, hosts, guests, opts, origins, mode, threshold, budget, 
         if mode == 'density':
             _pack(fleet, budget)
         elif balance:
-            _balance(fleet, threshold, budget)
+            _balance(fleet, threshold, budget, economy)
         balanced = balanced or len(fleet.moves) > mark
         _record(fleet, rnd, mark, reasons, last, offset=0.5)
         if not (repaired or len(fleet.moves) > mark):
@@ -1560,7 +2105,6 @@ def plan_evacuation(hosts, guests, host, rules=None, max_load=None, memory_reser
     if host not in fleet.hidx:
         raise PlacementError('host', 'unknown host %r (known: %s)' % (host, ', '.join(fleet.names)))
     src = fleet.hidx[host]
-    start = fleet.snapshot()
     before_rows = _host_rows(fleet)
     before_imb = fleet.imbalance()
     before_use = _in_use(fleet)

@@ -106,11 +106,63 @@ options:
         description: Weight of CPU usage.
         type: float
         default: 0.0
+  economy:
+    description:
+      - With O(mode=performance), how much moving is worth it. By default the plan acts only where it pays,
+        with the rules of Xen Orchestra's load balancer (its preventive mode) on this module's metrics.
+      - 'A host is overloaded when, on a weighted metric (see O(weights)), it is more than O(threshold) points
+        above the fleet average and: for vCPUs and CPU usage, at O(economy.trigger) times that average or more;
+        for memory, above O(economy.memory) percent of its memory.'
+      - Only overloaded hosts give guests. Each gives them one at a time, the move that lowers the imbalance
+        figure most first, until it is within O(economy.target) times the average on vCPUs and CPU usage and
+        within O(economy.memory) percent on memory, or no move helps. A host that receives a guest never ends
+        overloaded, and hosts that are not overloaded are left alone. A fleet where no host is overloaded gets
+        an empty plan.
+      - The result is a fleet that is not overloaded anywhere, reached with few migrations, rather than as even
+        as possible. O(economy.enabled=false) spreads the load as evenly as the search can instead (every host
+        outside O(threshold) of the average starts moves, small fleets get a wider search), with many more
+        migrations; this was the only behaviour before this option.
+      - O(max_migrations), O(min_improvement) and the hard limits apply in both cases.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      enabled:
+        description: Act only where it pays. V(false) spreads the load as evenly as possible.
+        type: bool
+        default: true
+      trigger:
+        description:
+          - A host whose vCPU or CPU load is at this many times the fleet average or more is overloaded
+            (Xen Orchestra's preventive mode uses 1.5). At least O(economy.target).
+        type: float
+        default: 1.5
+      target:
+        description:
+          - An overloaded host gives guests until its vCPU and CPU loads are within this many times the fleet
+            average, and no host that receives a guest ends above it (Xen Orchestra uses 1.25). At least 1.
+        type: float
+        default: 1.25
+      memory:
+        description:
+          - In percent of the memory a host offers to guests. A host above it is short of memory (overloaded);
+            it gives guests until it is within it, and no host that receives a guest ends above it. Above 0, at
+            most 100.
+          - Memory counts as a limit here, not as a load to spread; O(economy.enabled=false) spreads it.
+        type: float
+        default: 95.0
+      min_gain:
+        description:
+          - In points of the imbalance figure. A migration is planned only when it lowers the figure by at least
+            this much (an affinity group, this much per guest). V(0) accepts every improving move.
+          - One move changes the figure less in a large fleet than in a small one, so keep this small (a
+            fraction of a point) for fleets of more than a few dozen hosts.
+        type: float
+        default: 0.0
   threshold:
     description:
       - In percentage points. With O(mode=performance), only hosts whose load on a weighted metric is more
-        than this above or below the fleet average start migrations; a fleet where every host is within
-        the band gets an empty plan.
+        than this above (or, with O(economy.enabled=false), below) the fleet average start migrations; a fleet
+        where every host is within the band gets an empty plan.
     type: float
     default: 5.0
   min_improvement:
@@ -260,6 +312,27 @@ EXAMPLES = r'''
     msg: "{{ plan.report }}"
   run_once: true
 
+- name: Relieve only hosts at twice the fleet's vCPU average, and only by moves worth a point each
+  xenfleet.xen.xen_balance:
+    hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
+    economy:
+      trigger: 2.0
+      target: 1.5
+      min_gain: 1.0
+  delegate_to: localhost
+  run_once: true
+  register: relief
+
+- name: Spread the load as evenly as possible, whatever the number of migrations (the behaviour before 0.2.0)
+  xenfleet.xen.xen_balance:
+    hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
+    economy:
+      enabled: false
+    threshold: 2
+  delegate_to: localhost
+  run_once: true
+  register: spread
+
 - name: Pack guests on as few hosts as possible, keeping 10 % memory headroom
   xenfleet.xen.xen_balance:
     hosts: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'xen_facts'))) }}"
@@ -319,12 +392,17 @@ migrations:
       type: int
       sample: 2
     reason:
-      description: Why it moves.
+      description:
+        - Why it moves. C(relieve:) a move of the economy (O(economy)), C(balance:) a move that spreads the load
+          (O(economy.enabled=false)), C(repair) a move that repairs a broken rule, C(density:) and C(evacuate) the
+          other modes.
       type: str
-      sample: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'
+      sample: 'relieve: xen1 is overloaded (memory 82% (limit 95%), vcpus 150% = 1.67 x the fleet average 90%;
+        trigger 1.50 x, relieved at 1.25 x)'
   sample:
     - {order: 1, guest: web1, from: xen1, to: xen3, memory_mb: 2048, vcpus: 2,
-       reason: 'balance: xen1 is above the fleet average (memory 82%, vcpus 150% vs memory 55%, vcpus 90%)'}
+       reason: 'relieve: xen1 is overloaded (memory 82% (limit 95%), vcpus 150% = 1.67 x the fleet average 90%;
+         trigger 1.50 x, relieved at 1.25 x)'}
 hosts:
   description:
     - Per host, its load before and after the plan (C(memory_percent), C(vcpus_percent), C(cpu_percent),
@@ -408,7 +486,7 @@ report:
   elements: str
   sample:
     - 'xen1  memory 81% -> 56%  vcpus 150% -> 100%  guests 7 -> 5'
-    - '1. web1: xen1 -> xen3 (2048 MiB, 2 vCPUs): balance: xen1 is above the fleet average'
+    - '1. web1: xen1 -> xen3 (2048 MiB, 2 vCPUs): relieve: xen1 is overloaded (...)'
 '''
 
 import traceback
@@ -430,6 +508,13 @@ def main():
                 memory=dict(type='float', default=1.0),
                 vcpus=dict(type='float', default=1.0),
                 cpu=dict(type='float', default=0.0),
+            )),
+            economy=dict(type='dict', apply_defaults=True, options=dict(
+                enabled=dict(type='bool', default=True),
+                trigger=dict(type='float', default=1.5),
+                target=dict(type='float', default=1.25),
+                memory=dict(type='float', default=95.0),
+                min_gain=dict(type='float', default=0.0),
             )),
             threshold=dict(type='float', default=5.0),
             min_improvement=dict(type='float', default=10.0),

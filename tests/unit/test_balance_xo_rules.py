@@ -135,12 +135,30 @@ def test_measured_cpu_rules_and_fixed_point(bench):
 
 
 def test_family_summary(bench, capsys):
+    # two seeds of one family: medians 14 / 1.5 (ours) against 15 / 2 (XO rules): no more migrations for a lower
+    # imbalance ("yes"); seed by seed only the first one is (the second moves less but ends higher)
     row = {'hosts': 4, 'guests': 12, 'family': '4x12', 'seed': 0, 'threshold': 5.0, 'before': 20.0,
-           'ours': [3.0, 6], 'xo_rules': [15.0, 2], 'ours_as_xo_rules': [9.0, 2]}
+           'ours': [12.0, 2], 'spread': [3.0, 6], 'xo_rules': [15.0, 2], 'ours_as_xo_rules': [9.0, 2]}
+    second = dict(row, seed=1, ours=[16.0, 1])
     quality = {'hosts': 4, 'guests': 12, 'rules': False, 'seed': 0, 'ours': 2.5, 'moves': 7, 'xo_rules': [16.0, 2],
-               'opt_same_moves': 2.4, 'proven_same_moves': True, 'opt_any': 2.0, 'proven_any': False}
-    bench.summarize_families([row], [quality])
+               'economy': [14.0, 3], 'opt_same_moves': 2.4, 'proven_same_moves': True, 'opt_any': 2.0,
+               'proven_any': False}
+    bench.summarize_families([row, second], [quality])
     out = capsys.readouterr().out
-    assert '4x12        5   20.00 |   3.00 /   6.0 |  15.00 /   2.0 |   9.00 /   2.0' in out
-    assert '4h no rules |   2.50 /   7.0 |  16.00 /   2.0 |   2.40 (1/1)' in out
+    assert '4x12        5   20.00 |  14.00 /   1.5 |  15.00 /   2.0 | yes         |   3.00 /   6.0 |   9.00 /   2.0' in out
+    assert 'no higher an imbalance on 1/2' in out
+    # 3 migrations against XO's 2: "no", whatever the imbalance
+    assert '4h no rules |  14.00 /   3.0 |  16.00 /   2.0 | no          |   2.50 /   7.0 |   2.40 (1/1)' in out
     assert 'none proven (0/1)' in out
+
+
+def test_quality_summary_counts_the_two_percent_goal(bench, capsys):
+    rows = [{'hosts': 6, 'guests': 20, 'rules': True, 'seed': seed, 'ours': ours, 'moves': 10,
+             'opt_same_moves': ours, 'proven_same_moves': True, 'bound_same_moves': ours,
+             'opt_any': opt, 'proven_any': proven, 'bound_any': opt}
+            for seed, ours, opt, proven in ((0, 4.0, 3.95, True), (1, 3.97, 3.55, True), (2, 3.0, 2.0, False))]
+    bench.summarize_quality(rows)
+    out = capsys.readouterr().out
+    # 4.0 is 1.3 % above 3.95, 3.97 is 11.8 % above 3.55; the third optimum is not proven and does not count
+    assert 'planner within 2 % of it on 1/2 (max +11.8 %)' in out
+    assert 'more than 2 % above the proven optimum: 6 hosts 20 guests rules=True seed 1: planner 3.970, optimum 3.550' in out

@@ -158,13 +158,14 @@ def paused(facts, name):
     return facts
 
 
-def test_paused_guest_never_moves_in_a_balance_plan(monkeypatch):
-    args = {'hosts': fleet(), 'threshold': 0, 'min_improvement': 0}
+@pytest.mark.parametrize('economy', [{}, {'enabled': False}])
+def test_paused_guest_never_moves_in_a_balance_plan(monkeypatch, economy):
+    args = {'hosts': fleet(), 'threshold': 0, 'min_improvement': 0, 'economy': economy}
     moved = [m['guest'] for m in run(monkeypatch, args)[0]['migrations']]
-    assert 'web1' in moved  # the test means something: unpaused, web1 moves
-    result, failed = run(monkeypatch, dict(args, hosts=paused(fleet(), 'web1')))
+    assert moved  # the test means something: unpaused, the first guest of the plan moves
+    result, failed = run(monkeypatch, dict(args, hosts=paused(fleet(), moved[0])))
     assert not failed, result
-    assert result['migrations'] and 'web1' not in [m['guest'] for m in result['migrations']]
+    assert result['migrations'] and moved[0] not in [m['guest'] for m in result['migrations']]
 
 
 def test_paused_guest_blocks_a_drain(monkeypatch):
@@ -240,3 +241,50 @@ def test_negative_limits_are_refused_with_the_option_named(monkeypatch, option, 
     assert failed
     assert result['msg'] == '%s: must be at least 0, got %s' % (option, value)
     assert result['error'] == 'invalid_parameter' and result['param'] == option
+
+
+def busy_fleet():
+    # four 8-CPU hosts with 7 GiB for guests each, 512 MiB guests. vCPUs: xen1 a 4, b 2, c 2, d 1, e 1 (10,
+    # 125 %); xen2 f 4, xen3 g 4 (50 %); xen4 h 2 (25 %). The average is 5 vCPUs (62.5 %): xen1 is 2 x it.
+    vcpus = {'xen1': [('a', 4), ('b', 2), ('c', 2), ('d', 1), ('e', 1)], 'xen2': [('f', 4)], 'xen3': [('g', 4)],
+             'xen4': [('h', 2)]}
+    return dict((name, {'host': host(7168 - 512 * len(doms), cpus=8),
+                        'domains': [domain(g, 512, v, i + 1) for i, (g, v) in enumerate(doms)]})
+                for name, doms in vcpus.items())
+
+
+def test_economy_relieves_the_overloaded_host_only_and_off_spreads(monkeypatch):
+    # On vCPUs alone, deviations from the average +5 / -1 / -1 / -3. Moving a (4) to xen4 gives +1 / -1 / -1 /
+    # +1 (sum of squares 4; b or c there: 12): xen1 is then at 75 %, within 1.25 x 62.5 = 78.1 %: relieved,
+    # and xen4 ends at 75 % too. Spreading as evenly as possible goes on with a 1-vCPU guest of xen1 to xen2
+    # or xen3 (0 / 0 / -1 / +1, sum 2): one migration more.
+    args = {'hosts': busy_fleet(), 'threshold': 0, 'min_improvement': 0, 'weights': {'memory': 0, 'vcpus': 1}}
+    result, failed = run(monkeypatch, args)
+    assert not failed, result
+    assert [(m['guest'], m['from'], m['to']) for m in result['migrations']] == [('a', 'xen1', 'xen4')]
+    assert result['migrations'][0]['reason'].startswith('relieve: xen1 is overloaded (vcpus 125% = 2.00 x the fleet '
+                                                        'average 62%')
+    assert result['hosts']['xen1']['after']['vcpus_percent'] == 75.0
+    spread, failed = run(monkeypatch, dict(args, economy={'enabled': False}))
+    assert not failed, spread
+    assert len(spread['migrations']) == 2
+    assert spread['imbalance']['after'] < result['imbalance']['after']
+    # a higher trigger leaves xen1 alone; a drain ignores the economy
+    calm, failed = run(monkeypatch, dict(args, economy={'trigger': 2.5}))
+    assert not failed and calm['migrations'] == []
+    drain, failed = run(monkeypatch, dict(args, mode='evacuate', evacuate='xen2', economy={'trigger': 2.5}))
+    assert not failed and [m['guest'] for m in drain['migrations']] == ['f']
+
+
+@pytest.mark.parametrize('economy,param,said', [
+    ({'trigger': 1.1}, 'economy.trigger', 'must be at least economy.target (1.25), got 1.1'),
+    ({'target': 0.5, 'trigger': 2.0}, 'economy.target', 'must be at least 1 (times the fleet average), got 0.5'),
+    ({'memory': 150}, 'economy.memory', 'must be above 0 and at most 100 (percent), got 150.0'),
+    ({'min_gain': -0.5}, 'economy.min_gain', 'must be at least 0, got -0.5'),
+])
+def test_bad_economy_fails_naming_the_sub_option(monkeypatch, economy, param, said):
+    for mode in ('performance', 'density'):
+        result, failed = run(monkeypatch, {'hosts': fleet(), 'economy': economy, 'mode': mode})
+        assert failed
+        assert result['msg'] == '%s: %s' % (param, said)
+        assert result['error'] == 'invalid_parameter' and result['param'] == param
