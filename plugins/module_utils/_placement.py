@@ -1637,20 +1637,7 @@ def _triples(fleet):
                             fleet.move(unit, target[unit.idx], reason)
                     fleet.recompute()
 
-                refused = []
-
-                def accept(contents, apply=apply, search=search, refused=refused):
-                    # one migration per guest in some order (else the next best)
-                    snap = fleet.snapshot()
-                    apply(contents)
-                    ok = _schedulable(fleet)
-                    fleet.restore(snap)
-                    fleet.recompute()
-                    if not ok:
-                        fleet.deferred = True
-                        refused.append(contents)
-                        search.stop = search.stop or len(refused) >= _TRIPLE_REFUSALS
-                    return ok
+                accept = _triple_acceptor(fleet, apply, search)
                 _value, contents = search.solve(sq0 - 1e-6 * sq0 - 1e-12, accept)
                 if contents is not None:
                     apply(contents)
@@ -2179,3 +2166,22 @@ def _why_blocked(fleet, unit, targets):
                 'place it there while the host is drained)' % ', '.join(sorted(fleet.names[t] for t in mates)))
     return 'needs %d MiB; no host with room also has room for its %d vCPU(s) under max_load' % (
         need, int(round(unit.dem[VCPU])))
+
+
+def _triple_acceptor(fleet, apply, search):
+    """The acceptance test of one three-host re-placement: one migration per guest in some order (else the
+    search goes on to the next best); after _TRIPLE_REFUSALS refusals the search stops."""
+    refused = []
+
+    def accept(contents):
+        snap = fleet.snapshot()
+        apply(contents)
+        ok = _schedulable(fleet)
+        fleet.restore(snap)
+        fleet.recompute()
+        if not ok:
+            fleet.deferred = True
+            refused.append(contents)
+            search.stop = search.stop or len(refused) >= _TRIPLE_REFUSALS
+        return ok
+    return accept
