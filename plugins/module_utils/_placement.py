@@ -843,17 +843,24 @@ def _best_move(fleet, heaps, anchor, hot, budget):
                     g += d * (a + b * d)
                 if g < best_gain:
                     continue
-                if unit.allowed is not None and t not in unit.allowed:
-                    continue
-                if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
-                    continue
-                if budget is not None and fleet.migrations_now + fleet.cost(unit, t) > budget:
+                if not _rules_let(fleet, unit, t, budget):
                     continue
                 key = (g, -len(unit.members), unit.name, -t)
                 if best is None or key > best[0]:
                     best = (key, [(unit, t)])
                     best_gain = g
     return best
+
+
+def _rules_let(fleet, unit, t, budget):
+    """Whether the placement rules and the migration budget let unit move to host t: its pinned hosts, no
+    member of its anti-affinity groups on t, and the migrations the move adds within budget (None: no limit).
+    Room is the caller's: each step checks it against its own limits first."""
+    if unit.allowed is not None and t not in unit.allowed:
+        return False
+    if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
+        return False
+    return budget is None or fleet.migrations_now + fleet.cost(unit, t) <= budget
 
 
 def _pick_anchor(fleet, heaps, thr, stuck):
@@ -1021,11 +1028,7 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
                     break
             if not within:
                 continue
-            if unit.allowed is not None and t not in unit.allowed:
-                continue
-            if unit.anti and any(fleet.anti_count[x].get(t) for x in unit.anti):
-                continue
-            if budget is not None and fleet.migrations_now + fleet.cost(unit, t) > budget:
+            if not _rules_let(fleet, unit, t, budget):
                 continue
             if eco['min_gain'] > 0:
                 after = 100.0 * math.sqrt(max(sq - g, 0.0) / n)
