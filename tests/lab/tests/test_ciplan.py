@@ -7,7 +7,7 @@ from xenlab import ciplan, cli
 
 EXPECTED = {"default": 300, "privlink": 300, "guests": 1500, "vcpu": 1200, "hypervisor": 1800,
             "migrate": 2700, "fleet": 3000, "faults": 1800, "provision": 1800, "snapshot": 1500,
-            "balance": 1200}
+            "balance": 1200, "backup": 900}
 
 GIT_LOG = """\
 @1000000
