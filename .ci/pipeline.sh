@@ -537,12 +537,11 @@ CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot
 # issue 15) passed in CI and left it. provision (issue 17) passed end to end on a clean clone on 2026-12-03
 # (run 4, 2862 s alone), led the CI run of session 30's submission, which passed (3483 s), and left it.
 # snapshot (issue 19) passed end to end on a clean clone on 2026-12-03 (2142 s alone), led the CI run of session 34's
-# submission (passed, 3611 s) and left the list. migrate leads again: session 35 moved its cold move out (to scenario
-# backup) and its shared task files to molecule/_shared. balance (issue 21) passed end to end on a clean clone on
-# 2026-12-04 (1254 s) and leads as new; so does backup (issues 19, 18: xen_backup between two hosts, the inventory
-# plugin after it; 858 s on a clean clone on 2026-12-04). migrate comes after them: the three together do not fit one
-# run's budget, and its changed files' parts (the shared task files) ran in scenario backup.
-CI_MOLECULE_FIRST="balance backup migrate"
+# submission (passed, 3611 s) and left the list. balance (issue 21) and backup (issues 19, 18) led the CI run of
+# session 35's submission (passed, 3492 s) and left the list. migrate leads again: session 35 moved its cold move out
+# (to scenario backup) and its shared task files to molecule/_shared; it passed end to end on a clean clone on
+# 2026-12-04 (session 36, 1865 s alone).
+CI_MOLECULE_FIRST="migrate"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -588,7 +587,7 @@ lab_prepare() {
 # provision: 2862 s alone end to end on a clean clone (2026-12-03, run 4; the guests' boots to SSH 9-11 min each).
 # migrate: 3849 s alone on a busy dev machine on 2026-12-03; in CI it led session 31's run, which took 3583 s in all
 # (so about 2300 s) - hence 2700. (The cold move made it 6741 s beside a CPU-heavy benchmark in session 34: it moved
-# to its own scenario, backup, in session 35.)
+# to its own scenario, backup, in session 35.) Without it: 1865 s alone on a clean clone on 2026-12-04 (session 36).
 # fleet: 3796 s alone on a clean clone on 2026-12-03 (session 31; side_effect 2880 s, live migrations 90-155 s each)
 # - hence 3700.
 # snapshot: 2142 s alone on a clean clone on 2026-12-03 (session 32; prepare 10 min of it, the tools' apt install
