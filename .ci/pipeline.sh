@@ -4,7 +4,8 @@
 # Stages (in this order; select a subset with XENFLEET_CI_STAGES, e.g. "lint units"):
 #   lint      yamllint, ansible-lint (production profile, offline), antsibull-changelog lint
 #   docs      antsibull-docs lint-collection-docs --plugin-docs, and a dry run of
-#             antsibull-changelog release in a copy (newest stack)
+#             antsibull-changelog release in a copy, checking that it lists every module, plugin and role
+#             new in that release (newest stack)
 #   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
 #             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
 #   units     ansible-test units --local --python X.Y in the stack venv, per controller stack;
@@ -16,8 +17,10 @@
 #             create` of docs/examples/execution-environment.yml (the README's command, without a container)
 #   molecule  the nested Xen lab scenarios (see run_molecule below)
 #
-# Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.21" = ansible-core 2.21.x on
-# Python 3.12 (select with XENFLEET_CI_STACKS). With CI=true every stage and stack runs, whatever the
+# Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.20" = ansible-core 2.20.x on Python 3.13,
+# "2.21" = ansible-core 2.21.x on Python 3.12 (select with XENFLEET_CI_STACKS): every ansible-core release that
+# meta/runtime.yml's requires_ansible admits, up to the newest (tests/unit/test_release_metadata.py checks that no
+# minor release in between is left out). 2.20 runs on 3.13 so that a controller on 3.13 is tested too. With CI=true every stage and stack runs, whatever the
 # selection variables say.
 #
 # Venvs and pip's download cache live under ${XDG_CACHE_HOME:-~/.cache}/xenfleet-ci (outside the repo);
@@ -34,7 +37,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CI_DIR="$REPO/.ci"
 CACHE=${XENFLEET_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenfleet-ci}
 ALL_STAGES="lint docs sanity units build molecule"
-ALL_STACKS="2.19 2.21"
+ALL_STACKS="2.19 2.20 2.21"
 NEWEST_STACK=2.21
 
 if [ "${CI:-}" = "true" ]; then
@@ -56,8 +59,14 @@ for s in $STACKS; do
 done
 
 # Per-stack facts.
-stack_python() { case $1 in 2.19) echo 3.11 ;; 2.21) echo 3.12 ;; esac; }
-stack_core_spec() { case $1 in 2.19) echo 'ansible-core>=2.19,<2.20' ;; 2.21) echo 'ansible-core>=2.21,<2.22' ;; esac; }
+stack_python() { case $1 in 2.19) echo 3.11 ;; 2.20) echo 3.13 ;; 2.21) echo 3.12 ;; esac; }
+stack_core_spec() {
+  case $1 in
+    2.19) echo 'ansible-core>=2.19,<2.20' ;;
+    2.20) echo 'ansible-core>=2.20,<2.21' ;;
+    2.21) echo 'ansible-core>=2.21,<2.22' ;;
+  esac
+}
 
 export PIP_CACHE_DIR="$CACHE/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -315,9 +324,11 @@ run_docs() {
   ANSIBLE_COLLECTIONS_PATH="$WORK" antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
 
   # Dry run of the next release's changelog in a throw-away copy: proves that the fragments and the
-  # plugins' version_added metadata make a valid changelog (the real release is done by hand).
+  # plugins' version_added metadata make a valid changelog (the real release is done by hand). The version is
+  # galaxy.yml's, or the newest version_added when that is newer (the release being prepared); the modules,
+  # plugins and roles added in it must be listed as new by antsibull-changelog itself (no fragment announces them).
   local version rel="$WORK/changelog-dry-run"
-  version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+  version=$(python "$CI_DIR/changelog_new_content.py" version .)
   if python -c 'import sys, yaml; d = yaml.safe_load(open("changelogs/changelog.yaml")); sys.exit(0 if sys.argv[1] in (d.get("releases") or {}) else 1)' "$version"; then
     echo "changelog: $version is already released; no dry run"
     return 0
@@ -328,7 +339,8 @@ run_docs() {
   echo "+ antsibull-changelog release --version $version (dry run in a copy)"
   (cd "$rel/ansible_collections/xenfleet/xen" \
      && ANSIBLE_COLLECTIONS_PATH="$rel" antsibull-changelog release --version "$version" \
-     && sed -n '1,60p' CHANGELOG.rst)
+     && sed -n '1,60p' CHANGELOG.rst \
+     && python "$CI_DIR/changelog_new_content.py" check . "$version")
   rm -rf "$rel"
 }
 

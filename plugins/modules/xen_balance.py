@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_balance
 short_description: Plan live migrations that balance a fleet of Xen hosts, pack it, or drain one host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes the facts of a group of Xen hosts, as M(xenfleet.xen.xen_host_info) and
     M(xenfleet.xen.xen_domain_info) return them, and a placement policy, and returns a plan, an ordered
@@ -124,7 +124,6 @@ options:
         migrations; this was the only behaviour before this option.
       - O(max_migrations), O(min_improvement) and the hard limits apply in both cases.
     type: dict
-    version_added: 0.2.0
     suboptions:
       enabled:
         description: Act only where it pays. V(false) spreads the load as evenly as possible.
