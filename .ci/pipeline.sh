@@ -3,7 +3,8 @@
 #
 # Stages (in this order; select a subset with XENFLEET_CI_STAGES, e.g. "lint units"):
 #   lint      yamllint, ansible-lint (production profile, offline), antsibull-changelog lint
-#   docs      antsibull-docs lint-collection-docs --plugin-docs, and a dry run of
+#   docs      antsibull-docs lint-collection-docs --plugin-docs; the documentation site (antsibull-docs
+#             sphinx-init + Sphinx, a page per module, plugin and role, into tests/output/docsite); a dry run of
 #             antsibull-changelog release in a copy, checking that it lists every module, plugin and role
 #             new in that release (newest stack)
 #   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
@@ -317,11 +318,60 @@ run_lint() {
   rm -rf "$COLL/.ansible"
 }
 
+# The collection's documentation site, as the community collections build theirs: `antsibull-docs sphinx-init`
+# writes a Sphinx project, `antsibull-docs collection` an RST page per module, plugin and role from the
+# collection's own documentation, Sphinx the HTML. The steps of the generated build.sh, except that Sphinx's
+# warnings are read here instead of `-W`: offline, cross-references into docs.ansible.com's and Python's
+# documentation (intersphinx) cannot resolve, and only those are allowed. Every module, plugin and role must
+# have its page. The HTML is copied to tests/output/docsite (ignored by git and by the collection build).
+build_docsite() {
+  local site="$WORK/docsite" out="$REPO/tests/output/docsite" f kind name page missing=0
+  rm -rf "$site"
+  mkdir -m 0755 "$site"
+  echo "+ antsibull-docs sphinx-init --use-current xenfleet.xen; antsibull-docs collection; sphinx-build -M html"
+  ANSIBLE_COLLECTIONS_PATH="$WORK" quiet antsibull-docs sphinx-init --use-current --dest-dir "$site" xenfleet.xen
+  mkdir -p "$site/rst"
+  chmod og-w "$site/rst"
+  (cd "$site" && ANSIBLE_COLLECTIONS_PATH="$WORK" quiet antsibull-docs --config-file antsibull-docs.cfg collection \
+     --cleanup everything --use-current --dest-dir rst xenfleet.xen)
+  (cd "$site" && quiet sphinx-build -M html rst build -c . -w warnings.log)
+  local allowed="failed to reach any of the inventories|undefined label: '[^']*' \[ref\.ref\]"
+  allowed="$allowed|'envvar' reference target not found: ANSIBLE_[A-Z_]+ \[ref\.envvar\]"
+  { grep 'WARNING:' "$site/warnings.log" | grep -v -E "$allowed" || true
+    grep -F "undefined label: 'ansible_collections.xenfleet.xen" "$site/warnings.log" || true; } >"$site/unexpected.log"
+  if [ -s "$site/unexpected.log" ]; then
+    echo "ERROR: Sphinx warnings besides the unresolvable links into docs.ansible.com:" >&2
+    cat "$site/unexpected.log" >&2
+    return 1
+  fi
+  echo "  sphinx: $(grep -c 'WARNING:' "$site/warnings.log") warning(s), all links into ansible-core's or Python's documentation (offline)"
+  for f in plugins/*/*.py roles/*/meta/argument_specs.yml; do
+    case $f in plugins/module_utils/* | plugins/doc_fragments/* | plugins/*/_*) continue ;; esac
+    if [ "${f#roles/}" != "$f" ]; then
+      name=${f#roles/}; name=${name%%/*}; page="${name}_role.html"
+    else
+      kind=${f#plugins/}; kind=${kind%%/*}; kind=${kind%s}; name=$(basename "$f" .py); page="${name}_${kind}.html"
+    fi
+    if [ ! -s "$site/build/html/collections/xenfleet/xen/$page" ]; then
+      echo "ERROR: the docs site has no page for $f (collections/xenfleet/xen/$page)" >&2
+      missing=1
+    fi
+  done
+  [ "$missing" -eq 0 ]
+  rm -rf "$out"
+  mkdir -p "$(dirname "$out")"
+  cp -a "$site/build/html" "$out"
+  echo "  site: $(find "$out/collections/xenfleet/xen" -name '*.html' | wc -l) pages under collections/xenfleet/xen," \
+       "every module, plugin and role has one; open $out/index.html"
+}
+
 run_docs() {
   use_venv "$(stack_venv "$NEWEST_STACK")"
   cd "$COLL"
   echo "+ antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all ."
   ANSIBLE_COLLECTIONS_PATH="$WORK" antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
+
+  build_docsite
 
   # Dry run of the next release's changelog in a throw-away copy: proves that the fragments and the
   # plugins' version_added metadata make a valid changelog (the real release is done by hand). The version is
