@@ -53,7 +53,7 @@ def main(argv):
     if len(argv) == 2 and argv[0] == 'version':
         root = argv[1]
         versions = [Version(galaxy_version(root))]
-        versions += [Version(str(v)) for _, _, _, v in documented(root) if v]
+        versions += [Version(str(item[3])) for item in documented(root) if item[3]]
         print(max(versions))
         return 0
     if len(argv) == 3 and argv[0] == 'check':

@@ -107,7 +107,6 @@ def parser():
     return ap
 
 
-
 def status_line(st):
     """One lab's line of `xenlab status`: its state, accelerator and the Xen its image carries. Plain Debian
     hosts carry none (the hypervisor role installs it), which said `Xen None` before."""
@@ -118,6 +117,7 @@ def status_line(st):
     else:
         xen = "Xen version not recorded"
     return "%s: %s (%s, %s) inventory %s" % (st["name"], st["status"], st["accel"], xen, st["inventory"])
+
 
 def main(argv=None):
     args = parser().parse_args(argv)
