@@ -1,0 +1,499 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenfleet.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the xenfleet.xen collection: not a public API, may change without notice.
+#
+# The verb of xen_host_network: a Xen host's bridges, bonds and VLANs with ifupdown or systemd-networkd, changed
+# the way `netplan try` changes a network. In named steps:
+#
+#   read     the links, addresses and default route (ip -j), which stacks run (systemctl, networkctl), the ifupdown
+#            configuration (/etc/network/interfaces and what it sources) and our networkd units
+#   decide   (pure, _hostnet) validate, choose the stack, render the files, compare (comments do not count), what
+#            "healthy" means; check mode stops here with the diff
+#   apply    after `settle` seconds (so that the reply of an async start reaches the controller first): back the
+#            files up, take the affected interfaces down with the OLD configuration (ifupdown), install the files
+#            (each renamed into place), bring the interfaces up (ifupdown) or reload and reconfigure (networkd)
+#   confirm  wait until the network is healthy AND - with confirm_token - the controller has written the token to
+#            confirm_path after it reached the host again; at the deadline restore the files and the interfaces
+#            and fail saying what happened
+#
+# With confirm_token the task must run with `async` (poll: 0): the controller cannot confirm while it waits for
+# the module. The role does that (roles/hypervisor/tasks/network.yml).
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import glob
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+
+from ansible_collections.xenfleet.xen.plugins.module_utils import _hostnet as net
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import XenError
+
+# every path the module reads or writes, relative to ROOT ('' on a host; a directory in the unit tests)
+ROOT = ''
+LOCK_PATH = '/run/xenfleet-xen/network.lock'
+BRIDGE_HOOK = '/etc/network/if-pre-up.d/bridge'  # bridge-utils
+BOND_HOOK = '/etc/network/if-pre-up.d/ifenslave'  # ifenslave
+MAX_SOURCE_DEPTH = 8
+
+
+class ApplyError(XenError):
+    kind = 'network_apply'
+
+
+class RolledBack(XenError):
+    kind = 'rolled_back'
+
+
+def real(path):
+    return ROOT + path if ROOT else path
+
+
+def read_text(path):
+    try:
+        with open(real(path)) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+class Host(object):
+    """Commands (argv lists, LC_ALL=C) and files of the host, and a log of what was run."""
+
+    def __init__(self, module):
+        self.module = module
+        self.log = []
+        self.ip = module.get_bin_path('ip', required=True)
+        self.timeout = module.get_bin_path('timeout')
+
+    def run(self, argv, limit=None, check=False):
+        if limit and self.timeout:
+            argv = [self.timeout, '--kill-after=10', str(int(limit))] + list(argv)
+        rc, out, err = self.module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANGUAGE': 'C'},
+                                               expand_user_and_vars=False)
+        self.log.append({'cmd': argv, 'rc': rc, 'stdout': out[-2000:], 'stderr': err[-2000:]})
+        if check and rc != 0:
+            raise ApplyError('`%s` failed (rc %d): %s' % (' '.join(argv), rc, (err or out).strip()),
+                             cmd=argv, rc=rc, stdout=out, stderr=err)
+        return rc, out, err
+
+    def quiet(self, argv):
+        """Run a read-only probe without logging it."""
+        return self.module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANGUAGE': 'C'},
+                                       expand_user_and_vars=False)
+
+    def _json(self, argv):
+        rc, out, err = self.quiet(argv)
+        if rc != 0:
+            raise ApplyError('`%s` failed (rc %d): %s' % (' '.join(argv), rc, err.strip()), cmd=argv, rc=rc,
+                             stdout=out, stderr=err)
+        return out
+
+    def links(self):
+        """{'links', 'addresses', 'default_route'} as the kernel has them now."""
+        return {'links': net.parse_links(self._json([self.ip, '-j', '-d', 'link', 'show'])),
+                'addresses': net.parse_addresses(self._json([self.ip, '-j', 'addr', 'show'])),
+                'default_route': net.parse_default_route(self._json([self.ip, '-j', 'route', 'show', 'default']))}
+
+    def active(self, unit):
+        systemctl = self.module.get_bin_path('systemctl')
+        if not systemctl:
+            return False
+        rc, _out, _err = self.quiet([systemctl, 'is-active', '--quiet', unit])
+        return rc == 0
+
+    def read(self):
+        host = self.links()
+        host['networkmanager'] = self.active('NetworkManager.service')
+        host['networkd'] = self.active('systemd-networkd.service')
+        host['networkd_links'] = {}
+        networkctl = self.module.get_bin_path('networkctl')
+        if host['networkd'] and networkctl:
+            rc, out, _err = self.quiet([networkctl, 'list', '--no-pager', '--no-legend'])
+            if rc == 0:
+                host['networkd_links'] = net.parse_networkctl_list(out)
+        host['ifup'] = self.module.get_bin_path('ifup') is not None
+        return host
+
+
+def read_ifupdown(main=net.IFUPDOWN_MAIN, directory=net.IFUPDOWN_DIR):
+    """{path: text} of the ifupdown configuration in the order ifupdown reads it: the main file, what it sources
+    (source: glob patterns, sorted; source-directory: run-parts names, sorted; recursively), then our own files in
+    `directory` that nothing sources. Paths are the host's (without ROOT)."""
+    files = {}
+
+    def visit(path, depth):
+        if path in files or depth > MAX_SOURCE_DEPTH:
+            return
+        text = read_text(path)
+        if text is None:
+            return
+        files[path] = text
+        for kind, pattern in net.sources(text, path):
+            if kind == 'source':
+                found = sorted(p[len(ROOT):] if ROOT else p for p in glob.glob(real(pattern)))
+            else:
+                try:
+                    names = sorted(os.listdir(real(pattern)))
+                except OSError:
+                    names = []
+                found = [posixpath.join(pattern, n) for n in names if net.RUN_PARTS_NAME.match(n)]
+            for child in found:
+                if os.path.isfile(real(child)):
+                    visit(child, depth + 1)
+    visit(main, 0)
+    for path in sorted(glob.glob(real(posixpath.join(directory, net.IFUPDOWN_PREFIX + '*')))):
+        path = path[len(ROOT):] if ROOT else path
+        if path not in files and os.path.isfile(real(path)):
+            files[path] = read_text(path)
+    return files
+
+
+def read_networkd(directory=net.NETWORKD_DIR):
+    out = {}
+    for path in sorted(glob.glob(real(posixpath.join(directory, net.NETWORKD_PREFIX + '*')))):
+        if os.path.isfile(path):
+            path = path[len(ROOT):] if ROOT else path
+            out[path] = read_text(path)
+    return out
+
+
+def run(module):
+    """xen_host_network: run(module) -> result dict; raises XenError subclasses (see _Converge)."""
+    return _Converge(module).run()
+
+
+class _Converge(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        self.host = Host(module)
+        self.names = net.names_for(self.p['variable_names'])
+
+    # -- read and decide ------------------------------------------------------------------------
+
+    def run(self):
+        p = self.p
+        state = self.host.read()
+        self.state = state
+        desired = net.normalize(p['bridges'], p['bonds'], p['legacy_bridge'], state, self.names)
+        for text in desired['deprecations']:
+            self.module.deprecate(text, version=net.LEGACY_REMOVED_IN, collection_name='xenfleet.xen')
+        for text in desired['warnings']:
+            self.module.warn(text)
+        ifupdown_files = read_ifupdown()
+        networkd_files = read_networkd()
+        stanzas = net.index_stanzas(ifupdown_files)
+        stack = net.choose_stack(p['stack'], state, stanzas, desired, self.names) if desired['bridges'] else None
+        self.stack = stack
+
+        # the chosen stack's files rendered; our files of the other stack removed (a host moved between stacks)
+        if stack == 'ifupdown':
+            ifupdown_new = net.plan_ifupdown(desired, ifupdown_files)
+            networkd_new = dict((path, None) for path in networkd_files)
+        elif stack == 'networkd':
+            ifupdown_new = net.plan_ifupdown({'bridges': [], 'bonds': []}, ifupdown_files)
+            networkd_new = net.plan_networkd(desired, state, networkd_files)
+        else:
+            ifupdown_new = net.plan_ifupdown({'bridges': [], 'bonds': []}, ifupdown_files)
+            networkd_new = dict((path, None) for path in networkd_files)
+        current = dict(ifupdown_files)
+        current.update(networkd_files)
+        wanted = dict(ifupdown_new)
+        wanted.update(networkd_new)
+        self.current, self.wanted = current, wanted
+        self.files = net.changes(current, wanted)
+        self.checks = net.checks(desired, state)
+        self.problems = net.health(self.checks, state)
+        self.desired = desired
+
+        ifupdown_after = dict(ifupdown_files)
+        ifupdown_after.update(ifupdown_new)
+        self.down, self.up = net.ifupdown_actions(ifupdown_files, ifupdown_after)
+        networkd_after = dict(networkd_files)
+        networkd_after.update(networkd_new)
+        self.networkd = net.networkd_actions(networkd_files, networkd_after, state)
+        if not self.files and self.problems and stack:
+            # the files are right but the network is not: apply them again (down and up, or reconfigure)
+            names = [b['name'] for b in desired['bonds']] + net.trunks(desired) + [b['name'] for b in desired['bridges']]
+            if stack == 'ifupdown':
+                self.down, self.up = list(reversed(names)), names
+            else:
+                self.networkd['reconfigure'] = [n for n in names + [c.get('port') for c in self.checks if c.get('port')]
+                                                if n in state['links']]
+
+        changed = bool(self.files) or bool(self.problems)
+        self.outcome = {'applied': False, 'rolled_back': False, 'reason': None}
+        if changed and not self.check:
+            try:
+                self.apply()
+            except XenError as exc:
+                exc.result = self.result(changed)
+                raise
+        return self.result(changed)
+
+    # -- apply ----------------------------------------------------------------------------------
+
+    def apply(self):
+        if self.stack == 'ifupdown' and self.desired['bridges'] and not os.path.exists(real(BRIDGE_HOOK)):
+            raise ApplyError('ifupdown makes bridges with the hook of bridge-utils (%s), which is not installed: install '
+                             'the Debian package bridge-utils first. Nothing was changed.' % BRIDGE_HOOK)
+        if self.stack == 'ifupdown' and self.desired['bonds'] and not os.path.exists(real(BOND_HOOK)):
+            raise ApplyError('ifupdown makes bonds with the hook of ifenslave (%s), which is not installed: install '
+                             'the Debian package ifenslave first. Nothing was changed.' % BOND_HOOK)
+        lock = _lock(real(LOCK_PATH))
+        try:
+            self._apply()
+        finally:
+            os.close(lock)
+
+    def _apply(self):
+        p = self.p
+        confirm = real(p['confirm_path'])
+        _remove(confirm)
+        staged = self.stage()
+        if p['settle']:
+            time.sleep(p['settle'])
+        self.backup()
+        try:
+            self.take_down()
+            self.install(staged)
+            failure = self.bring_up()
+            if failure is None:
+                failure = self.wait(confirm)
+        except Exception as exc:  # pylint: disable=broad-except
+            failure = 'applying failed: %s' % (getattr(exc, 'msg', None) or exc)
+        finally:
+            for path in staged.values():
+                _remove(path)
+        if failure is None:
+            self.outcome['applied'] = True
+            _remove(confirm)
+            return
+        self.rollback()
+        _remove(confirm)
+        self.outcome.update(rolled_back=True, reason=failure)
+        raise RolledBack('The network change was rolled back: %s. The previous files are back in place and the '
+                         'interfaces were brought up with them again; `log` lists every command run.' % failure)
+
+    def stage(self):
+        """Write every new file beside its target (same file system), before anything changes: a full or read-only
+        file system fails here, with nothing changed. Returns {path: staged file}."""
+        staged = {}
+        try:
+            for change in self.files:
+                if change['action'] == 'remove':
+                    continue
+                path = change['path']
+                directory = posixpath.dirname(real(path))
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                fd, tmp = tempfile.mkstemp(prefix='.%s.' % posixpath.basename(path), suffix='.tmp', dir=directory)
+                with os.fdopen(fd, 'w') as handle:
+                    handle.write(self.wanted[path])
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o644)
+                staged[path] = tmp
+        except (IOError, OSError) as exc:
+            for tmp in staged.values():
+                _remove(tmp)
+            raise ApplyError('Cannot write the new network configuration: %s. Nothing was changed.'
+                             % (exc.strerror or exc))
+        return staged
+
+    def backup(self):
+        """The current text of every file that changes, in memory and in backup_dir (for the record)."""
+        self.saved = dict((c['path'], self.current.get(c['path'])) for c in self.files)
+        directory = real(self.p['backup_dir'])
+        try:
+            if os.path.isdir(directory):
+                shutil.rmtree(directory)
+            os.makedirs(directory, 0o700)
+            with open(os.path.join(directory, 'files.json'), 'w') as handle:
+                json.dump(self.saved, handle, indent=1, sort_keys=True)
+        except (IOError, OSError) as exc:
+            self.module.warn('Could not keep a copy of the previous network files in %s: %s (the rollback uses the '
+                             'copy in memory)' % (directory, exc))
+
+    def take_down(self):
+        ifdown = self.module.get_bin_path('ifdown')
+        if ifdown:
+            for name in self.down:
+                self.host.run([ifdown, name], limit=120)
+        for name in self.networkd['release']:
+            self.host.run([self.host.ip, 'link', 'set', 'dev', name, 'nomaster'])
+        for name in self.networkd['delete_before']:
+            self.host.run([self.host.ip, 'link', 'delete', 'dev', name])
+
+    def install(self, staged):
+        for change in self.files:
+            path = change['path']
+            if change['action'] == 'remove':
+                _remove(real(path))
+            else:
+                os.rename(staged.pop(path), real(path))
+            _fsync_dir(posixpath.dirname(real(path)))
+
+    def bring_up(self):
+        """ifup (ifupdown) / reload and reconfigure (networkd); the first failure's text, or None."""
+        if self.up:
+            ifup = self.module.get_bin_path('ifup', required=True)
+            for name in self.up:
+                rc, out, err = self.host.run([ifup, name], limit=self.p['confirm_timeout'])
+                if rc != 0:
+                    return '`ifup %s` failed (rc %d): %s' % (name, rc, (err or out).strip()[-500:])
+        if self.networkd_touched():
+            networkctl = self.module.get_bin_path('networkctl', required=True)
+            rc, out, err = self.host.run([networkctl, 'reload'])
+            if rc != 0:
+                return '`networkctl reload` failed (rc %d): %s' % (rc, (err or out).strip())
+            present = self.host.links()['links']
+            for name in self.networkd['reconfigure']:
+                if name in present:
+                    self.host.run([networkctl, 'reconfigure', name])
+        return None
+
+    def networkd_touched(self):
+        return self.stack == 'networkd' or any(c['path'].startswith(net.NETWORKD_DIR + '/') for c in self.files)
+
+    def wait(self, confirm):
+        """None once the network is healthy and (with confirm_token) confirmed; else why not, at the deadline."""
+        token = self.p['confirm_token']
+        deadline = time.time() + self.p['confirm_timeout']
+        problems, confirmed = ['not checked yet'], not token
+        while True:
+            state = self.host.links()
+            problems = net.health(self.checks, state)
+            if token and not confirmed:
+                confirmed = (read_text(self.p['confirm_path']) or '').strip() == token
+            if confirmed and not problems:
+                self.host.log.append({'checked': 'healthy%s' % (' and confirmed' if token else '')})
+                return None
+            if time.time() >= deadline:
+                break
+            time.sleep(1)
+        why = []
+        if not confirmed:
+            why.append('the controller did not confirm within %d s that it reaches the host (it writes the token to '
+                       '%s once it has logged in again)' % (self.p['confirm_timeout'], self.p['confirm_path']))
+        if problems:
+            why.append('after %d s: %s' % (self.p['confirm_timeout'], '; '.join(problems)))
+        return ' and '.join(why)
+
+    # -- rollback -------------------------------------------------------------------------------
+
+    def rollback(self):
+        """Put the previous files back and the interfaces as they were; every step is tried, failures logged."""
+        self.host.log.append({'rollback': 'restoring %d files' % len(self.saved)})
+        ifdown = self.module.get_bin_path('ifdown')
+        if ifdown:
+            for name in reversed(self.up):
+                self._try([ifdown, name], limit=120)
+        for path, text in self.saved.items():
+            try:
+                if text is None:
+                    _remove(real(path))
+                else:
+                    _write(real(path), text)
+            except (IOError, OSError) as exc:
+                self.host.log.append({'rollback_error': 'cannot restore %s: %s' % (path, exc)})
+        ifup = self.module.get_bin_path('ifup')
+        if ifup:
+            for name in reversed(self.down):
+                self._try([ifup, name], limit=self.p['confirm_timeout'])
+        if self.networkd_touched():
+            for name in self.networkd['created']:
+                self._try([self.host.ip, 'link', 'delete', 'dev', name])
+            for name in self.networkd['rollback_release']:
+                self._try([self.host.ip, 'link', 'set', 'dev', name, 'nomaster'])
+            networkctl = self.module.get_bin_path('networkctl')
+            if networkctl:
+                self._try([networkctl, 'reload'])
+                for name in self.networkd['reconfigure'] + self.networkd['delete_before']:
+                    self._try([networkctl, 'reconfigure', name])
+
+    def _try(self, argv, limit=None):
+        try:
+            self.host.run(argv, limit=limit)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.host.log.append({'cmd': argv, 'error': str(exc)})
+
+    # -- result ---------------------------------------------------------------------------------
+
+    def result(self, changed):
+        result = {
+            'changed': changed,
+            'stack': self.stack,
+            'bridges': [dict((k, v) for k, v in b.items() if k != 'label') for b in self.desired['bridges']],
+            'bonds': [dict((k, v) for k, v in b.items() if k != 'label') for b in self.desired['bonds']],
+            'files': self.files,
+            'packages': net.packages(self.stack, self.desired),
+            'problems': self.problems,
+            'down': self.down,
+            'up': self.up,
+            'log': self.host.log,
+        }
+        result.update(self.outcome)
+        if self.module._diff:
+            result['diff'] = [{'before_header': c['path'], 'after_header': c['path'],
+                               'before': self.current.get(c['path']) or '', 'after': self.wanted.get(c['path']) or ''}
+                              for c in self.files]
+        return result
+
+
+def _lock(path):
+    import fcntl
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError):
+        os.close(fd)
+        raise ApplyError('Another network change runs on this host (%s is locked). Nothing was changed.' % path)
+    return fd
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write(path, text):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
