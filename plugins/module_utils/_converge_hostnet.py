@@ -33,8 +33,10 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _hostnet as net
-from ansible_collections.xenfleet.xen.plugins.module_utils._errors import XenError
+from ansible_collections.xenfleet.xen.plugins.module_utils._errors import ToolMissingError, XenError, XlTimeoutError
+from ansible_collections.xenfleet.xen.plugins.module_utils._xl import XlClient
 
 # every path the module reads or writes, relative to ROOT ('' on a host; a directory in the unit tests)
 ROOT = ''
@@ -42,6 +44,8 @@ LOCK_PATH = '/run/xenfleet-xen/network.lock'
 BRIDGE_HOOK = '/etc/network/if-pre-up.d/bridge'  # bridge-utils
 BOND_HOOK = '/etc/network/if-pre-up.d/ifenslave'  # ifenslave
 MAX_SOURCE_DEPTH = 8
+PROBE_TIMEOUT = 60  # seconds for a read or a networkctl/ip call
+STATE_NAME = 'network-state'  # beside confirm_path: applying / waiting / done, with the token
 
 
 class ApplyError(XenError):
@@ -65,61 +69,59 @@ def read_text(path):
 
 
 class Host(object):
-    """Commands (argv lists, LC_ALL=C) and files of the host, and a log of what was run."""
+    """The host's commands, through XlClient.run_tool (argv from _host_cmd, LC_ALL=C, bounded, recorded), and a log
+    of what the change ran. Runs on a host without Xen too: nothing here needs xl."""
 
     def __init__(self, module):
         self.module = module
+        self.client = XlClient(module, timeout=PROBE_TIMEOUT)
         self.log = []
-        self.ip = module.get_bin_path('ip', required=True)
-        self.timeout = module.get_bin_path('timeout')
 
-    def run(self, argv, limit=None, check=False):
-        if limit and self.timeout:
-            argv = [self.timeout, '--kill-after=10', str(int(limit))] + list(argv)
-        rc, out, err = self.module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANGUAGE': 'C'},
-                                               expand_user_and_vars=False)
-        self.log.append({'cmd': argv, 'rc': rc, 'stdout': out[-2000:], 'stderr': err[-2000:]})
-        if check and rc != 0:
-            raise ApplyError('`%s` failed (rc %d): %s' % (' '.join(argv), rc, (err or out).strip()),
-                             cmd=argv, rc=rc, stdout=out, stderr=err)
-        return rc, out, err
+    def probe(self, argv):
+        """A read-only command: its XlResult (not logged)."""
+        return self.client.run_tool(argv, check=False)
 
-    def quiet(self, argv):
-        """Run a read-only probe without logging it."""
-        return self.module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANGUAGE': 'C'},
-                                       expand_user_and_vars=False)
+    def run(self, argv, limit=None):
+        """A command of the change: (rc, stdout, stderr), logged; a timeout is rc 124 with a message."""
+        try:
+            res = self.client.run_tool(argv, check=False, timeout=limit or PROBE_TIMEOUT)
+            rc, out, err = res.rc, res.stdout, res.stderr
+        except XlTimeoutError as exc:
+            rc, out, err = 124, exc.stdout or '', ' '.join(t for t in ((exc.stderr or '').strip(), exc.msg) if t)
+        except ToolMissingError as exc:
+            rc, out, err = 127, '', exc.msg
+        self.log.append({'cmd': list(argv), 'rc': rc, 'stdout': (out or '')[-2000:], 'stderr': (err or '')[-2000:]})
+        return rc, out or '', err or ''
 
     def _json(self, argv):
-        rc, out, err = self.quiet(argv)
-        if rc != 0:
-            raise ApplyError('`%s` failed (rc %d): %s' % (' '.join(argv), rc, err.strip()), cmd=argv, rc=rc,
-                             stdout=out, stderr=err)
-        return out
+        res = self.probe(argv)
+        if res.rc != 0:
+            raise ApplyError('`%s` failed (rc %d): %s' % (' '.join(res.cmd), res.rc, res.said), cmd=res.cmd,
+                             rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+        return res.stdout
 
     def links(self):
         """{'links', 'addresses', 'default_route'} as the kernel has them now."""
-        return {'links': net.parse_links(self._json([self.ip, '-j', '-d', 'link', 'show'])),
-                'addresses': net.parse_addresses(self._json([self.ip, '-j', 'addr', 'show'])),
-                'default_route': net.parse_default_route(self._json([self.ip, '-j', 'route', 'show', 'default']))}
+        return {'links': net.parse_links(self._json(hostcmd.ip_links())),
+                'addresses': net.parse_addresses(self._json(hostcmd.ip_addresses())),
+                'default_route': net.parse_default_route(self._json(hostcmd.ip_default_route()))}
+
+    def has(self, tool):
+        return self.module.get_bin_path(tool, opt_dirs=['/usr/sbin', '/sbin']) is not None
 
     def active(self, unit):
-        systemctl = self.module.get_bin_path('systemctl')
-        if not systemctl:
-            return False
-        rc, _out, _err = self.quiet([systemctl, 'is-active', '--quiet', unit])
-        return rc == 0
+        return self.has('systemctl') and self.probe(hostcmd.systemctl_is_active(unit)).rc == 0
 
     def read(self):
         host = self.links()
         host['networkmanager'] = self.active('NetworkManager.service')
         host['networkd'] = self.active('systemd-networkd.service')
         host['networkd_links'] = {}
-        networkctl = self.module.get_bin_path('networkctl')
-        if host['networkd'] and networkctl:
-            rc, out, _err = self.quiet([networkctl, 'list', '--no-pager', '--no-legend'])
-            if rc == 0:
-                host['networkd_links'] = net.parse_networkctl_list(out)
-        host['ifup'] = self.module.get_bin_path('ifup') is not None
+        if host['networkd'] and self.has('networkctl'):
+            res = self.probe(hostcmd.networkctl_list())
+            if res.rc == 0:
+                host['networkd_links'] = net.parse_networkctl_list(res.stdout)
+        host['ifup'] = self.has('ifup')
         return host
 
 
@@ -256,10 +258,22 @@ class _Converge(object):
         finally:
             os.close(lock)
 
+    def state_path(self):
+        return real(posixpath.join(posixpath.dirname(self.p['confirm_path']), STATE_NAME))
+
+    def tell(self, text):
+        """What the controller polls for: `applying TOKEN`, `waiting TOKEN` (confirm now), `done TOKEN ...`."""
+        try:
+            _write(self.state_path(), '%s %s\n' % (text.split(' ', 1)[0], ' '.join(
+                [self.p['confirm_token'] or '-'] + text.split(' ', 1)[1:])))
+        except (IOError, OSError) as exc:
+            self.host.log.append({'state_error': str(exc)})
+
     def _apply(self):
         p = self.p
         confirm = real(p['confirm_path'])
         _remove(confirm)
+        self.tell('applying')
         staged = self.stage()
         if p['settle']:
             time.sleep(p['settle'])
@@ -269,6 +283,8 @@ class _Converge(object):
             self.install(staged)
             failure = self.bring_up()
             if failure is None:
+                self.applied_at = time.time()
+                self.tell('waiting')
                 failure = self.wait(confirm)
         except Exception as exc:  # pylint: disable=broad-except
             failure = 'applying failed: %s' % (getattr(exc, 'msg', None) or exc)
@@ -278,9 +294,12 @@ class _Converge(object):
         if failure is None:
             self.outcome['applied'] = True
             _remove(confirm)
+            self.tell('done kept')
             return
+        self.tell('rolling-back')
         self.rollback()
         _remove(confirm)
+        self.tell('done rolled-back: %s' % failure)
         self.outcome.update(rolled_back=True, reason=failure)
         raise RolledBack('The network change was rolled back: %s. The previous files are back in place and the '
                          'interfaces were brought up with them again; `log` lists every command run.' % failure)
@@ -326,14 +345,12 @@ class _Converge(object):
                              'copy in memory)' % (directory, exc))
 
     def take_down(self):
-        ifdown = self.module.get_bin_path('ifdown')
-        if ifdown:
-            for name in self.down:
-                self.host.run([ifdown, name], limit=120)
+        for name in self.down:
+            self.host.run(hostcmd.ifdown(name), limit=120)
         for name in self.networkd['release']:
-            self.host.run([self.host.ip, 'link', 'set', 'dev', name, 'nomaster'])
+            self.host.run(hostcmd.ip_link_nomaster(name))
         for name in self.networkd['delete_before']:
-            self.host.run([self.host.ip, 'link', 'delete', 'dev', name])
+            self.host.run(hostcmd.ip_link_delete(name))
 
     def install(self, staged):
         for change in self.files:
@@ -346,21 +363,18 @@ class _Converge(object):
 
     def bring_up(self):
         """ifup (ifupdown) / reload and reconfigure (networkd); the first failure's text, or None."""
-        if self.up:
-            ifup = self.module.get_bin_path('ifup', required=True)
-            for name in self.up:
-                rc, out, err = self.host.run([ifup, name], limit=self.p['confirm_timeout'])
-                if rc != 0:
-                    return '`ifup %s` failed (rc %d): %s' % (name, rc, (err or out).strip()[-500:])
+        for name in self.up:
+            rc, out, err = self.host.run(hostcmd.ifup(name), limit=self.p['confirm_timeout'])
+            if rc != 0:
+                return '`ifup %s` failed (rc %d): %s' % (name, rc, (err or out).strip()[-500:])
         if self.networkd_touched():
-            networkctl = self.module.get_bin_path('networkctl', required=True)
-            rc, out, err = self.host.run([networkctl, 'reload'])
+            rc, out, err = self.host.run(hostcmd.networkctl_reload())
             if rc != 0:
                 return '`networkctl reload` failed (rc %d): %s' % (rc, (err or out).strip())
             present = self.host.links()['links']
             for name in self.networkd['reconfigure']:
                 if name in present:
-                    self.host.run([networkctl, 'reconfigure', name])
+                    self.host.run(hostcmd.networkctl_reconfigure(name))
         return None
 
     def networkd_touched(self):
@@ -375,7 +389,7 @@ class _Converge(object):
             state = self.host.links()
             problems = net.health(self.checks, state)
             if token and not confirmed:
-                confirmed = (read_text(self.p['confirm_path']) or '').strip() == token
+                confirmed = _confirmed(confirm, token, self.applied_at)
             if confirmed and not problems:
                 self.host.log.append({'checked': 'healthy%s' % (' and confirmed' if token else '')})
                 return None
@@ -395,10 +409,8 @@ class _Converge(object):
     def rollback(self):
         """Put the previous files back and the interfaces as they were; every step is tried, failures logged."""
         self.host.log.append({'rollback': 'restoring %d files' % len(self.saved)})
-        ifdown = self.module.get_bin_path('ifdown')
-        if ifdown:
-            for name in reversed(self.up):
-                self._try([ifdown, name], limit=120)
+        for name in reversed(self.up):
+            self._try(hostcmd.ifdown(name), limit=120)
         for path, text in self.saved.items():
             try:
                 if text is None:
@@ -407,20 +419,16 @@ class _Converge(object):
                     _write(real(path), text)
             except (IOError, OSError) as exc:
                 self.host.log.append({'rollback_error': 'cannot restore %s: %s' % (path, exc)})
-        ifup = self.module.get_bin_path('ifup')
-        if ifup:
-            for name in reversed(self.down):
-                self._try([ifup, name], limit=self.p['confirm_timeout'])
+        for name in reversed(self.down):
+            self._try(hostcmd.ifup(name), limit=self.p['confirm_timeout'])
         if self.networkd_touched():
             for name in self.networkd['created']:
-                self._try([self.host.ip, 'link', 'delete', 'dev', name])
+                self._try(hostcmd.ip_link_delete(name))
             for name in self.networkd['rollback_release']:
-                self._try([self.host.ip, 'link', 'set', 'dev', name, 'nomaster'])
-            networkctl = self.module.get_bin_path('networkctl')
-            if networkctl:
-                self._try([networkctl, 'reload'])
-                for name in self.networkd['reconfigure'] + self.networkd['delete_before']:
-                    self._try([networkctl, 'reconfigure', name])
+                self._try(hostcmd.ip_link_nomaster(name))
+            self._try(hostcmd.networkctl_reload())
+            for name in self.networkd['reconfigure'] + self.networkd['delete_before']:
+                self._try(hostcmd.networkctl_reconfigure(name))
 
     def _try(self, argv, limit=None):
         try:
@@ -449,6 +457,18 @@ class _Converge(object):
                                'before': self.current.get(c['path']) or '', 'after': self.wanted.get(c['path']) or ''}
                               for c in self.files]
         return result
+
+
+def _confirmed(path, token, since):
+    """The controller's token in `path`, written once the new configuration was up (an earlier write proves
+    nothing about the new network)."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+        written = os.stat(path).st_mtime
+    except (IOError, OSError):
+        return False
+    return text.strip() == token and written >= since - 1
 
 
 def _lock(path):

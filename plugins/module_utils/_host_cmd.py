@@ -178,3 +178,55 @@ def vfat_format(image, label, serial):
 def vfat_copy(image, files):
     """mcopy the files into the root of a FAT image, keeping their modification time."""
     return ['mcopy', '-i', _s(image), '-m'] + [_s(f) for f in files] + ['::']
+
+
+# -- host network (xen_host_network) --------------------------------------------------------------
+# ip's JSON captured in a private network namespace (iproute2 6.1): tests/unit/fixtures/iproute2-6.1-netns.
+
+PACKAGES.update({'ifup': 'ifupdown', 'ifdown': 'ifupdown', 'networkctl': 'systemd', 'systemctl': 'systemd'})
+
+
+def ip_links():
+    """Every link with its kind, master and (for a VLAN) parent and id, as JSON."""
+    return ['ip', '-j', '-d', 'link', 'show']
+
+
+def ip_addresses():
+    return ['ip', '-j', 'addr', 'show']
+
+
+def ip_default_route():
+    return ['ip', '-j', 'route', 'show', 'default']
+
+
+def ip_link_delete(name):
+    return ['ip', 'link', 'delete', 'dev', _s(name)]
+
+
+def ip_link_nomaster(name):
+    """Take a port out of its bridge or bond."""
+    return ['ip', 'link', 'set', 'dev', _s(name), 'nomaster']
+
+
+def ifup(name):
+    return ['ifup', _s(name)]
+
+
+def ifdown(name):
+    return ['ifdown', _s(name)]
+
+
+def networkctl_list():
+    return ['networkctl', 'list', '--no-pager', '--no-legend']
+
+
+def networkctl_reload():
+    return ['networkctl', 'reload']
+
+
+def networkctl_reconfigure(name):
+    return ['networkctl', 'reconfigure', _s(name)]
+
+
+def systemctl_is_active(unit):
+    return ['systemctl', 'is-active', '--quiet', _s(unit)]

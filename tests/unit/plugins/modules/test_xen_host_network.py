@@ -38,6 +38,7 @@ iface eno1 inet dhcp
 """
 BRIDGE_FILE = '/etc/network/interfaces.d/xenfleet-bridge-xenbr0'
 CONFIRM = '/run/xenfleet-xen/network-confirm'
+STATE = '/run/xenfleet-xen/network-state'
 ROLE_NAMES = {'bridges': 'xen_hypervisor_bridges', 'bonds': 'xen_hypervisor_bonds',
               'stack': 'xen_hypervisor_network_stack', 'legacy': 'xen_hypervisor_bridge_'}
 BINS = {'ip': '/usr/bin/ip', 'timeout': '/usr/bin/timeout', 'systemctl': '/usr/bin/systemctl',
@@ -69,6 +70,7 @@ class FakeHost(object):
     def __init__(self, root, networkd=False, networkmanager=False, networkd_links=None):
         self.root = root
         self.calls = []
+        self.raw_calls = []
         self.networkd = networkd
         self.networkmanager = networkmanager
         self.networkd_links = networkd_links or {}
@@ -125,12 +127,14 @@ class FakeHost(object):
     def run_command(self, args, **kwargs):
         assert kwargs.get('environ_update', {}).get('LC_ALL') == 'C'
         assert isinstance(args, list)
+        self.raw_calls.append(list(args))
         if args[0] == BINS['timeout']:
             args = args[3:]
         self.calls.append(list(args))
         tool, rest = os.path.basename(args[0]), args[1:]
         if tool == 'ip':
             if rest[:3] == ['-j', '-d', 'link']:
+                self.poll()
                 return 0, self.link_json(), ''
             if rest[:2] == ['-j', 'addr']:
                 return 0, self.addr_json(), ''
@@ -218,8 +222,23 @@ class FakeHost(object):
             return {}
         return dict((directory + '/' + n, self.read(directory + '/' + n)) for n in sorted(os.listdir(full)))
 
-    def confirm_on_up(self, token):
-        self.on_up.append(lambda name: self.write(CONFIRM, token + '\n'))
+    def confirm_on_up(self, token, mtime=None):
+        """The token written while the interfaces come up (before the module waits for it)."""
+        def write(name):
+            self.write(CONFIRM, token + '\n')
+            if mtime is not None:
+                os.utime(self.path(CONFIRM), (mtime, mtime))
+        self.on_up.append(write)
+
+    def confirm_when_waiting(self, token):
+        """What the role does: poll the state file and write the token once it says `waiting TOKEN`."""
+        self.confirm_token = token
+
+    def poll(self):
+        token = getattr(self, 'confirm_token', None)
+        if token and (self.read(STATE) or '').split()[:2] == ['waiting', token]:
+            self.write(CONFIRM, token + '\n')
+            self.confirmed_at_state = self.read(STATE)
 
 
 @pytest.fixture
@@ -294,10 +313,12 @@ def test_check_mode_shows_both_files_and_changes_nothing(monkeypatch, host):
 
 
 def test_confirmed_change_is_kept_and_the_next_run_changes_nothing(monkeypatch, host):
-    host.confirm_on_up('t0ken')
+    host.confirm_when_waiting('t0ken')
     result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken', confirm_timeout=30))
     assert not failed, result
     assert result['changed'] is True and result['applied'] is True and result['rolled_back'] is False
+    assert host.confirmed_at_state == 'waiting t0ken\n'
+    assert host.read(STATE) == 'done t0ken kept\n'
     assert changing_calls(host) == [['/usr/sbin/ifdown', 'eno1'], ['/usr/sbin/ifup', 'xenbr0']]
     assert 'iface xenbr0 inet dhcp' in host.read(BRIDGE_FILE)
     assert 'allow-hotplug eno1' not in host.read('/etc/network/interfaces')
@@ -329,11 +350,18 @@ def test_a_stale_confirmation_does_not_count(monkeypatch, host):
     host.write(CONFIRM, 't0ken\n')  # left by an earlier run: removed before the change
     result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken', confirm_timeout=5))
     assert failed and result['rolled_back'] is True
+    assert host.read(STATE).startswith('done t0ken rolled-back: the controller did not confirm')
+
+
+def test_a_confirmation_written_before_the_change_was_up_does_not_count(monkeypatch, host):
+    host.confirm_on_up('t0ken', mtime=1)  # written while ifup ran: proves nothing about the new network
+    result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken', confirm_timeout=5))
+    assert failed and result['rolled_back'] is True
 
 
 def test_an_unhealthy_result_rolls_back_even_when_confirmed(monkeypatch, host):
     host.dhcp_works = False  # the bridge gets no lease: no address, no default route
-    host.confirm_on_up('t0ken')
+    host.confirm_when_waiting('t0ken')
     result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken', confirm_timeout=10))
     assert failed and result['rolled_back'] is True
     assert result['reason'] == ('after 10 s: xenbr0 has no IPv4 address; the default route goes through nothing, '
@@ -392,7 +420,7 @@ def test_networkd_host_reloads_and_reconfigures(monkeypatch, tmp_path, host):
     host.networkd = True
     host.networkd_links = {'eno1': 'configured'}
     host.write('/etc/network/interfaces', 'source /etc/network/interfaces.d/*\nauto lo\niface lo inet loopback\n')
-    host.confirm_on_up('t0ken')
+    host.confirm_when_waiting('t0ken')
     result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken'))
     assert not failed, result
     assert result['stack'] == 'networkd'
@@ -418,16 +446,24 @@ def test_networkd_rollback_deletes_what_it_made(monkeypatch, host):
 
 
 def test_files_right_but_network_not_is_applied_again(monkeypatch, host):
-    host.confirm_on_up('a')
+    host.confirm_when_waiting('a')
     result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='a'))
     assert not failed
     del host.links['xenbr0']  # someone took the bridge down by hand
     host.links['eno1']['master'] = None
     host.calls = []
-    host.on_up = []
     result, failed = run(monkeypatch, host, XENBR0, check=True)
     assert not failed and result['changed'] is True and result['files'] == []
     assert result['problems'][0] == 'bridge xenbr0 does not exist'
     result, failed = run(monkeypatch, host, XENBR0)
     assert not failed and result['applied'] is True
     assert changing_calls(host) == [['/usr/sbin/ifdown', 'xenbr0'], ['/usr/sbin/ifup', 'xenbr0']]
+
+
+def test_an_ifup_that_hangs_is_stopped_and_rolled_back(monkeypatch, host):
+    host.ifup_rc['xenbr0'] = 124  # what coreutils timeout returns when it stopped the command
+    result, failed = run(monkeypatch, host, dict(XENBR0, confirm_token='t0ken', confirm_timeout=45))
+    assert failed and result['rolled_back'] is True
+    assert result['reason'].startswith('`ifup xenbr0` failed (rc 124): dhclient: no lease `/usr/sbin/ifup xenbr0` did '
+                                       'not finish within 45 seconds')
+    assert ['/usr/bin/timeout', '--kill-after=10', '45', '/usr/sbin/ifup', 'xenbr0'] in host.raw_calls
