@@ -1,6 +1,9 @@
+import os
+import subprocess
+
 import pytest
 
-from xenlab import lab, plain, qemu
+from xenlab import lab, plain, qemu, render
 
 
 def test_plain_grub_cfg_boots_linux_only():
@@ -79,3 +82,71 @@ def test_image_build_holds_a_machine_wide_lock_per_kind_and_suite(tmp_path, monk
     monkeypatch.setattr(images, "_build", fake_build)
     assert images.build("xengrub", "bookworm") == "/img"
     assert seen == [("xengrub", "bookworm")]
+
+
+def test_plain_ifupdown_kind_has_ifupdown_and_no_networkd():
+    assert "ifupdown" in plain.packages("plain-ifupdown", "bookworm")
+    assert "isc-dhcp-client" in plain.packages("plain-ifupdown", "bookworm")
+    assert "ifupdown" not in plain.packages("plain")
+    enable, disable = plain.units("plain-ifupdown")
+    assert "systemd-networkd.service" not in enable and "systemd-networkd.service" in disable
+    assert "xenlab-ifupdown-firstboot.service" in enable and "xenlab-seed.service" in enable
+    assert plain.units("plain") == (list(plain.rootfs.ENABLE_UNITS), [])
+    assert plain.image_key("bookworm", "plain-ifupdown") != plain.image_key("bookworm", "plain")
+    assert "multiboot2" not in plain.grub_cfg("plain-ifupdown", "6.1.0-41-amd64")
+
+
+def _firstboot_tree(tmp_path, nics, env):
+    """A tree under tmp_path (XENLAB_ROOT) with the NICs' addresses and the seed's ifupdown.env, udevadm and
+    systemctl stubbed (they log their arguments to tmp_path/calls)."""
+    for name, mac in nics.items():
+        d = tmp_path / "sys" / "class" / "net" / name
+        d.mkdir(parents=True)
+        (d / "address").write_text(mac + "\n")
+    seed = tmp_path / "run" / "xenlab-seed"
+    seed.mkdir(parents=True)
+    (seed / "ifupdown.env").write_text(env)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("udevadm", "systemctl"):
+        stub = bin_dir / tool
+        stub.write_text('#!/bin/sh\necho "%s $*" >> "%s/calls"\n' % (tool, tmp_path))
+        stub.chmod(0o755)
+    (tmp_path / "firstboot").write_text(plain.FILES_IFUPDOWN["usr/local/sbin/xenlab-ifupdown-firstboot"])
+
+
+def _firstboot_run(tmp_path):
+    return subprocess.run(["sh", str(tmp_path / "firstboot")],
+                          env=dict(os.environ, XENLAB_ROOT=str(tmp_path),
+                                   PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"])),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+
+
+def test_first_boot_writes_the_installers_interfaces_file_once(tmp_path):
+    env = render.ifupdown_env("52:54:00:77:00:01", "52:54:00:77:01:02", "192.168.77.12")
+    _firstboot_tree(tmp_path, {"lo": "00:00:00:00:00:00", "ens3": "52:54:00:77:00:01", "ens6": "52:54:00:77:01:02"},
+                    env)
+    proc = _firstboot_run(tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    interfaces = tmp_path / "etc" / "network" / "interfaces"
+    text = interfaces.read_text()
+    assert text.startswith("# This file describes the network interfaces available on your system\n")
+    assert "source /etc/network/interfaces.d/*\n" in text
+    assert "auto lo\niface lo inet loopback\n" in text
+    assert "# The primary network interface\nallow-hotplug ens3\niface ens3 inet dhcp\n" in text
+    assert "allow-hotplug ens6\niface ens6 inet static\n\taddress 192.168.77.12/24\n" in text
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[-2:] == ["systemctl --no-block start ifup@ens3.service",
+                          "systemctl --no-block start ifup@ens6.service"]
+    # later boots leave the file (and the hypervisor role's edits) alone
+    interfaces.write_text("edited\n")
+    assert _firstboot_run(tmp_path).returncode == 0
+    assert interfaces.read_text() == "edited\n"
+
+
+def test_first_boot_without_the_nic_fails_loudly(tmp_path):
+    _firstboot_tree(tmp_path, {"ens3": "52:54:00:00:00:99"},
+                    render.ifupdown_env("52:54:00:77:00:01", "52:54:00:77:01:02", "192.168.77.12"))
+    proc = _firstboot_run(tmp_path)
+    assert proc.returncode == 1
+    assert "no NIC with MAC 52:54:00:77:00:01" in proc.stdout

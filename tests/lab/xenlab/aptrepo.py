@@ -35,9 +35,11 @@ REPO_PORT = 80
 REPO_PREFIX = "/debian"
 IMAGES_PREFIX = "/images"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# what the hypervisor role installs: Xen, the HVM device model and the guest provisioning tools
+# what the hypervisor role installs: Xen, the HVM device model, the guest provisioning tools, and on an ifupdown host
+# (image plain-ifupdown) bridge-utils and ifenslave for the bridges and bonds
 PACKAGES = ["xen-system-amd64", "qemu-system-xen",
-            "qemu-utils", "lvm2", "xorriso", "dosfstools", "mtools", "grub-xen-host"]
+            "qemu-utils", "lvm2", "xorriso", "dosfstools", "mtools", "grub-xen-host",
+            "bridge-utils", "ifenslave"]
 BUILD_VERSION = "1"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 

@@ -7,13 +7,14 @@ import sys
 
 from xenlab import aptrepo, ciplan, digest, images, lab, net
 
-HOST_KINDS = ("xen", "plain", "xengrub")
+HOST_KINDS = ("xen", "plain", "plain-ifupdown", "xengrub")
 ALL_KINDS = HOST_KINDS + ("cloud",)
 
 
 def _add_image_args(p, kinds=HOST_KINDS):
     p.add_argument("--image", default="xen", choices=kinds,
                    help="image kind (default: xen; plain: Debian without Xen, booted by its GRUB;"
+                        " plain-ifupdown: the same with ifupdown, as Debian's installer leaves a server;"
                         " xengrub: Xen installed, booted by its GRUB, so a changed Xen command"
                         " line takes effect on reboot%s)" % (
                             "; cloud: a guest image shaped like Debian's genericcloud image, see"
@@ -112,7 +113,7 @@ def status_line(st):
     hosts carry none (the hypervisor role installs it), which said `Xen None` before."""
     if st.get("xen_version"):
         xen = "Xen %s" % st["xen_version"]
-    elif st.get("kind") == "plain":
+    elif st.get("kind") in ("plain", "plain-ifupdown"):
         xen = "plain Debian, no Xen in the image"
     else:
         xen = "Xen version not recorded"

@@ -7,7 +7,7 @@ module, rootfs.py and guest.py). Downloaded .debs are kept in <cache>/debs/<suit
 
 kind "xen":   Xen + dom0 configured; booted by direct multiboot (xen, vmlinuz, initrd.img
               are extracted next to the disk); contains the test-guest payload.
-kinds "plain" and "xengrub" boot through the GRUB inside their disk: see plain.py. kind "cloud" is
+kinds "plain", "plain-ifupdown" and "xengrub" boot through the GRUB inside their disk: see plain.py. kind "cloud" is
 not a lab host but a guest image (cloudimg.py). build() and find_image() take every kind and hand
 those three to their modules. What all kinds share (package lists,
 files, units, the debootstrap and chroot steps) is in rootfs.py.
@@ -65,7 +65,7 @@ def image_dir(kind, suite):
 
 def find_image(kind, suite):
     """Directory of a complete cached image for the current inputs, or None."""
-    if kind in ("plain", "xengrub"):
+    if kind in plain.KINDS:
         return plain.find_image(suite, kind)
     if kind == "cloud":
         return cloudimg.find_image(suite)
@@ -93,7 +93,7 @@ def build(kind="xen", suite=DEFAULT_SUITE, force=False, mirror=None):
 
 
 def _build(kind, suite, force, mirror):
-    if kind in ("plain", "xengrub"):
+    if kind in plain.KINDS:
         return plain.build(suite, force=force, mirror=mirror, kind=kind)
     if kind == "cloud":
         return cloudimg.build(suite, force=force, mirror=mirror)

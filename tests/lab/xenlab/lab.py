@@ -237,8 +237,8 @@ def _up(name, hosts=1, kind="xen", suite=images.DEFAULT_SUITE, mem=4096, smp=2, 
     if serve_images and not apt_repo:
         raise LabError("serving images needs the APT repository's server (apt_repo)")
     boot_timeout = int(boot_timeout or os.environ.get("XENLAB_BOOT_TIMEOUT") or DEFAULT_BOOT_TIMEOUT)
-    if kind not in ("xen", "plain", "xengrub"):
-        raise LabError("unknown image kind %r (xen, plain, xengrub)" % kind)
+    if kind not in ("xen", "plain", "plain-ifupdown", "xengrub"):
+        raise LabError("unknown image kind %r (xen, plain, plain-ifupdown, xengrub)" % kind)
     old = load_state(name)
     if old:
         if any(pid_alive(h.get("pid"), old["dir"]) for h in old["hosts"]):
@@ -364,6 +364,8 @@ def _prepare_host(state, h, authorized_pub, backing=None):
     for fname, text in render.network_units(h["index"], h["mac_user"], h["mac_priv"],
                                             h["priv_addr"]).items():
         files["network/" + fname] = (text.encode(), 0o644)
+    # the same facts for the first boot of an ifupdown host (plain-ifupdown; the other images ignore the file)
+    files["ifupdown.env"] = (render.ifupdown_env(h["mac_user"], h["mac_priv"], h["priv_addr"]).encode(), 0o644)
     _seed_tar(h["seed"], files)
 
 

@@ -1,5 +1,6 @@
-"""Image kinds booted by their own GRUB: "plain" (a Debian server WITHOUT Xen) and "xengrub"
-(the same server with Xen installed, whose GRUB boots Xen).
+"""Image kinds booted by their own GRUB: "plain" (a Debian server WITHOUT Xen), "plain-ifupdown" (the same server
+with ifupdown instead of systemd-networkd, as Debian's installer leaves one) and "xengrub" (the plain server with
+Xen installed, whose GRUB boots Xen).
 
 This is what the hypervisor role starts from: Debian (bookworm or trixie) with a kernel,
 GRUB 2 (grub-pc) installed inside an MBR-partitioned disk, SSH and python3, the lab's seed
@@ -42,12 +43,89 @@ import time
 from xenlab import guest, paths, qemu, rootfs
 
 BUILD_VERSION = "1"
-KINDS = ("plain", "xengrub")
+KINDS = ("plain", "xengrub", "plain-ifupdown")
 DISK_SIZE_MB = 6144
 PART_START = 2048  # sectors
 SECTOR = 512
 ROOT_LABEL = "xenlab-root"
 PLAIN_PACKAGES = ["grub-pc"]
+# plain-ifupdown: the plain server with ifupdown instead of systemd-networkd, as Debian's installer leaves a
+# server: ifupdown and a DHCP client (bookworm's installer installs isc-dhcp-client; for trixie dhcpcd-base -
+# not yet checked against a trixie installation).
+IFUPDOWN_PACKAGES = {"bookworm": ["ifupdown", "isc-dhcp-client"], "trixie": ["ifupdown", "dhcpcd-base"]}
+
+# The installer writes /etc/network/interfaces with the NIC names it saw. The lab's NIC names are not known
+# when the image is built (they come from udev under QEMU, and nothing in the lab recorded them), so the first
+# boot writes the file the installer would have written, for the NICs with the MACs the lab gave the host.
+FILES_IFUPDOWN = {
+    "usr/local/sbin/xenlab-ifupdown-firstboot": """\
+#!/bin/sh
+# xenlab (plain-ifupdown image): write /etc/network/interfaces once, as Debian's installer does, for the NICs with
+# the MACs the lab gave this host (the seed's ifupdown.env); later boots leave the file alone.
+# XENLAB_ROOT (unset on a host) prefixes every path, for tests/lab/tests/test_plain.py.
+R=${XENLAB_ROOT:-}
+marker=$R/etc/network/.xenlab-interfaces-written
+[ -e "$marker" ] && exit 0
+env=$R/run/xenlab-seed/ifupdown.env
+if [ ! -f "$env" ]; then echo "xenlab-ifupdown-firstboot: no $env (seed disk without it)"; exit 0; fi
+. "$env"
+udevadm settle -t 60 || true
+name_of() {
+    for d in "$R"/sys/class/net/*; do
+        [ "$(cat "$d/address" 2>/dev/null)" = "$1" ] && { basename "$d"; return 0; }
+    done
+    return 1
+}
+user=$(name_of "$MAC_USER") || { echo "xenlab-ifupdown-firstboot: no NIC with MAC $MAC_USER"; exit 1; }
+priv=$(name_of "$MAC_PRIV") || priv=""
+mkdir -p "$R/etc/network/interfaces.d"
+{
+    echo "# This file describes the network interfaces available on your system"
+    echo "# and how to activate them. For more information, see interfaces(5)."
+    echo
+    echo "source /etc/network/interfaces.d/*"
+    echo
+    echo "# The loopback network interface"
+    echo "auto lo"
+    echo "iface lo inet loopback"
+    echo
+    echo "# The primary network interface"
+    echo "allow-hotplug $user"
+    echo "iface $user inet dhcp"
+    if [ -n "$priv" ]; then
+        echo
+        echo "# The lab's private link (added by xenlab, as an administrator adds a second network)"
+        echo "allow-hotplug $priv"
+        echo "iface $priv inet static"
+        printf '\\taddress %s/24\\n' "$PRIV_ADDR"
+    fi
+} > "$R/etc/network/interfaces.tmp"
+mv "$R/etc/network/interfaces.tmp" "$R/etc/network/interfaces"
+touch "$marker"
+echo "xenlab-ifupdown-firstboot: wrote /etc/network/interfaces for $user${priv:+ and $priv}"
+# a real installation boots with this file in place and udev brings its allow-hotplug NICs up; here the file came
+# after udev's coldplug, so ask for them once
+systemctl --no-block start "ifup@$user.service"
+[ -z "$priv" ] || systemctl --no-block start "ifup@$priv.service"
+""",
+    "etc/systemd/system/xenlab-ifupdown-firstboot.service": """\
+[Unit]
+Description=xenlab: /etc/network/interfaces as Debian's installer writes it (first boot only)
+DefaultDependencies=no
+After=xenlab-seed.service systemd-udev-trigger.service local-fs.target
+Wants=systemd-udev-trigger.service
+Before=ifupdown-pre.service networking.service network-pre.target
+ConditionPathExists=!/etc/network/.xenlab-interfaces-written
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/xenlab-ifupdown-firstboot
+
+[Install]
+WantedBy=sysinit.target
+""",
+}
 
 FILES_PLAIN = {
     "etc/fstab": "LABEL=%s / ext4 rw,discard,errors=remount-ro 0 1\n" % ROOT_LABEL,
@@ -99,7 +177,7 @@ def grub_cfg(kind, kver, xen_gz=None):
     if kind not in KINDS:
         raise ValueError("unknown GRUB-booted image kind %r" % kind)
     v = {"kver": kver, "label": ROOT_LABEL}
-    if kind == "plain":
+    if kind in ("plain", "plain-ifupdown"):
         return GRUB_HEAD + GRUB_LINUX % v
     if not xen_gz:
         raise ValueError("xengrub needs the name of the Xen binary in /boot")
@@ -109,11 +187,25 @@ def grub_cfg(kind, kver, xen_gz=None):
     return GRUB_HEAD + GRUB_XEN % v + GRUB_LINUX % v
 
 
-def packages(kind="plain"):
+def packages(kind="plain", suite=rootfs.DEFAULT_SUITE):
     pkgs = list(rootfs.BASE_PACKAGES) + PLAIN_PACKAGES
     if kind == "xengrub":
         pkgs += rootfs.XEN_PACKAGES
+    if kind == "plain-ifupdown":
+        pkgs += IFUPDOWN_PACKAGES.get(suite, IFUPDOWN_PACKAGES["trixie"])
     return pkgs
+
+
+def units(kind="plain"):
+    """(enable, disable): the systemd units an image kind enables and disables at build time. plain-ifupdown has
+    ifupdown's networking.service (its package enables it) instead of systemd-networkd, and the first-boot
+    writer of /etc/network/interfaces."""
+    enable = list(rootfs.ENABLE_UNITS)
+    disable = []
+    if kind == "plain-ifupdown":
+        enable = [u for u in enable if u != "systemd-networkd.service"] + ["xenlab-ifupdown-firstboot.service"]
+        disable = ["systemd-networkd.service", "systemd-networkd.socket"]
+    return enable, disable
 
 
 def _source_digest(kind):
@@ -128,7 +220,7 @@ def _source_digest(kind):
 
 def image_key(suite, kind="plain"):
     blob = json.dumps({"kind": kind, "suite": suite, "version": BUILD_VERSION,
-                       "packages": sorted(packages(kind)), "source": _source_digest(kind)},
+                       "packages": sorted(packages(kind, suite)), "source": _source_digest(kind)},
                       sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -207,11 +299,13 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
     os.makedirs(debs, exist_ok=True)
     t0 = time.time()
     timings = {}
-    rootfs.debootstrap(suite, tree, packages(kind), debs, mirror)
+    rootfs.debootstrap(suite, tree, packages(kind, suite), debs, mirror)
     timings["debootstrap_s"] = round(time.time() - t0, 1)
     t1 = time.time()
     files = dict(rootfs.FILES_COMMON)
     files.update(FILES_PLAIN)
+    if kind == "plain-ifupdown":
+        files.update(FILES_IFUPDOWN)
     if kind == "xengrub":
         files.update(rootfs.FILES_XEN)
         os.makedirs(os.path.join(tree, "var/log/xen/console"), exist_ok=True)
@@ -222,7 +316,7 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         script = [
             "rm -f /etc/ssh/ssh_host_*",
             "systemctl mask %s" % " ".join(rootfs.MASK_UNITS),
-            "systemctl enable %s" % " ".join(rootfs.ENABLE_UNITS),
+            "systemctl enable %s" % " ".join(units(kind)[0]),
             "update-initramfs -u -k %s" % kver,
             "passwd -l root",
             # later grub-pc upgrades inside the VM reinstall to the right disk
@@ -236,6 +330,9 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         ]
         if kind == "xengrub":
             script.insert(2, "systemctl disable %s || true" % " ".join(rootfs.DISABLE_UNITS_XEN))
+        if units(kind)[1]:
+            # ifupdown alone configures the network, as on a server from the installer
+            script.insert(2, "systemctl disable %s || true" % " ".join(units(kind)[1]))
         rootfs.chroot(tree, "\n".join(script))
         versions = rootfs.dpkg_versions(tree)
     finally:
@@ -273,7 +370,7 @@ def build(suite=rootfs.DEFAULT_SUITE, force=False, mirror=None, kind="plain"):
         "kernel_version": kver,
         "xen_version": (pkgver.get("xen-hypervisor-4.17-amd64") or pkgver.get("xen-utils-common")
                         if kind == "xengrub" else None),
-        "packages": packages(kind),
+        "packages": packages(kind, suite),
         "timings": timings,
         "rootfs_mb": int(subprocess.run(["du", "-sm", tree], stdout=subprocess.PIPE,
                                         universal_newlines=True, check=False).stdout.split()[0]),

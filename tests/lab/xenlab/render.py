@@ -94,6 +94,12 @@ def network_units(index, mac_user, mac_priv, priv_addr):
     }
 
 
+def ifupdown_env(mac_user, mac_priv, priv_addr):
+    """Shell assignments read by the plain-ifupdown image's first boot (xenlab-ifupdown-firstboot): the NICs'
+    MACs and the private address, from which it writes /etc/network/interfaces as the installer would."""
+    return "MAC_USER=%s\nMAC_PRIV=%s\nPRIV_ADDR=%s\n" % (mac_user, mac_priv, priv_addr)
+
+
 def etc_hosts(hosts):
     lines = ["127.0.0.1 localhost"]
     for h in hosts:
