@@ -21,7 +21,7 @@ from ansible_collections.xenfleet.xen.plugins.doc_fragments.xl import ModuleDocF
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _options
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info
+from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info, xen_domains
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, 'roles', 'guests')
@@ -108,7 +108,7 @@ def without_no_log(facts):
 
 # -- (a) the module's documentation is its argument spec ------------------------------------------
 
-@pytest.mark.parametrize('module', [xen_domain, xen_domain_info], ids=lambda m: m.__name__.split('.')[-1])
+@pytest.mark.parametrize('module', [xen_domain, xen_domain_info, xen_domains], ids=lambda m: m.__name__.split('.')[-1])
 def test_documentation_equals_argument_spec(module, monkeypatch):
     spec = without_no_log(normalized(argument_spec(module, monkeypatch)))
     docs = without_no_log(normalized(documented_options(module), nested='suboptions'))
@@ -134,6 +134,22 @@ def test_xen_domain_spec_comes_from_the_one_declaration(monkeypatch):
     assert set(_options.GUEST_KEYS) | set(_options.GUEST_RUN) <= set(spec)
     rendered = set(dom.MODELLED_KEYS) - {'disk', 'vif'} | {'disks', 'vifs', 'extra'}
     assert set(_options.GUEST_KEYS) == rendered
+
+
+def test_xen_domains_entries_are_xen_domains_options(monkeypatch):
+    """An entry of xen_domains' `domains` takes every option of xen_domain, the same declaration, except those of
+    the run (the files' directories, the xl command, the host lock); command_timeout defaults to the run's."""
+    single = argument_spec(xen_domain, monkeypatch)
+    many = argument_spec(xen_domains, monkeypatch)
+    run_wide = {'config_dir', 'autostart_dir', 'xl_path', 'lock_timeout'}
+    entry = many['domains']['options']
+    assert sorted(entry) == sorted(set(single) - run_wide)
+    for name, option in entry.items():
+        if name == 'command_timeout':
+            assert option == {'type': 'int'} and many['command_timeout'] == single['command_timeout']
+        else:
+            assert option == single[name], name
+    assert sorted(many) == sorted(run_wide | {'domains', 'command_timeout'})
 
 
 # -- (b) the role's task passes every option of the module -----------------------------------------
