@@ -187,7 +187,7 @@ def test_role_one_call_task_passes_the_run_wide_options_and_each_guest_as_planne
     assert args['xl_path'] == '{{ xen_guests_plan.one_call.xl_path | default(omit, true) }}'
     assert args['lock_timeout'] == '{{ xen_guests_plan.one_call.lock_timeout | default(omit, true) }}'
     assert args['domains'] == ("{{ xen_guests_plan.guests | rejectattr('name', 'in', xen_guests_unmade) "
-                               "| map(attribute='entry') }}")
+                               "| map(attribute='entry') | list }}")
     run_wide = {'xl_path', 'lock_timeout'}
     assert per_guest_keys(converge_task()) - run_wide == set(spec['domains']['options'])
 
