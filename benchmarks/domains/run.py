@@ -12,7 +12,8 @@ Both run ansible-playbook (from PATH, with this checkout as the collection xenfl
 round after round, one `command: true` task, then one no-op xen_domains task per N, then the per-guest path (N
 xen_domain tasks, a loop) for --per-guest guests. Only the ratios mean something: each task pays the same connection
 and Python start-up. Prints per round and the medians (with the spread), the xl calls of each run, and fails (exit
-1) when a task changed something.
+1) when a task changed something; simulated, also the module's own time (its main() in this process, no task around
+it) and the size of its result.
 
 Without --inventory (simulated: no lab, any machine): the play runs on localhost (connection local). The modules are
 benchmarks/domains/library/bench_xen_domain[s].py - the collection's own main() of xen_domain / xen_domains, with the
@@ -39,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,6 +132,43 @@ def simulated_host(tmp, guests):
         with open(os.path.join(etc, name(index) + '.cfg'), 'w') as handle:
             handle.write(_domain.render_config(dict(PV1, name=name(index))))
     return {'guests': guests, 'xl_path': xl, 'config_dir': etc, 'autostart_dir': os.path.join(etc, 'auto')}
+
+
+def module_seconds(host, size, tmp, repeat=5):
+    """xen_domains' own work for `size` matching guests, without Ansible's task around it: its main() in this process
+    (the same stand-in xl and files as the play's), median of `repeat` runs."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.xenfleet.xen.plugins.module_utils import _xl
+    from ansible_collections.xenfleet.xen.plugins.modules import xen_domains
+
+    class Done(Exception):
+        pass
+
+    def leave(self, **result):
+        raise Done(result)
+
+    saved = (basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json, _xl._read_file, _xl.DEFAULT_LOCK_PATH)
+    basic.AnsibleModule.exit_json = basic.AnsibleModule.fail_json = leave
+    _xl._read_file = {'/sys/hypervisor/type': 'xen\n', '/proc/xen/capabilities': 'control_d\n'}.get
+    _xl.DEFAULT_LOCK_PATH = os.path.join(tmp, 'lock')
+    args = dict((k, host[k]) for k in ('xl_path', 'config_dir', 'autostart_dir'))
+    args['domains'] = [dict(PV1, name=name(i), state='running') for i in range(size)]
+    times = []
+    try:
+        for _run in range(repeat):
+            with patch_module_args(args):
+                started = time.perf_counter()
+                try:
+                    xen_domains.main()
+                except Done as done:
+                    result = done.args[0]
+                times.append(time.perf_counter() - started)
+            if result.get('failed') or result.get('changed'):
+                sys.exit('in-process run of %d guests: %r' % (size, result.get('msg') or 'changed'))
+    finally:
+        basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json, _xl._read_file, _xl.DEFAULT_LOCK_PATH = saved
+    return statistics.median(times), len(json.dumps(result))
 
 
 def round_tasks(sizes, per_guest, module, module_one, where):
@@ -249,7 +288,13 @@ def simulated(args, sizes, tmp):
         handle.write(SIM_PLAY.format(round=round_file))
     play(tmp, playbook, extra)
     with open(extra['bench_output']) as handle:
-        return json.load(handle)
+        rounds = json.load(handle)
+    alone = {}
+    for size in sizes:
+        seconds, size_bytes = module_seconds(hosts[size], size, tmp)
+        alone['module_alone_%d_s' % size] = seconds
+        alone['result_%d_bytes' % size] = size_bytes
+    return rounds, alone
 
 
 def lab(args, sizes, tmp):
@@ -270,7 +315,7 @@ def lab(args, sizes, tmp):
         handle.write(src.read().replace('@ROUND@', round_file))
     play(tmp, playbook, extra, inventory=args.inventory)
     with open(extra['bench_output']) as handle:
-        return json.load(handle)
+        return json.load(handle), {}
 
 
 def main():
@@ -290,9 +335,13 @@ def main():
           % (where, ansible.__version__, sys.version.split()[0], os.cpu_count(), args.rounds))
     with tempfile.TemporaryDirectory() as tmp:
         collection(tmp)
-        rounds = lab(args, sizes, tmp) if args.inventory else simulated(args, sizes, tmp)
+        rounds, alone = lab(args, sizes, tmp) if args.inventory else simulated(args, sizes, tmp)
     rows = summarise(rounds, sizes, args.per_guest)
     summary = report(rows, sizes, args.per_guest, where)
+    for size in sizes if alone else []:
+        print('%d guests: the module alone (its main() in this process, median of 5) %.3f s; its result %d bytes of JSON'
+              % (size, alone['module_alone_%d_s' % size], alone['result_%d_bytes' % size]))
+    summary.update(alone)
     summary['ansible_core'] = ansible.__version__
     output = args.output or os.path.join(HERE, '..', 'output', 'domains%s-%s.json' % (
         '-lab' if args.inventory else '', summary['date']))

@@ -21,14 +21,17 @@ description:
     host is looked at. Then the domains are read once, and every guest is compared with its config file and its live
     domain and checked against the host (C(xl info) at most once) and by xl's dry run (C(xl -N create)) - a guest that
     fails here fails the task with nothing changed on any guest. Then the guests are changed, one after the other in
-    the order of O(domains), each re-read after it was changed."
+    the order of O(domains), each re-read after it was changed. Other tasks of this collection on the host wait for
+    the whole run (theirs wait up to their own O(lock_timeout))."
   - B(A failure stops the run.) The guests before the failed one are converged (RV(domains) has their results), the
     failed guest is left as M(xenfleet.xen.xen_domain) leaves a guest whose run failed (for example its previous
     config file put back after a failed C(xl create)), the guests after it are not touched. The task fails with
     RV(failed_domain), RV(converged) and RV(not_converged); run it again once the cause is fixed.
   - A guest whose input is the same as in a M(xenfleet.xen.xen_domain) task gets the same RV(domains[].changed),
-    RV(domains[].applied), RV(domains[].pending) and diff there; only RV(domains[].xl_calls) differs (the read of the
-    domains is the run's, counted once in RV(xl_calls)).
+    RV(domains[].applied), RV(domains[].pending) and diff as in that task; only RV(domains[].xl_calls) differs (the
+    read of the domains is the run's, counted once in RV(xl_calls)).
+  - O(command_timeout) bounds each C(xl) command of the run; an entry's own O(domains[].command_timeout) bounds those
+    run for that guest.
   - Disks are never created or deleted by this module; their targets must exist on the host.
 author:
   - xenfleet.xen maintainers (@xenfleet)
