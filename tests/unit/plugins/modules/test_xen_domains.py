@@ -115,10 +115,12 @@ def test_each_guest_gets_the_result_xen_domain_gives_it(host, check, diff):
     theirs, in order."""
     host.write(PV1)
     host.write(PVH1)
+    host.write(dict(NEW, name='old'))
     before = host.snapshot()
     flags = dict(_ansible_check_mode=check, _ansible_diff=diff)
     new_steps = [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv')]
-    guests = [dict(PV1, state='running'), dict(NEW, state='present', autostart=True), dict(PVH1, state='present')]
+    guests = [dict(PV1, state='running'), dict(NEW, state='present', autostart=True), dict(PVH1, state='present'),
+              {'name': 'old', 'state': 'absent'}]
 
     singles = []
     for guest in guests:
@@ -133,12 +135,14 @@ def test_each_guest_gets_the_result_xen_domain_gives_it(host, check, diff):
     assert not failed, result
     assert host.snapshot() == after_singles
     assert [without_calls(r) for r in result['domains']] == [without_calls(r) for r in singles]
-    assert result['changed'] is True and result['domains'][1]['changed'] is True
-    assert [r['xl_calls'] for r in result['domains']] == [0, 2, 0]
-    assert result['xl_calls'] == 4  # one read of the domains for three guests, xl info, one dry run
+    assert [r['changed'] for r in result['domains']] == [False, True, False, True]
+    assert result['domains'][3]['applied'] == ['config file removed']
+    assert [r['xl_calls'] for r in result['domains']] == [0, 2, 0, 0]
+    assert result['xl_calls'] == 4  # one read of the domains for four guests, xl info, one dry run
     if diff:
         assert result['diff'] == [part for r in singles for part in r['diff']]
         assert [p['after_header'] for p in result['diff']][:2] == [host.path('pv1'), 'live domain pv1']
+        assert len(result['diff']) == 8
     else:
         assert 'diff' not in result
 
@@ -267,3 +271,26 @@ def test_the_lock_record_names_the_guests():
     from ansible_collections.xenfleet.xen.plugins.module_utils import _converge_domains
     assert _converge_domains.holder(params) == 'g0, g1, g2, g3, g4, ... (7 guests)'
     assert _converge_domains.holder({'domains': [{'name': 'web1'}]}) == 'web1 (1 guest)'
+
+
+# -- the domains read once: what the per-guest read does for a guest, it does for each -----------------------------
+
+def test_a_guest_left_out_by_list_l_is_read_from_its_stored_config_in_the_one_read(monkeypatch, tmp_path):
+    """hvm1's device model did not answer (captured, xen-4.17.5-lab-tcg): the one read of the domains takes its stored
+    configuration, as xen_domain's read does, and warns once."""
+    from ansible.module_utils import basic
+    from ansible_collections.xenfleet.xen.tests.unit.plugins.modules.test_xen_domain import (
+        HVM1, READ_HVM1_QMP_TIMEOUT, stored_hvm1_files)
+    monkeypatch.setattr(_converge_domain.Converger, 'path_exists', staticmethod(lambda path: True))
+    with open(str(tmp_path / 'hvm1.cfg'), 'w') as handle:
+        handle.write(_domain.render_config(dict(HVM1)))
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    args = dict(config_dir=str(tmp_path), autostart_dir=str(tmp_path / 'auto'),
+                domains=[dict(HVM1, state='running', save_dir=str(tmp_path / 'save'))])
+    result, failed = run_module(monkeypatch, xen_domains.main, args, XlScript(list(READ_HVM1_QMP_TIMEOUT)),
+                                files=stored_hvm1_files())
+    assert not failed, result
+    assert result['changed'] is False and result['xl_calls'] == 2 and result['domains'][0]['applied'] == []
+    assert result['domains'][0]['domain']['config_source'] == 'stored'
+    assert len(warnings) == 1 and 'hvm1' in warnings[0] and 'stored' in warnings[0]
