@@ -4,14 +4,14 @@
 
 SHELL := /bin/bash
 PIPELINE := bash .ci/pipeline.sh
-STACKS ?= 2.19 2.21
+STACKS ?= 2.19 2.20 2.21
 # The nested Xen lab's demo entry point (owned by the lab, tests/lab/).
 LAB_DEMO ?= tests/lab/demo
 
 .PHONY: test lint docs sanity units build smoke molecule quick demo clean help
 
 help:
-	@echo "make test      everything CI runs: lint docs sanity units build molecule, on both stacks"
+	@echo "make test      everything CI runs: lint docs sanity units build molecule, on every stack"
 	@echo "make quick     lint + sanity + units on the newest stack only"
 	@echo "make lint | docs | sanity | units | build | molecule   one stage (STACKS=\"2.21\" to narrow)"
 	@echo "make demo      the main job on the nested Xen lab ($(LAB_DEMO))"

@@ -3,8 +3,10 @@
 #
 # Stages (in this order; select a subset with XENFLEET_CI_STAGES, e.g. "lint units"):
 #   lint      yamllint, ansible-lint (production profile, offline), antsibull-changelog lint
-#   docs      antsibull-docs lint-collection-docs --plugin-docs, and a dry run of
-#             antsibull-changelog release in a copy (newest stack)
+#   docs      antsibull-docs lint-collection-docs --plugin-docs; the documentation site (antsibull-docs
+#             sphinx-init + Sphinx, a page per module, plugin and role, into tests/output/docsite); a dry run of
+#             antsibull-changelog release in a copy, checking that it lists every module, plugin and role
+#             new in that release (newest stack)
 #   sanity    ansible-test sanity --venv --python X.Y, per controller stack; on the newest stack also
 #             the compile and import tests on the other target Pythons (XENFLEET_TARGET_PYTHONS)
 #   units     ansible-test units --local --python X.Y in the stack venv, per controller stack;
@@ -16,8 +18,10 @@
 #             create` of docs/examples/execution-environment.yml (the README's command, without a container)
 #   molecule  the nested Xen lab scenarios (see run_molecule below)
 #
-# Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.21" = ansible-core 2.21.x on
-# Python 3.12 (select with XENFLEET_CI_STACKS). With CI=true every stage and stack runs, whatever the
+# Controller stacks: "2.19" = ansible-core 2.19.x on Python 3.11, "2.20" = ansible-core 2.20.x on Python 3.13,
+# "2.21" = ansible-core 2.21.x on Python 3.12 (select with XENFLEET_CI_STACKS): every ansible-core release that
+# meta/runtime.yml's requires_ansible admits, up to the newest (tests/unit/test_release_metadata.py checks that no
+# minor release in between is left out). 2.20 runs on 3.13 so that a controller on 3.13 is tested too. With CI=true every stage and stack runs, whatever the
 # selection variables say.
 #
 # Venvs and pip's download cache live under ${XDG_CACHE_HOME:-~/.cache}/xenfleet-ci (outside the repo);
@@ -34,7 +38,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CI_DIR="$REPO/.ci"
 CACHE=${XENFLEET_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenfleet-ci}
 ALL_STAGES="lint docs sanity units build molecule"
-ALL_STACKS="2.19 2.21"
+ALL_STACKS="2.19 2.20 2.21"
 NEWEST_STACK=2.21
 
 if [ "${CI:-}" = "true" ]; then
@@ -56,8 +60,14 @@ for s in $STACKS; do
 done
 
 # Per-stack facts.
-stack_python() { case $1 in 2.19) echo 3.11 ;; 2.21) echo 3.12 ;; esac; }
-stack_core_spec() { case $1 in 2.19) echo 'ansible-core>=2.19,<2.20' ;; 2.21) echo 'ansible-core>=2.21,<2.22' ;; esac; }
+stack_python() { case $1 in 2.19) echo 3.11 ;; 2.20) echo 3.13 ;; 2.21) echo 3.12 ;; esac; }
+stack_core_spec() {
+  case $1 in
+    2.19) echo 'ansible-core>=2.19,<2.20' ;;
+    2.20) echo 'ansible-core>=2.20,<2.21' ;;
+    2.21) echo 'ansible-core>=2.21,<2.22' ;;
+  esac
+}
 
 export PIP_CACHE_DIR="$CACHE/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -308,16 +318,67 @@ run_lint() {
   rm -rf "$COLL/.ansible"
 }
 
+# The collection's documentation site, as the community collections build theirs: `antsibull-docs sphinx-init`
+# writes a Sphinx project, `antsibull-docs collection` an RST page per module, plugin and role from the
+# collection's own documentation, Sphinx the HTML. The steps of the generated build.sh, except that Sphinx's
+# warnings are read here instead of `-W`: offline, cross-references into docs.ansible.com's and Python's
+# documentation (intersphinx) cannot resolve, and only those are allowed. Every module, plugin and role must
+# have its page. The HTML is copied to tests/output/docsite (ignored by git and by the collection build).
+build_docsite() {
+  local site="$WORK/docsite" out="$REPO/tests/output/docsite" f kind name page missing=0
+  rm -rf "$site"
+  mkdir -m 0755 "$site"
+  echo "+ antsibull-docs sphinx-init --use-current xenfleet.xen; antsibull-docs collection; sphinx-build -M html"
+  ANSIBLE_COLLECTIONS_PATH="$WORK" quiet antsibull-docs sphinx-init --use-current --dest-dir "$site" xenfleet.xen
+  mkdir -p "$site/rst"
+  chmod og-w "$site/rst"
+  (cd "$site" && ANSIBLE_COLLECTIONS_PATH="$WORK" quiet antsibull-docs --config-file antsibull-docs.cfg collection \
+     --cleanup everything --use-current --dest-dir rst xenfleet.xen)
+  (cd "$site" && quiet sphinx-build -M html rst build -c . -w warnings.log)
+  local allowed="failed to reach any of the inventories|undefined label: '[^']*' \[ref\.ref\]"
+  allowed="$allowed|'envvar' reference target not found: ANSIBLE_[A-Z_]+ \[ref\.envvar\]"
+  { grep 'WARNING:' "$site/warnings.log" | grep -v -E "$allowed" || true
+    grep -F "undefined label: 'ansible_collections.xenfleet.xen" "$site/warnings.log" || true; } >"$site/unexpected.log"
+  if [ -s "$site/unexpected.log" ]; then
+    echo "ERROR: Sphinx warnings besides the unresolvable links into docs.ansible.com:" >&2
+    cat "$site/unexpected.log" >&2
+    return 1
+  fi
+  echo "  sphinx: $(grep -c 'WARNING:' "$site/warnings.log") warning(s), all links into ansible-core's or Python's documentation (offline)"
+  for f in plugins/*/*.py roles/*/meta/argument_specs.yml; do
+    case $f in plugins/module_utils/* | plugins/doc_fragments/* | plugins/*/_*) continue ;; esac
+    if [ "${f#roles/}" != "$f" ]; then
+      name=${f#roles/}; name=${name%%/*}; page="${name}_role.html"
+    else
+      kind=${f#plugins/}; kind=${kind%%/*}; kind=${kind%s}; name=$(basename "$f" .py); page="${name}_${kind}.html"
+    fi
+    if [ ! -s "$site/build/html/collections/xenfleet/xen/$page" ]; then
+      echo "ERROR: the docs site has no page for $f (collections/xenfleet/xen/$page)" >&2
+      missing=1
+    fi
+  done
+  [ "$missing" -eq 0 ]
+  rm -rf "$out"
+  mkdir -p "$(dirname "$out")"
+  cp -a "$site/build/html" "$out"
+  echo "  site: $(find "$out/collections/xenfleet/xen" -name '*.html' | wc -l) pages under collections/xenfleet/xen," \
+       "every module, plugin and role has one; open $out/index.html"
+}
+
 run_docs() {
   use_venv "$(stack_venv "$NEWEST_STACK")"
   cd "$COLL"
   echo "+ antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all ."
   ANSIBLE_COLLECTIONS_PATH="$WORK" antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
 
+  build_docsite
+
   # Dry run of the next release's changelog in a throw-away copy: proves that the fragments and the
-  # plugins' version_added metadata make a valid changelog (the real release is done by hand).
+  # plugins' version_added metadata make a valid changelog (the real release is done by hand). The version is
+  # galaxy.yml's, or the newest version_added when that is newer (the release being prepared); the modules,
+  # plugins and roles added in it must be listed as new by antsibull-changelog itself (no fragment announces them).
   local version rel="$WORK/changelog-dry-run"
-  version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+  version=$(python "$CI_DIR/changelog_new_content.py" version .)
   if python -c 'import sys, yaml; d = yaml.safe_load(open("changelogs/changelog.yaml")); sys.exit(0 if sys.argv[1] in (d.get("releases") or {}) else 1)' "$version"; then
     echo "changelog: $version is already released; no dry run"
     return 0
@@ -328,7 +389,8 @@ run_docs() {
   echo "+ antsibull-changelog release --version $version (dry run in a copy)"
   (cd "$rel/ansible_collections/xenfleet/xen" \
      && ANSIBLE_COLLECTIONS_PATH="$rel" antsibull-changelog release --version "$version" \
-     && sed -n '1,60p' CHANGELOG.rst)
+     && sed -n '1,60p' CHANGELOG.rst \
+     && python "$CI_DIR/changelog_new_content.py" check . "$version")
   rm -rf "$rel"
 }
 
@@ -537,12 +599,12 @@ CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot
 # issue 15) passed in CI and left it. provision (issue 17) passed end to end on a clean clone on 2026-12-03
 # (run 4, 2862 s alone), led the CI run of session 30's submission, which passed (3483 s), and left it.
 # snapshot (issue 19) passed end to end on a clean clone on 2026-12-03 (2142 s alone), led the CI run of session 34's
-# submission (passed, 3611 s) and left the list. migrate leads again: session 35 moved its cold move out (to scenario
-# backup) and its shared task files to molecule/_shared. balance (issue 21) passed end to end on a clean clone on
-# 2026-12-04 (1254 s) and leads as new; so does backup (issues 19, 18: xen_backup between two hosts, the inventory
-# plugin after it; 858 s on a clean clone on 2026-12-04). migrate comes after them: the three together do not fit one
-# run's budget, and its changed files' parts (the shared task files) ran in scenario backup.
-CI_MOLECULE_FIRST="balance backup migrate"
+# submission (passed, 3611 s) and left the list. balance (issue 21) and backup (issues 19, 18) led the CI run of
+# session 35's submission (passed, 3492 s) and left the list. migrate leads again: session 35 moved its cold move out
+# (to scenario backup) and its shared task files to molecule/_shared; it passed end to end on a clean clone on
+# 2026-12-04 (session 36, 1865 s alone). balance leads again before it: session 36 gave xen_balance's economy a
+# limit on measured CPU (economy.cpu), which balance.yml uses; the two together do not fit one run.
+CI_MOLECULE_FIRST="balance migrate"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -588,7 +650,7 @@ lab_prepare() {
 # provision: 2862 s alone end to end on a clean clone (2026-12-03, run 4; the guests' boots to SSH 9-11 min each).
 # migrate: 3849 s alone on a busy dev machine on 2026-12-03; in CI it led session 31's run, which took 3583 s in all
 # (so about 2300 s) - hence 2700. (The cold move made it 6741 s beside a CPU-heavy benchmark in session 34: it moved
-# to its own scenario, backup, in session 35.)
+# to its own scenario, backup, in session 35.) Without it: 1865 s alone on a clean clone on 2026-12-04 (session 36).
 # fleet: 3796 s alone on a clean clone on 2026-12-03 (session 31; side_effect 2880 s, live migrations 90-155 s each)
 # - hence 3700.
 # snapshot: 2142 s alone on a clean clone on 2026-12-03 (session 32; prepare 10 min of it, the tools' apt install

@@ -517,18 +517,31 @@ def xo_rules(hosts, guests, weights=None, threshold=None, rules=None, **options)
 # --------------------------------------------------------------------------------------------
 
 WEIGHTS = {'memory': 1.0, 'vcpus': 1.0}
+# playbooks/balance.yml's weights: measured CPU use weighed with memory and vCPUs
+MEASURED_WEIGHTS = {'memory': 1.0, 'vcpus': 1.0, 'cpu': 1.0}
 
 
 # xen_balance's defaults (plugins/modules/xen_balance.py): the economy policy and min_improvement 10 %
 DEFAULT_MIN_IMPROVEMENT = 10.0
 
 
-def planner(hosts, guests, rules, threshold, max_migrations=None, economy=False):
+def measured(guests):
+    """The guests with the CPU use XO rules reads (xo_guest_cpu: `cpu_percent` when given, else every vCPU busy),
+    as `cpu_percent`: what playbooks/balance.yml would measure on such a fleet (not capped at the host's CPUs)."""
+    return [dict(g, cpu_percent=xo_guest_cpu(g)) for g in guests]
+
+
+def planner(hosts, guests, rules, threshold, max_migrations=None, economy=False, measure=True):
     """The planner (imbalance after, migrations, plan). economy=False: the spread search (economy off, no
-    min_improvement: the planner as before the economy policy); economy=True: xen_balance's defaults (the
-    economy policy and min_improvement 10 %). The imbalance is recomputed from the placement the plan leads to
-    (the plan reports it rounded to 3 decimals)."""
-    res = P.plan_balance(hosts, guests, mode='performance', weights=WEIGHTS, threshold=threshold, rules=rules,
+    min_improvement: the planner as before the economy policy; memory and vCPUs, no measured CPU); economy=True:
+    xen_balance as playbooks/balance.yml runs it by default (the economy policy, min_improvement 10 %, measured CPU
+    weighed with memory and vCPUs, here the CPU use the XO rules baseline reads); with measure=False the module's
+    own defaults on reservations alone (no CPU measured, weights memory and vCPUs). The imbalance is recomputed
+    from the placement the plan leads to, on memory and vCPUs (the plan reports its own figure rounded to 3
+    decimals)."""
+    with_cpu = economy and measure
+    res = P.plan_balance(hosts, measured(guests) if with_cpu else guests, mode='performance',
+                         weights=MEASURED_WEIGHTS if with_cpu else WEIGHTS, threshold=threshold, rules=rules,
                          max_migrations=max_migrations, economy=True if economy else None,
                          min_improvement=DEFAULT_MIN_IMPROVEMENT if economy else 0.0)
     where = dict((g['name'], g['host']) for g in guests)
@@ -555,11 +568,12 @@ def quality(args):
                 opt, proven, bound = exact(hosts, guests, rules, WEIGHTS, None, args.limit)
                 xo_after, xo_moves = xo_rules(hosts, guests, WEIGHTS, 0.0, rules=rules)
                 eco, eco_moves, _res = planner(hosts, guests, rules, 5.0, economy=True)
+                res_eco, res_moves, _res = planner(hosts, guests, rules, 5.0, economy=True, measure=False)
                 row = {'hosts': nh, 'guests': len(guests), 'rules': with_rules, 'seed': seed, 'before': imb0,
                        'ours': ours, 'moves': moves, 'opt_same_moves': opt_k, 'proven_same_moves': proven_k,
                        'bound_same_moves': bound_k, 'opt_any': opt, 'proven_any': proven, 'bound_any': bound,
                        'plan_s': dt, 'xo_rules': [P.imbalance(hosts, xo_after, WEIGHTS), xo_moves],
-                       'economy': [eco, eco_moves]}
+                       'economy': [eco, eco_moves], 'economy_reserved': [res_eco, res_moves]}
                 rows.append(row)
                 print('  %d hosts %2d guests rules=%-5s seed %d: before %6.2f  spread %6.2f (%2d moves, %.3fs)  '
                       'optimum same moves %6.2f%s  any moves %6.2f%s | default %6.2f/%2d, XO rules %6.2f/%2d' % (
@@ -582,11 +596,14 @@ def baselines(args):
             hosts, guests, _rules = small_instance(seed * 13 + nh, nh, ng, False)
             for threshold in (2.0, 5.0):
                 imb0 = P.imbalance(hosts, guests, WEIGHTS)
-                # xen_balance as a user gets it (economy, min_improvement 10 %), and the spread search
+                # xen_balance as a user gets it (balance.yml: economy, min_improvement 10 %, measured CPU), on
+                # reservations alone (the module's defaults), and the spread search
                 ours, moves, _res = planner(hosts, guests, {}, threshold, economy=True)
+                reserved, reserved_moves, _res = planner(hosts, guests, {}, threshold, economy=True, measure=False)
                 spread, spread_moves, _res = planner(hosts, guests, {}, threshold)
                 row = {'hosts': nh, 'guests': len(guests), 'family': '%dx%d' % (nh, ng), 'seed': seed,
-                       'threshold': threshold, 'before': imb0, 'ours': [ours, moves], 'spread': [spread, spread_moves]}
+                       'threshold': threshold, 'before': imb0, 'ours': [ours, moves], 'spread': [spread, spread_moves],
+                       'reserved': [reserved, reserved_moves]}
                 for name, algo in BASELINES:
                     after, count = algo(hosts, guests, WEIGHTS, threshold)
                     row[name] = [P.imbalance(hosts, after, WEIGHTS), count]
@@ -595,12 +612,13 @@ def baselines(args):
                     row['ours_as_' + name] = [same, same_moves]
                 rows.append(row)
     for row in rows:
-        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | spread %6.2f/%3d | %s' % (
-            row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0], row['ours'][1],
-            row['spread'][0], row['spread'][1],
-            ' | '.join('%s %6.2f/%3d, spread at that budget %6.2f/%3d' % (
-                name, row[name][0], row[name][1], row['ours_as_' + name][0], row['ours_as_' + name][1])
-                for name, _algo in BASELINES)))
+        print('  %3d hosts %4d guests thr %.0f seed %d: before %6.2f | ours %6.2f/%3d | reservations %6.2f/%3d | '
+              'spread %6.2f/%3d | %s' % (
+                  row['hosts'], row['guests'], row['threshold'], row['seed'], row['before'], row['ours'][0],
+                  row['ours'][1], row['reserved'][0], row['reserved'][1], row['spread'][0], row['spread'][1],
+                  ' | '.join('%s %6.2f/%3d, spread at that budget %6.2f/%3d' % (
+                      name, row[name][0], row[name][1], row['ours_as_' + name][0], row['ours_as_' + name][1])
+                      for name, _algo in BASELINES)))
     return rows
 
 
@@ -622,17 +640,21 @@ def scale(args):
     repeats = args.repeats
     rows = []
     calib = statistics.median(calibration() for _i in range(5))
-    # performance mode with xen_balance's default economy policy, performance mode spreading the load
-    # (economy off: the path measured before the economy policy), density
-    variants = (('economy', 'performance', True), ('spread', 'performance', None), ('density', 'density', None))
+    # performance mode with xen_balance's default economy policy (on reservations, the module's defaults; and
+    # with every vCPU's use measured, balance.yml's weights), performance mode spreading the load (economy off:
+    # the path measured before the economy policy), density
+    variants = (('economy', 'performance', True, False), ('economy, measured', 'performance', True, True),
+                ('spread', 'performance', None, False), ('density', 'density', None, False))
     for nh in sizes:
         hosts, guests = big_instance(nh, nh)
-        for name, mode, economy in variants:
+        for name, mode, economy, with_cpu in variants:
             times = []
             res = None
+            fleet = measured(guests) if with_cpu else guests
             for _i in range(repeats):
                 t0 = time.perf_counter()
-                res = P.plan_balance(hosts, guests, mode=mode, weights=WEIGHTS, threshold=5.0, economy=economy)
+                res = P.plan_balance(hosts, fleet, mode=mode, weights=MEASURED_WEIGHTS if with_cpu else WEIGHTS,
+                                     threshold=5.0, economy=economy)
                 times.append(time.perf_counter() - t0)
             med = statistics.median(times)
             rows.append({'hosts': nh, 'guests': len(guests), 'mode': name, 'seconds': med, 'runs': times,
@@ -646,13 +668,13 @@ def scale(args):
         t0 = time.perf_counter()
         P.plan_evacuation(hosts, guests, hosts[0]['name'])
         evac.append(time.perf_counter() - t0)
-    for mode in [name for name, _mode, _economy in variants]:
+    for mode in [variant[0] for variant in variants]:
         base = [r for r in rows if r['mode'] == mode][0]['seconds']
         for r in rows:
             if r['mode'] == mode:
                 r['ratio_100'] = r['seconds'] / base
                 r['ratio_calib'] = r['seconds'] / calib
-                print('  %-11s %4d hosts %5d guests: %5.2f x the 100-host time, %5.1f x calibration '
+                print('  %-17s %4d hosts %5d guests: %5.2f x the 100-host time, %5.1f x calibration '
                       '(%.3f s median of %d; %d moves, imbalance %.2f -> %.2f, hosts in use %d -> %d)' % (
                           mode, r['hosts'], r['guests'], r['ratio_100'], r['ratio_calib'], r['seconds'], repeats,
                           r['moves'], r['before'], r['after'], r['in_use']['before'], r['in_use']['after']))
@@ -726,8 +748,10 @@ def chart(quality_rows, baseline_rows, scale_data, path):
     ax.legend(fontsize=7, loc='upper left')
 
     ax = axes[2]
-    for mode, marker in (('economy', 'o-'), ('spread', '^-'), ('density', 's-')):
+    for mode, marker in (('economy', 'o-'), ('economy, measured', 'v-'), ('spread', '^-'), ('density', 's-')):
         rows = [r for r in scale_data['rows'] if r['mode'] == mode]
+        if not rows:
+            continue
         ax.plot([r['hosts'] for r in rows], [r['seconds'] for r in rows], marker,
                 label='performance (%s)' % mode if mode != 'density' else mode)
     ax.axhline(2.0, color='grey', linestyle='--', linewidth=0.8, label='goal 2 s')
@@ -845,17 +869,19 @@ def _verdict(ours, theirs):
 
 def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
     """Per instance family (hosts x guests asked for; medians over the seeds): imbalance after / migrations of
-    xen_balance with its defaults (the economy policy), of the baseline `key` (XO rules), of the spread search
-    (economy off) and of the spread search held to the baseline's count, and whether xen_balance used no more
-    migrations than the baseline for no worse an imbalance; then, on the quality part's fleets (with and
-    without rules), the same against the exact optimum where the solver proved it."""
+    xen_balance as balance.yml runs it by default (the economy policy on measured CPU, memory and vCPUs), of the
+    baseline `key` (XO rules), whether xen_balance used no more migrations than the baseline for no worse an
+    imbalance, of xen_balance on reservations alone (the module's defaults, no CPU measured), of the spread search
+    (economy off) and of the spread search held to the baseline's count; then, on the quality part's fleets (with
+    and without rules), the same against the exact optimum where the solver proved it."""
     label = LABELS.get(key, key)
     rows = [r for r in baseline_rows or [] if key in r]
     if rows:
         print('  per instance family, median over seeds (imbalance after / migrations); "<= %s": xen_balance used no '
               'more migrations for no higher an imbalance:' % label)
-        print('    %-9s %3s %7s | %-14s | %-14s | %-11s | %-14s | %-14s' % (
-            'family', 'thr', 'before', 'xen_balance', label, '<= ' + label, 'spread', 'spread at its count'))
+        print('    %-9s %3s %7s | %-14s | %-14s | %-11s | %-14s | %-14s | %-14s' % (
+            'family', 'thr', 'before', 'xen_balance', label, '<= ' + label, 'reservations', 'spread',
+            'spread at its count'))
         families = sorted(set((r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold']) for r in rows))
         for nh, family, threshold in families:
             group = [r for r in rows if (r['hosts'], r.get('family', '%dx' % r['hosts']), r['threshold'])
@@ -864,19 +890,22 @@ def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
             def med(name, i, group=group):
                 values = [r[name][i] for r in group if name in r]
                 return statistics.median(values) if values else float('nan')
-            print('    %-9s %3.0f %7.2f | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %6.2f / %5.1f' % (
-                family, threshold, statistics.median(r['before'] for r in group), med('ours', 0), med('ours', 1),
-                med(key, 0), med(key, 1), _verdict((med('ours', 0), med('ours', 1)), (med(key, 0), med(key, 1))),
-                med('spread', 0), med('spread', 1), med('ours_as_' + key, 0), med('ours_as_' + key, 1)))
+            print('    %-9s %3.0f %7.2f | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %6.2f / %5.1f | '
+                  '%6.2f / %5.1f' % (
+                      family, threshold, statistics.median(r['before'] for r in group), med('ours', 0), med('ours', 1),
+                      med(key, 0), med(key, 1), _verdict((med('ours', 0), med('ours', 1)), (med(key, 0), med(key, 1))),
+                      med('reserved', 0), med('reserved', 1), med('spread', 0), med('spread', 1),
+                      med('ours_as_' + key, 0), med('ours_as_' + key, 1)))
         each = sum(1 for r in rows if _verdict(r['ours'], r[key]) == 'yes')
         print('    instance by instance: xen_balance used no more migrations for no higher an imbalance on %d/%d' % (
             each, len(rows)))
     rows = [r for r in quality_rows or [] if key in r]
     if rows:
-        print('  quality fleets, median over seeds (xen_balance: its defaults at threshold 5; spread: threshold 0); '
-              'optimum: median where proven (proven/instances):')
-        print('    %-11s | %-14s | %-14s | %-11s | %-14s | %-23s | %-20s' % (
-            'family', 'xen_balance', label, '<= ' + label, 'spread', 'optimum, spread\'s count', 'optimum, any count'))
+        print('  quality fleets, median over seeds (xen_balance: balance.yml\'s defaults at threshold 5, and on '
+              'reservations alone; spread: threshold 0); optimum: median where proven (proven/instances):')
+        print('    %-11s | %-14s | %-14s | %-11s | %-14s | %-14s | %-23s | %-20s' % (
+            'family', 'xen_balance', label, '<= ' + label, 'reservations', 'spread', 'optimum, spread\'s count',
+            'optimum, any count'))
         for nh, with_rules in sorted(set((r['hosts'], r['rules']) for r in rows)):
             group = [r for r in rows if (r['hosts'], r['rules']) == (nh, with_rules)]
 
@@ -885,15 +914,17 @@ def summarize_families(baseline_rows, quality_rows=None, key='xo_rules'):
                 text = '%6.2f (%d/%d)' % (statistics.median(values), len(values), len(group)) if values else \
                     'none proven (0/%d)' % len(group)
                 return text.ljust(23 if name == 'opt_same_moves' else 20)
-            if all('economy' in r for r in group):
-                eco = (statistics.median(r['economy'][0] for r in group), statistics.median(r['economy'][1] for r in group))
-            else:
-                eco = (float('nan'), float('nan'))
-            xo = (statistics.median(r[key][0] for r in group), statistics.median(r[key][1] for r in group))
-            print('    %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %s | %s' % (
+
+            def pair(name, group=group):
+                if all(name in r for r in group):
+                    return (statistics.median(r[name][0] for r in group), statistics.median(r[name][1] for r in group))
+                return (float('nan'), float('nan'))
+            eco, reserved, xo = pair('economy'), pair('economy_reserved'), pair(key)
+            print('    %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %-11s | %6.2f / %5.1f | %6.2f / %5.1f | %s | %s' % (
                 '%dh %s' % (nh, 'rules' if with_rules else 'no rules'), eco[0], eco[1], xo[0], xo[1], _verdict(eco, xo),
-                statistics.median(r['ours'] for r in group), statistics.median(r['moves'] for r in group),
-                opt('opt_same_moves', 'proven_same_moves'), opt('opt_any', 'proven_any')))
+                reserved[0], reserved[1], statistics.median(r['ours'] for r in group),
+                statistics.median(r['moves'] for r in group), opt('opt_same_moves', 'proven_same_moves'),
+                opt('opt_any', 'proven_any')))
 
 
 if __name__ == '__main__':

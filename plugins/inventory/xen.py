@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: xen
 short_description: The guests of Xen dom0s, asked over SSH with xl
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Makes every guest (domU) of a set of Xen dom0s an inventory host, with facts under the prefix C(xen_),
     groups per dom0, per state and per type, C(ansible_host) from the addresses the dom0 knows and, for

@@ -69,9 +69,10 @@ _TRIPLE_WORK = 5000
 _TRIPLE_REFUSALS = 3
 # economy (the default of the xen_balance module): only overloaded hosts give guests. A host is overloaded
 # on vCPUs or CPU at `trigger` x the fleet average, relieved (and a target host stays) within `target` x
-# it; on memory, above `memory` percent of its memory. `min_gain`: points of imbalance each migration
-# must buy.
-ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'min_gain': 0.0}
+# it; on memory, above `memory` percent of its memory. `cpu`: when measured CPU use is weighted, no move
+# takes its target above this percent of its CPUs (a busier target would only trade one busy host for
+# another). `min_gain`: points of imbalance each migration must buy.
+ECONOMY_DEFAULTS = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'cpu': 75.0, 'min_gain': 0.0}
 
 
 class PlacementError(ValueError):
@@ -127,8 +128,9 @@ def economy_policy(economy, param='economy'):
     if policy['trigger'] < policy['target']:
         raise PlacementError(param + '.trigger', 'must be at least %s.target (%s), got %s' % (
             param, policy['target'], policy['trigger']))
-    if not 0 < policy['memory'] <= 100:
-        raise PlacementError(param + '.memory', 'must be above 0 and at most 100 (percent), got %s' % policy['memory'])
+    for key in ('memory', 'cpu'):
+        if not 0 < policy[key] <= 100:
+            raise PlacementError('%s.%s' % (param, key), 'must be above 0 and at most 100 (percent), got %s' % policy[key])
     return policy
 
 
@@ -967,12 +969,14 @@ def _over(fleet, h, eco, thr, trigger):
 
 def _relief_move(fleet, heaps, anchor, thr, eco, budget):
     """The best improving move of a unit off `anchor` to a host that stays within the economy limits
-    (vCPUs and CPU within eco['target'] x the average, memory at most eco['memory'] percent) and that
-    lowers the imbalance by at least eco['min_gain'] points per migration, or None."""
+    (vCPUs and CPU within eco['target'] x the average, memory at most eco['memory'] percent, measured CPU at
+    most eco['cpu'] percent when it is weighted) and that lowers the imbalance by at least eco['min_gain']
+    points per migration, or None."""
     n = float(fleet.nactive)
     units = fleet.units
     used, inv, lim, s1 = fleet.used, fleet.inv, fleet.lim, fleet.s1
     target, trigger, level = eco['target'], eco['trigger'], eco['memory'] / 100.0
+    cpu_level = eco['cpu'] / 100.0
     movable = sorted((units[u] for u in fleet.on[anchor] if units[u].movable), key=lambda u: u.name)
     if not movable:
         return None
@@ -989,6 +993,8 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
             for m in fleet.obj:
                 load = (used[m][h] + small[m]) * inv[m][h]
                 if load > (level if m == MEM else target * s1[m] / n + thr) + 1e-9:
+                    return True
+                if m == CPU and load > cpu_level + 1e-9:
                     return True
             return any(small[m] > lim[m][h] - used[m][h] + 1e-9 for m in range(3))
         targets = heaps.top('score', _CANDIDATES, False, skip=full)
@@ -1024,6 +1030,8 @@ def _relief_move(fleet, heaps, anchor, thr, eco, budget):
                 else:
                     mean = (s1[m] + d * (inv[m][t] - inv[m][s])) / n
                     within = load - mean <= thr or (load <= target * mean + 1e-9 and load < trigger * mean - 1e-9)
+                    if m == CPU and load > cpu_level + 1e-9:
+                        within = False  # measured CPU: never onto a host that would then be busy
                 if not within:
                     break
             if not within:
@@ -1043,7 +1051,9 @@ def _relieve(fleet, threshold, budget, eco):
     more than `threshold` points above the fleet average and, for vCPUs and CPU, at eco['trigger'] x that
     average or more, for memory, above eco['memory'] percent. It then gives units, the best improving move
     first, until it is within eco['target'] x the average (memory: eco['memory'] percent) on every weighted
-    metric or no move helps; a target host never ends past those limits, so it never becomes overloaded.
+    metric or no move helps; a target host never ends past those limits, so it never becomes overloaded, nor
+    (measured CPU weighted) above eco['cpu'] percent of its CPUs: on a fleet whose hosts are all that busy,
+    a move would only trade one busy host for another, and nothing moves for CPU.
     Hosts that found no move are checked again in the final state with the sums recomputed (what a new run
     sees), so planning again on the result plans nothing."""
     if fleet.nactive <= 1:

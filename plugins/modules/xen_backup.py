@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_backup
 short_description: Export a Xen guest (config, disks, memory) to a backup directory, and import it on any host
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Writes a backup of a guest - its config file, every disk as a standalone qcow2 image, and its memory image
     when it has one - with a manifest of sizes and SHA-256 checksums (O(state=present)); removes a backup

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_balance
 short_description: Plan live migrations that balance a fleet of Xen hosts, pack it, or drain one host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes the facts of a group of Xen hosts, as M(xenfleet.xen.xen_host_info) and
     M(xenfleet.xen.xen_domain_info) return them, and a placement policy, and returns a plan, an ordered
@@ -124,7 +124,6 @@ options:
         migrations; this was the only behaviour before this option.
       - O(max_migrations), O(min_improvement) and the hard limits apply in both cases.
     type: dict
-    version_added: 0.2.0
     suboptions:
       enabled:
         description: Act only where it pays. V(false) spreads the load as evenly as possible.
@@ -150,6 +149,18 @@ options:
           - Memory counts as a limit here, not as a load to spread; O(economy.enabled=false) spreads it.
         type: float
         default: 95.0
+      cpu:
+        description:
+          - In percent of a host's CPUs, for measured CPU use (when O(weights.cpu) is above 0). No migration takes
+            its target above it, whatever the fleet average; a host already above it receives no guest.
+          - A host that busy makes its guests wait for CPU, so a move onto it only trades one busy host for
+            another. On a fleet whose hosts are all that busy (its CPU demand at or past what it has), the plan
+            moves nothing for CPU (and a host short of memory gives guests only to hosts under this level).
+          - 'It only limits targets: a host above it is not overloaded for that alone (only relative to the
+            average, O(economy.trigger)). Xen Orchestra calls a host overloaded at 76.5 % CPU by default.
+            Above 0, at most 100 (V(100): no limit but the host''s CPUs).'
+        type: float
+        default: 75.0
       min_gain:
         description:
           - In points of the imbalance figure. A migration is planned only when it lowers the figure by at least
@@ -514,6 +525,7 @@ def main():
                 trigger=dict(type='float', default=1.5),
                 target=dict(type='float', default=1.25),
                 memory=dict(type='float', default=95.0),
+                cpu=dict(type='float', default=75.0),
                 min_gain=dict(type='float', default=0.0),
             )),
             threshold=dict(type='float', default=5.0),

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_cloud_init
 short_description: Build a guest's cloud-init NoCloud seed image on the Xen host
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Writes, on the dom0, the image file that cloud-init's NoCloud datasource reads on a guest's first boot
     - an ISO 9660 (or VFAT) file system labelled C(cidata) holding C(user-data), C(meta-data) and, when

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_disk
 short_description: Guest disks on a Xen dom0 - image files (raw, qcow2) and LVM logical volumes
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Creates, grows and removes the storage of Xen guests on the dom0, declaratively - an image file
     (O(backend=file), raw and sparse, or qcow2, which C(xl) serves through its C(qdisk) backend) or a

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_domain
 short_description: Declare a Xen guest (PV, PVH or HVM) and converge it, idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps a guest's definition as an xl configuration file (C(<config_dir>/<name>.cfg)) and makes
     the live domain match it - it creates, starts, pauses, shuts down or removes the guest, and

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_domain_info
 short_description: Facts about the domains (guests) of a Xen host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the domains of a Xen host, or only the named ones, from one C(xl list -l) (the
     domains' configuration as JSON) and one C(xl list) (their live state).
@@ -64,7 +64,6 @@ options:
       - V(false) skips the C(ip) call; RV(domains[].addresses) is then not returned.
     type: bool
     default: true
-    version_added: 0.2.0
   save_dir:
     description:
       - Where the saved guests' memory images are (see O(xenfleet.xen.xen_domain#module:save_dir)); they are listed

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_host_info
 short_description: Facts about a Xen host from C(xl info)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(xl info), dom0's own row of C(xl list) and C(/proc/cmdline) on a Xen dom0 and returns
     the hypervisor version, virtualization capabilities, memory, CPUs, scheduler, and the Xen

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_migrate
 short_description: Live-migrate a running Xen guest to another Xen host, with its definition
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the B(source) dom0 and moves the running guest O(name) to the dom0 O(target) with C(xl migrate),
     which copies its memory while it runs and switches over with a pause of a fraction of a second.
@@ -100,7 +100,6 @@ options:
       - A C(ControlMaster), C(ControlPath) or C(ControlPersist) in O(ssh_options) takes precedence.
     type: bool
     default: true
-    version_added: 0.1.0
   timeout:
     description:
       - Seconds the whole C(xl migrate) may take before it is stopped (xl then resumes the guest on the source).

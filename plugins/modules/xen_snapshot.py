@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_snapshot
 short_description: Named snapshots of a Xen guest - its disks and, optionally, its memory - and reverting to them
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Takes a named snapshot of a guest (O(state=present)), removes it (O(state=absent)) or puts the guest back
     to it (O(state=reverted)), on the dom0 where the guest is defined.

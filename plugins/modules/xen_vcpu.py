@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_vcpu
 short_description: Add and remove vCPUs of a running Xen guest live, pin them, weight them
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets the number of online vCPUs of a running guest (C(xl vcpu-set)), their hard and soft CPU
     affinity (C(xl vcpu-pin)) and the guest's scheduler weight and cap (C(xl sched-credit2) or

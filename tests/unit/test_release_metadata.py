@@ -10,6 +10,7 @@ role's argument specification."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ast
 import glob
 import os
 import re
@@ -37,14 +38,41 @@ def lower_bound(spec):
 REQUIRED = lower_bound(load(os.path.join(ROOT, 'meta', 'runtime.yml'))['requires_ansible'])
 
 
-def test_the_oldest_supported_core_is_the_oldest_one_ci_tests():
-    """requires_ansible claims no ansible-core older than the oldest controller stack of the pipeline."""
+def pipeline_text():
     pipeline = os.path.join(ROOT, '.ci', 'pipeline.sh')
     if not os.path.exists(pipeline):
         pytest.skip('.ci/ is not shipped in the collection tarball')
     with open(pipeline) as handle:
-        stacks = re.search(r'^ALL_STACKS="([^"]+)"', handle.read(), re.M).group(1).split()
-    assert min(tuple(int(p) for p in s.split('.')) for s in stacks) == REQUIRED
+        return handle.read()
+
+
+def ci_stacks(text):
+    """The pipeline's controller stacks, as (major, minor) tuples."""
+    stacks = re.search(r'^ALL_STACKS="([^"]+)"', text, re.M).group(1).split()
+    return sorted(tuple(int(p) for p in s.split('.')) for s in stacks)
+
+
+def test_the_oldest_supported_core_is_the_oldest_one_ci_tests():
+    """requires_ansible claims no ansible-core older than the oldest controller stack of the pipeline."""
+    assert ci_stacks(pipeline_text())[0] == REQUIRED
+
+
+def test_ci_tests_every_core_release_between_the_oldest_and_the_newest():
+    """requires_ansible admits every ansible-core from it on: no minor release up to the newest stack is left
+    untested (2.20 was, while CI ran 2.19 and 2.21 only)."""
+    stacks = ci_stacks(pipeline_text())
+    assert stacks == [(REQUIRED[0], minor) for minor in range(REQUIRED[1], stacks[-1][1] + 1)]
+
+
+def test_every_stack_has_its_python_and_its_core_pin():
+    """Each stack names its Python and pins its own ansible-core minor release; the newest stack is the last."""
+    text = pipeline_text()
+    stacks = ci_stacks(text)
+    python_cases = re.search(r'^stack_python\(\) \{ case \$1 in (.*?) esac; \}', text, re.M).group(1)
+    for major, minor in stacks:
+        assert re.search(r'\b%d\.%d\) echo 3\.\d+ ;;' % (major, minor), python_cases), (major, minor)
+        assert "%d.%d) echo 'ansible-core>=%d.%d,<%d.%d'" % (major, minor, major, minor, major, minor + 1) in text
+    assert re.search(r'^NEWEST_STACK=(\S+)$', text, re.M).group(1) == '%d.%d' % stacks[-1]
 
 
 @pytest.mark.parametrize('role', ROLES)
@@ -56,6 +84,12 @@ def test_role_metadata_names_the_same_minimum(role):
 def test_the_example_execution_environment_pins_the_supported_cores():
     core = load(EXAMPLE_EE)['dependencies']['ansible_core']['package_pip']
     assert core.replace(' ', '').startswith('ansible-core>=%d.%d' % REQUIRED)
+
+
+def test_the_example_execution_environment_admits_no_core_newer_than_ci_tests():
+    core = load(EXAMPLE_EE)['dependencies']['ansible_core']['package_pip'].replace(' ', '')
+    newest = ci_stacks(pipeline_text())[-1]
+    assert core == 'ansible-core>=%d.%d,<%d.%d' % (REQUIRED + (newest[0], newest[1] + 1))
 
 
 def test_collection_ee_metadata_paths_are_relative_to_the_collection_root():
@@ -98,3 +132,56 @@ def test_every_role_readme_names_every_variable(role):
     specs = load(os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml'))['argument_specs']
     missing = sorted(name for spec in specs.values() for name in (spec.get('options') or {}) if '`%s`' % name not in readme)
     assert missing == []
+
+
+def version_added_of_content():
+    """{'modules/xen_domain': '1.0.0', 'roles/guests': '1.0.0', ...}: the version_added of every module, plugin and
+    role (a role's main entry point), None where it is missing."""
+    found = {}
+    for path in glob.glob(os.path.join(ROOT, 'plugins', '*', '*.py')):
+        kind = os.path.basename(os.path.dirname(path))
+        if kind in ('module_utils', 'doc_fragments') or os.path.basename(path).startswith('_'):
+            continue
+        with open(path) as handle:
+            tree = ast.parse(handle.read())
+        docs = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(target, 'id', None) == 'DOCUMENTATION' for target in node.targets)]
+        if docs:
+            doc = yaml.safe_load(ast.literal_eval(docs[0])) or {}
+            found['%s/%s' % (kind, os.path.basename(path)[:-3])] = doc.get('version_added')
+    for role in ROLES:
+        specs = load(os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml'))['argument_specs']
+        found['roles/%s' % role] = specs['main'].get('version_added')
+    return found
+
+
+def version_key(version):
+    return tuple(int(part) for part in str(version).split('.'))
+
+
+def test_new_content_names_the_one_release_it_first_ships_in():
+    """antsibull-changelog lists a module, plugin or role as new in the release its version_added names (no
+    fragment announces them): each has one, either a release the changelog records or the single next release,
+    which is newer than every recorded one and not older than galaxy.yml's version."""
+    content = version_added_of_content()
+    assert content, 'no modules, plugins or roles found'
+    assert sorted(name for name, version in content.items() if not version) == []
+    released = set(load(os.path.join(ROOT, 'changelogs', 'changelog.yaml')).get('releases') or {})
+    unreleased = set(str(version) for version in content.values()) - released
+    assert len(unreleased) <= 1, 'version_added names several unreleased versions: %s' % sorted(unreleased)
+    for version in unreleased:
+        assert all(version_key(version) > version_key(r) for r in released)
+        assert version_key(version) >= version_key(load(os.path.join(ROOT, 'galaxy.yml'))['version'])
+
+
+def test_no_fragment_announces_a_new_module_plugin_or_role():
+    """The changelog's New Modules / Plugins / Roles sections come from version_added; a fragment saying
+    'new module' (or plugin, role) repeats them, as the community collections' changelogs avoid."""
+    pattern = re.compile(r'\bnew (module|(inventory |lookup |filter |callback |connection )?plugin|role)\b', re.I)
+    offenders = []
+    for path in sorted(glob.glob(os.path.join(ROOT, 'changelogs', 'fragments', '*.y*ml'))):
+        for section, entries in load(path).items():
+            for entry in entries if isinstance(entries, list) else []:
+                if pattern.search(entry):
+                    offenders.append('%s (%s): %s' % (os.path.basename(path), section, entry[:80]))
+    assert offenders == []

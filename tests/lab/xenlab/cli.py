@@ -107,6 +107,18 @@ def parser():
     return ap
 
 
+def status_line(st):
+    """One lab's line of `xenlab status`: its state, accelerator and the Xen its image carries. Plain Debian
+    hosts carry none (the hypervisor role installs it), which said `Xen None` before."""
+    if st.get("xen_version"):
+        xen = "Xen %s" % st["xen_version"]
+    elif st.get("kind") == "plain":
+        xen = "plain Debian, no Xen in the image"
+    else:
+        xen = "Xen version not recorded"
+    return "%s: %s (%s, %s) inventory %s" % (st["name"], st["status"], st["accel"], xen, st["inventory"])
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
@@ -159,8 +171,7 @@ def _dispatch(args):
         if not labs:
             print("no labs")
         for st in labs:
-            print("%s: %s (%s, Xen %s) inventory %s" % (
-                st["name"], st["status"], st["accel"], st["xen_version"], st["inventory"]))
+            print(status_line(st))
             for h in st["hosts"]:
                 print("  %-8s %-8s ssh 127.0.0.1:%d pid %s private %s boot %ss" % (
                     h["name"], "running" if h["running"] else "stopped", h["ssh_port"],

@@ -593,7 +593,7 @@ def status(name=None):
                           "running": pid_alive(h.get("pid"), st["dir"]),
                           "private_address": h["priv_addr"], "boot_seconds": h.get("boot_seconds"),
                           "serial": h["serial"]})
-        out.append({"name": n, "status": st["status"], "accel": st["accel"], "dir": st["dir"],
+        out.append({"name": n, "status": st["status"], "accel": st["accel"], "dir": st["dir"], "kind": st.get("kind"),
                     "inventory": st["inventory"], "ssh_config": st["ssh_config"],
                     "key": st["key"], "known_hosts": st["known_hosts"],
                     "xen_version": st.get("xen_version"), "hosts": hosts})

@@ -166,6 +166,62 @@ def test_measured_cpu_is_relieved_like_vcpus():
     assert pl.plan_balance(hs, replay(hs, gs, {}, plan), weights=weights, threshold=0.0, economy={})['migrations'] == []
 
 
+def busy_cpu_fleet():
+    # 4-CPU hosts (400 % of one CPU each), CPU use measured: h0 at 100 % (a 200, b 100, c 100), h1-h3 at 55 % (one
+    # guest of 220 each). The average is 66.25 %, so h0 (1.51 x) is overloaded, and a target may reach 1.25 x the
+    # average (82.8 %) by the relative rule.
+    gs = [guest('a', 'h0', 2048, 2, cpu_percent=200), guest('b', 'h0', 1024, 1, cpu_percent=100),
+          guest('c', 'h0', 1024, 1, cpu_percent=100), guest('d', 'h1', 4096, 3, cpu_percent=220),
+          guest('e', 'h2', 4096, 3, cpu_percent=220), guest('f', 'h3', 4096, 3, cpu_percent=220)]
+    return [dict(h, cpus=4) for h in hosts()], gs
+
+
+@pytest.mark.parametrize('weights', [{'memory': 0, 'vcpus': 0, 'cpu': 1}, {'memory': 1, 'vcpus': 1, 'cpu': 1}])
+def test_measured_cpu_never_moves_onto_a_host_it_makes_busy(weights):
+    # b or c (25 points) would take a target to 80 %: within 1.25 x the average, but above economy.cpu (75 % by
+    # default); a (50 points) to 105 %. Nothing moves: every other host would end busier than 75 %, and the move
+    # would only trade one busy host for another. Allowed 80 %, the later name of the equal b and c goes to the
+    # first host (h0 75 %, 1.13 x: relieved); at 79.9 % nothing moves again.
+    hs, gs = busy_cpu_fleet()
+    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={})['migrations'] == []
+    plan = pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={'cpu': 80})
+    assert moves(plan) == [('c', 'h0', 'h1')]
+    assert [plan['hosts'][h]['after']['cpu_percent'] for h in ('h0', 'h1', 'h2', 'h3')] == [75.0, 80.0, 55.0, 55.0]
+    assert pl.plan_balance(hs, gs, weights=weights, threshold=0.0, economy={'cpu': 79.9})['migrations'] == []
+    assert pl.plan_balance(hs, replay(hs, gs, {}, plan), weights=weights, threshold=0.0,
+                           economy={'cpu': 80})['migrations'] == []
+
+
+def test_the_cpu_level_limits_measured_cpu_only():
+    # Reservations are not measured use: vCPUs go past 75 % of a target's CPUs (vcpu_fleet: h1 ends at 125 %),
+    # and CPU use given but not weighted limits nothing.
+    hs, gs = vcpu_fleet()
+    gs = [dict(g, cpu_percent=100.0 * g['vcpus']) for g in gs]
+    plan = pl.plan_balance(hs, gs, weights=BOTH, threshold=0.0, economy={})
+    assert moves(plan) == [('a', 'h0', 'h1')]
+    assert plan['hosts']['h1']['after']['cpu_percent'] == 125.0
+    # weighted, the same figures as measured use: only c (25 points) finds a host it leaves at 75 % (h1, from 50 %);
+    # a, b and d (50-75 points) would take any host past it, and h0 stays at 175 %
+    plan = pl.plan_balance(hs, gs, weights={'memory': 1, 'vcpus': 1, 'cpu': 1}, threshold=0.0, economy={})
+    assert moves(plan) == [('c', 'h0', 'h1')]
+    assert [plan['hosts'][h]['after']['cpu_percent'] for h in ('h0', 'h1', 'h2', 'h3')] == [175.0, 75.0, 50.0, 100.0]
+
+
+def test_a_host_short_of_memory_gives_to_a_host_that_is_not_busy():
+    # h0 holds 15.5 GiB of 16 (96.9 %, above economy.memory 95 %) in two quiet guests; h1 and h2 run at 80 %
+    # measured CPU, h3 at 50 %, each with 4 GiB. Memory alone sends m2 to h1 (the first of three equal hosts); with
+    # measured CPU weighted, h1 and h2 are above economy.cpu and m2 (10 % of one CPU) goes to h3.
+    hs = [dict(h, cpus=4) for h in hosts()]
+    gs = [guest('m1', 'h0', 8192, 1, cpu_percent=10), guest('m2', 'h0', 7680, 1, cpu_percent=10),
+          guest('x', 'h1', 4096, 4, cpu_percent=320), guest('y', 'h2', 4096, 4, cpu_percent=320),
+          guest('z', 'h3', 4096, 4, cpu_percent=200)]
+    assert moves(pl.plan_balance(hs, gs, weights={'memory': 1, 'vcpus': 0, 'cpu': 0}, threshold=0.0,
+                                 economy={})) == [('m2', 'h0', 'h1')]
+    plan = pl.plan_balance(hs, gs, weights={'memory': 1, 'vcpus': 0, 'cpu': 1}, threshold=0.0, economy={})
+    assert moves(plan) == [('m2', 'h0', 'h3')]
+    assert plan['hosts']['h3']['after']['cpu_percent'] == 52.5
+
+
 def test_min_gain_per_migration():
     hs, gs = vcpu_fleet()
     plan = pl.plan_balance(hs, gs, weights=BOTH, threshold=0.0, economy={})
@@ -222,6 +278,8 @@ def test_random_fleets_do_get_relief_moves():
     ({'target': 0.9, 'trigger': 2}, 'economy.target', 'must be at least 1'),
     ({'memory': 0}, 'economy.memory', 'must be above 0 and at most 100'),
     ({'memory': 120}, 'economy.memory', 'must be above 0 and at most 100'),
+    ({'cpu': 0}, 'economy.cpu', 'must be above 0 and at most 100'),
+    ({'cpu': 101}, 'economy.cpu', 'must be above 0 and at most 100'),
     ({'min_gain': -1}, 'economy.min_gain', 'must be at least 0'),
     ({'trigger': 'high'}, 'economy.trigger', 'expected a number'),
     ({'speed': 1}, 'economy', 'unknown key(s) speed'),
@@ -237,6 +295,6 @@ def test_bad_economy_names_the_key(economy, param, said):
 
 def test_economy_policy_defaults():
     assert pl.economy_policy(None) is None and pl.economy_policy(False) is None
-    defaults = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'min_gain': 0.0}
+    defaults = {'trigger': 1.5, 'target': 1.25, 'memory': 95.0, 'cpu': 75.0, 'min_gain': 0.0}
     assert pl.economy_policy(True) == pl.economy_policy({}) == defaults
     assert pl.economy_policy({'trigger': 2, 'target': None})['target'] == 1.25

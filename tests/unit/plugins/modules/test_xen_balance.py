@@ -281,6 +281,7 @@ def test_economy_relieves_the_overloaded_host_only_and_off_spreads(monkeypatch):
     ({'target': 0.5, 'trigger': 2.0}, 'economy.target', 'must be at least 1 (times the fleet average), got 0.5'),
     ({'memory': 150}, 'economy.memory', 'must be above 0 and at most 100 (percent), got 150.0'),
     ({'min_gain': -0.5}, 'economy.min_gain', 'must be at least 0, got -0.5'),
+    ({'cpu': 120}, 'economy.cpu', 'must be above 0 and at most 100 (percent), got 120.0'),
 ])
 def test_bad_economy_fails_naming_the_sub_option(monkeypatch, economy, param, said):
     for mode in ('performance', 'density'):
@@ -288,3 +289,82 @@ def test_bad_economy_fails_naming_the_sub_option(monkeypatch, economy, param, sa
         assert failed
         assert result['msg'] == '%s: %s' % (param, said)
         assert result['error'] == 'invalid_parameter' and result['param'] == param
+
+
+# Molecule scenario "balance" (molecule/balance, passed on real Xen on 2026-12-04): two nested hosts of 2 CPUs and
+# 4 GiB (Xen's free memory 3028 MiB with no guest, as the lab's `xl info` shows), 1-vCPU PV guests: on xen1 the busy
+# lbbusy1 and lbbusy2 (a CPU loop capped at half a CPU, 128 MiB each) and the quiet lbq1 (160 MiB), on xen2 the
+# quiet lbq2 (96 MiB). balance.yml calls the module with these arguments.
+BALANCE_YML = {'weights': {'memory': 1.0, 'vcpus': 1.0, 'cpu': 1.0}, 'threshold': 5.0, 'min_improvement': 10.0,
+               'memory_reserve_mb': 256, 'anti_affinity': [], 'affinity': [], 'pinned': {}, 'cordoned': [],
+               'excluded_guests': []}
+
+
+def balance_lab(cpu=None):
+    """The scenario's facts; cpu: {guest: percent of one CPU} as xen_domain_info's cpu_sample returns it."""
+    placed = {'xen1': [('lbbusy1', 128), ('lbbusy2', 128), ('lbq1', 160)], 'xen2': [('lbq2', 96)]}
+    facts = {}
+    for name, guests in placed.items():
+        domains = []
+        for domid, (guest, mem) in enumerate(guests, 1):
+            dom = domain(guest, mem, 1, domid)
+            if cpu is not None:
+                dom['cpu_percent'] = cpu[guest]
+            domains.append(dom)
+        facts[name] = {'host': host(3028 - sum(mem for _g, mem in guests), cpus=2, total=4095), 'domains': domains}
+    return facts
+
+
+def test_balance_scenario_reservations_alone_move_the_quiet_guest(monkeypatch):
+    # prepare.yml, balance.yml with xen_balance_cpu_sample=0: no CPU measured. vCPUs 3 / 1 on 2 CPUs (150 / 50 %,
+    # xen1 at 1.5 x the average: overloaded); any 1-vCPU guest evens the vCPUs, and lbq1's 160 MiB evens memory
+    # exactly (256 / 256 MiB) where a busy guest's 128 MiB does not: lbq1 moves, alone.
+    result, failed = run(monkeypatch, dict(BALANCE_YML, hosts=balance_lab()))
+    assert not failed, result
+    assert [(m['guest'], m['from'], m['to']) for m in result['migrations']] == [('lbq1', 'xen1', 'xen2')]
+
+
+@pytest.mark.parametrize('cpu,moved', [
+    # as on 2026-12-04 (xen1 50 % of its CPUs, xen2 2 %), the busy pair measured alike: the later name moves
+    ({'lbbusy1': 49.6, 'lbbusy2': 49.6, 'lbq1': 0.8, 'lbq2': 4.0}, 'lbbusy2'),
+    # measured apart: the one that evens the hosts' CPU best moves (lbbusy1's 47: xen1 26.2 %, xen2 25.5 %;
+    # lbbusy2's 49.9 would leave 24.7 / 27.0 %), whatever the names
+    ({'lbbusy1': 47.0, 'lbbusy2': 49.9, 'lbq1': 0.8, 'lbq2': 4.0}, 'lbbusy1'),
+])
+def test_balance_scenario_measured_load_moves_a_busy_guest_and_a_rerun_plans_nothing(monkeypatch, cpu, moved):
+    # converge.yml: balance.yml as shipped. CPU xen1 about 50 %, xen2 2 % of 2 CPUs (average 26 %, xen1 1.9 x); a
+    # busy guest to xen2 takes about 25 points of CPU across and leaves xen2 at about 27 %, far under economy.cpu
+    # (75 %). The quiet guests stay; the second run (verify.yml: both hosts busy alike) plans nothing.
+    result, failed = run(monkeypatch, dict(BALANCE_YML, hosts=balance_lab(cpu)))
+    assert not failed, result
+    assert [(m['guest'], m['from'], m['to']) for m in result['migrations']] == [(moved, 'xen1', 'xen2')]
+    assert result['hosts']['xen1']['before']['cpu_percent'] > result['hosts']['xen2']['before']['cpu_percent'] + 10
+    assert result['imbalance']['after'] < result['imbalance']['before']
+    assert result['hosts']['xen2']['after']['cpu_percent'] < 30
+    again, failed = run(monkeypatch, dict(BALANCE_YML, hosts=apply(balance_lab(cpu), result['migrations'])))
+    assert not failed and again['migrations'] == [], again
+
+
+# Molecule scenario "fleet" (molecule/fleet): balance.yml as shipped on two nested hosts of 2 CPUs (dom0 1024 MiB,
+# free memory 3028 MiB with no guest), four quiet 1-vCPU guests on xen1 (fa, fb 256 MiB, fc, fd 128 MiB), fa and
+# fb in the anti-affinity group "replicas".
+@pytest.mark.parametrize('measured', [False, True])
+def test_fleet_scenario_two_moves_xen1_to_xen2_then_nothing(monkeypatch, measured):
+    # The repair moves fb (the rule); xen1 is then at 3 vCPUs on 2 CPUs against an average of 2 (1.5 x:
+    # overloaded) and gives fc or fd. The quiet guests' measured CPU (about 1 % each) is within the threshold.
+    guests = [('fa', 256), ('fb', 256), ('fc', 128), ('fd', 128)]
+    doms = [domain(g, mem, 1, i) for i, (g, mem) in enumerate(guests, 1)]
+    if measured:
+        for dom, cpu in zip(doms, (1.2, 0.9, 1.1, 0.7)):
+            dom['cpu_percent'] = cpu
+    facts = {'xen1': {'host': host(3028 - 768, cpus=2, total=4095), 'domains': doms},
+             'xen2': {'host': host(3028, cpus=2, total=4095), 'domains': []}}
+    args = dict(BALANCE_YML, hosts=facts, anti_affinity=[{'name': 'replicas', 'guests': ['fa', 'fb']}])
+    result, failed = run(monkeypatch, args)
+    assert not failed, result
+    moves = result['migrations']
+    assert [(m['from'], m['to']) for m in moves] == [('xen1', 'xen2')] * 2
+    assert 'fb' in [m['guest'] for m in moves] and 'fa' not in [m['guest'] for m in moves]
+    assert result['imbalance']['after'] < result['imbalance']['before']
+    again, failed = run(monkeypatch, dict(args, hosts=apply(facts, moves)))
+    assert not failed and again['migrations'] == [] and again['unresolved'] == []
