@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: xen_domains
 short_description: Converge many Xen guests of one host in one run, idempotently
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Converges every guest of O(domains) exactly as M(xenfleet.xen.xen_domain) converges one guest (the same options
     per guest, the same checks, the same changes, the same result per guest), in one module run on the host - so a
