@@ -155,6 +155,7 @@ def module_seconds(host, size, tmp, repeat=5):
     args = dict((k, host[k]) for k in ('xl_path', 'config_dir', 'autostart_dir'))
     args['domains'] = [dict(PV1, name=name(i), state='running') for i in range(size)]
     times = []
+    result = {}
     try:
         for _run in range(repeat):
             with patch_module_args(args):
@@ -306,14 +307,11 @@ def lab(args, sizes, tmp):
         extra['bench_domains_%d' % size] = extra['bench_all'][:size]
     if args.per_guest:
         extra['bench_each_%d' % args.per_guest] = extra['bench_all'][:args.per_guest]
-    round_file = os.path.join(tmp, 'round.yml')
-    with open(round_file, 'w') as handle:
+    extra['bench_round_file'] = os.path.join(tmp, 'round.yml')
+    with open(extra['bench_round_file'], 'w') as handle:
         handle.write(round_tasks(sizes, args.per_guest, 'xenfleet.xen.xen_domains', 'xenfleet.xen.xen_domain',
                                  lambda size: {}))
-    playbook = os.path.join(tmp, 'bench.yml')
-    with open(os.path.join(HERE, 'domains_bench.yml')) as src, open(playbook, 'w') as handle:
-        handle.write(src.read().replace('@ROUND@', round_file))
-    play(tmp, playbook, extra, inventory=args.inventory)
+    play(tmp, os.path.join(HERE, 'domains_bench.yml'), extra, inventory=args.inventory)
     with open(extra['bench_output']) as handle:
         return json.load(handle), {}
 
