@@ -11,6 +11,10 @@
 # the files in place and reach the power state. Check mode runs the same steps and only skips the
 # actions (the files and lifecycle verbs are told `check`, or are not called), so its `applied`,
 # `changed` and diff are those of a real run.
+#
+# The steps are methods a converge of many guests (_converge_domains, xen_domains) calls in its own
+# order: refuse_bad_input, read (from domains read once for all guests), prepare (decide, and refuse
+# what cannot be done, before anything changes), act (change, then report).
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -125,10 +129,17 @@ class Converger(object):
     # the host's files are checked through this seam (tests replace it)
     path_exists = staticmethod(os.path.exists)
 
-    def __init__(self, module, client):
+    def __init__(self, module, client, params=None, domains=None, host_facts=None):
+        """`params` are the guest's options (default: the module's); `domains` the host's domains read
+        already (lifecycle.read_domains), looked in first instead of reading them again; `host_facts` a
+        callable returning the host's facts (shared by the guests of one run, so `xl info` runs once)."""
         self.module = module
         self.client = client
-        self.p = module.params
+        self.p = module.params if params is None else params
+        self.domains = domains
+        self.host_facts = host_facts
+        self.found = None
+        self.planned = None
         self.name = self.p['name']
         self.state = self.p['state']
         self.check = module.check_mode
@@ -148,10 +159,22 @@ class Converger(object):
     def run(self):
         self.refuse_bad_input()
         self.client.ensure_xen_host()
-        found = self.read()
+        self.read()
+        self.prepare()
+        return self.act()
+
+    def prepare(self):
+        """Decide what the run does, and fail (nothing changed yet) when it cannot be done: the state
+        asked is unreachable, the host refuses the guest, or xl's dry run rejects the new file."""
+        if self.state != 'absent':
+            self.refuse_state(self.found)
+            self.planned = self.plan(self.found)
+
+    def act(self):
+        """Change what prepare decided (in check mode: predict it); returns the result."""
         if self.state == 'absent':
-            return self.remove(found)
-        return self.define(found)
+            return self.remove(self.found)
+        return self.define(self.found, self.planned)
 
     def refuse_bad_input(self):
         """Bad input fails here, before the host is looked at."""
@@ -170,12 +193,13 @@ class Converger(object):
     def read(self):
         # stopping or removing a guest does not need its configuration; comparing it does
         need_config = self.state not in ('absent', 'shutdown')
-        live = lifecycle.find_domain(self.client, self.name, need_config=need_config)
+        live = lifecycle.find_domain(self.client, self.name, need_config=need_config, domains=self.domains)
         if lifecycle.settle(self.client, self.name, live, start_timeout=self.p['start_timeout']):
             # it was rebooting or crashing: read what xl's monitor made of it
             live = lifecycle.find_domain(self.client, self.name, need_config=need_config)
         found = Found(live, self.files.read(), saved=self.image.exists())
         self.image_after = found.saved
+        self.found = found
         return found
 
     # -- state absent ----------------------------------------------------------------------
@@ -198,12 +222,10 @@ class Converger(object):
 
     # -- states present, running, paused, shutdown ------------------------------------------
 
-    def define(self, found):
-        """The guest keeps a config file. Plan and stage the new file, clear a domain left shut down, then
-        one of: stop it (shutdown); restart it (apply=restart, changes that need one); or apply the live
-        changes, put the files in place and reach the power state (present, running, paused)."""
-        self.refuse_state(found)
-        plan = self.plan(found)
+    def define(self, found, plan):
+        """The guest keeps a config file (`plan`: prepare's). Stage the new file, clear a domain left shut
+        down, then one of: stop it (shutdown); restart it (apply=restart, changes that need one); or apply
+        the live changes, put the files in place and reach the power state (present, running, paused)."""
         self.stage(plan)
         live = self.clear_stopped(found.live)
         if self.state == 'shutdown':
@@ -466,6 +488,8 @@ class Converger(object):
             self.result['backup_file'] = backup
 
     def host(self):
+        if self.host_facts is not None:
+            return self.host_facts()
         return parse.host_facts(self.client.info())
 
     def dry_run(self, text):

@@ -30,9 +30,12 @@ class XenError(Exception):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
+        # More of the failed task's result (a converge of many guests: what it did before it failed).
+        self.result = {}
 
     def fail_kwargs(self):
-        kwargs = dict(msg=self.msg, error=self.kind)
+        kwargs = dict(self.result)
+        kwargs.update(msg=self.msg, error=self.kind)
         if self.cmd is not None:
             kwargs.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout or '', stderr=self.stderr or '')
         return kwargs

@@ -54,9 +54,15 @@ def restarted_message(name, domid, row, doing):
             % (name, doing, domid, now))
 
 
-def _read_domain(client, name):
+def read_domains(client):
+    """Every domain of the host, as find_domain reads them (one `xl list -l` and one `xl list`): a converge of many
+    guests reads them once and passes the list to find_domain for each guest."""
+    return client.domains(include_transient=True, include_dying=False)
+
+
+def _read_domain(client, name, domains=None):
     found = None
-    for dom in client.domains(include_transient=True, include_dying=False):
+    for dom in read_domains(client) if domains is None else domains:
         if dom['name'] == name:
             found = dom
         elif dom['name'] in (name + '--incoming', name + '--migratedaway'):
@@ -65,9 +71,12 @@ def _read_domain(client, name):
     return found
 
 
-def find_domain(client, name, need_config=True, config_wait=None):
+def find_domain(client, name, need_config=True, config_wait=None, domains=None):
     """The live domain NAME (xen_domain_info shape) or None. Fails on a migration in progress,
     and (with need_config) when libxl can report neither its live nor its stored configuration.
+
+    With `domains` (read_domains' list, read before), the first look is in that list, not a new read; the
+    reads again that follow (configuration not reported yet) are new reads.
 
     An unreadable configuration is usually a passing state: libxl is still building the domain (xl's
     monitor re-creates a guest that rebooted; libxl stores the configuration once the domain is built)
@@ -75,7 +84,7 @@ def find_domain(client, name, need_config=True, config_wait=None):
     rebooted under load: its new domain was listed by `xl list`, left out by `xl list -l`, and had no
     stored configuration yet. So the domain is read again for up to config_wait seconds before giving up.
     """
-    found = _read_domain(client, name)
+    found = _read_domain(client, name, domains)
     if not need_config or found is None or found.get('config_source') is not None:
         return found
     config_wait = CONFIG_WAIT if config_wait is None else config_wait

@@ -35,19 +35,20 @@ def xl_argument_spec(*shared, **options):
     return spec
 
 
-def run_module(module, worker, critical=None):
+def run_module(module, worker, critical=None, holder=None):
     """Run `worker(module, client)` -> dict of results, then exit_json / fail_json.
 
     With `critical` (the parameter naming the object, e.g. 'name'), everything the worker does from
     its first xl or ssh command on runs in the host's critical section (XlClient.critical_section):
-    a second task on the same host waits until this one has read, decided and acted.
+    a second task on the same host waits until this one has read, decided and acted. `holder` names the
+    task there instead (when no single parameter names what it works on).
     Typed errors become fail_json with cmd/rc/stdout/stderr and an `error` kind; anything
     unexpected is reported with its message and the traceback in the `exception` field
     (shown only with -vvv), never as a raw module crash.
     """
     client = XlClient(module)
-    if critical:
-        client.critical_section('%s %s' % (module._name.split('.')[-1], module.params.get(critical)))
+    if critical or holder:
+        client.critical_section('%s %s' % (module._name.split('.')[-1], holder or module.params.get(critical)))
     try:
         try:
             validate_common(module.params)

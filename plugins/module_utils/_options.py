@@ -112,3 +112,10 @@ GUEST_RUN = dict(
 
 # xen_domain's own options (the module adds xl_path, command_timeout and lock_timeout: _module.xl_argument_spec).
 XEN_DOMAIN = merged(GUEST, GUEST_RUN, VCPU_TIMEOUT, CONFIG_DIR, AUTOSTART_DIR)
+
+# xen_domains: the same guest options per entry of `domains` (each guest may bound its own xl commands with
+# command_timeout); the files' directories, the xl command and the host lock are the run's, shared by all guests
+# (the module adds xl_path, command_timeout and lock_timeout: _module.xl_argument_spec).
+XEN_DOMAINS_ENTRY = merged(GUEST, GUEST_RUN, VCPU_TIMEOUT, dict(command_timeout=dict(type='int')))
+XEN_DOMAINS = merged(dict(domains=dict(type='list', elements='dict', required=True, options=XEN_DOMAINS_ENTRY)),
+                     CONFIG_DIR, AUTOSTART_DIR)

@@ -21,7 +21,7 @@ from ansible_collections.xenfleet.xen.plugins.doc_fragments.xl import ModuleDocF
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _options
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info
+from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info, xen_domains
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, 'roles', 'guests')
@@ -108,7 +108,7 @@ def without_no_log(facts):
 
 # -- (a) the module's documentation is its argument spec ------------------------------------------
 
-@pytest.mark.parametrize('module', [xen_domain, xen_domain_info], ids=lambda m: m.__name__.split('.')[-1])
+@pytest.mark.parametrize('module', [xen_domain, xen_domain_info, xen_domains], ids=lambda m: m.__name__.split('.')[-1])
 def test_documentation_equals_argument_spec(module, monkeypatch):
     spec = without_no_log(normalized(argument_spec(module, monkeypatch)))
     docs = without_no_log(normalized(documented_options(module), nested='suboptions'))
@@ -136,14 +136,60 @@ def test_xen_domain_spec_comes_from_the_one_declaration(monkeypatch):
     assert set(_options.GUEST_KEYS) == rendered
 
 
+def test_xen_domains_entries_are_xen_domains_options(monkeypatch):
+    """An entry of xen_domains' `domains` takes every option of xen_domain, the same declaration, except those of
+    the run (the files' directories, the xl command, the host lock); command_timeout defaults to the run's."""
+    single = argument_spec(xen_domain, monkeypatch)
+    many = argument_spec(xen_domains, monkeypatch)
+    run_wide = {'config_dir', 'autostart_dir', 'xl_path', 'lock_timeout'}
+    entry = many['domains']['options']
+    assert sorted(entry) == sorted(set(single) - run_wide)
+    for name, option in entry.items():
+        if name == 'command_timeout':
+            assert option == {'type': 'int'} and many['command_timeout'] == single['command_timeout']
+        else:
+            assert option == single[name], name
+    assert sorted(many) == sorted(run_wide | {'domains', 'command_timeout'})
+
+
 # -- (b) the role's task passes every option of the module -----------------------------------------
 
 def converge_task():
-    tasks = load(os.path.join(ROLE, 'tasks', 'main.yml'))
+    tasks = load(os.path.join(ROLE, 'tasks', 'converge_each.yml'))
     found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == '{{ xen_guests_plan.guests }}']
     assert len(found) == 1, 'the role has one xen_domain task looping over the planned guests'
     assert found[0]['vars'] == {'xen_guests_guest': '{{ xen_guests_item.domain }}'}
+    assert found[0]['register'] == 'xen_guests_result'
     return found[0]['xenfleet.xen.xen_domain']
+
+
+def one_call_task():
+    tasks = load(os.path.join(ROLE, 'tasks', 'main.yml'))
+    found = [t for t in tasks if 'xenfleet.xen.xen_domains' in t]
+    assert len(found) == 1, 'the role has one xen_domains task'
+    include = [t for t in tasks if t.get('ansible.builtin.include_tasks') == 'converge_each.yml']
+    assert len(include) == 1 and include[0]['when'] == 'not xen_guests_one_call | bool'
+    assert found[0]['when'].startswith('xen_guests_one_call | bool and ')
+    return found[0]['xenfleet.xen.xen_domains']
+
+
+def test_role_one_call_task_passes_the_run_wide_options_and_each_guest_as_planned(monkeypatch):
+    """The xen_domains task: the role-wide options as the per-guest task passes them, the run's xl_path and
+    lock_timeout from the plan, each guest as its plan's `entry` (templates/plan.json.j2 builds it from the same
+    domain the per-guest task reads, test_guests_role_plan.py checks it); every per-guest key but those of the run is
+    an option of an entry."""
+    args = one_call_task()
+    spec = argument_spec(xen_domains, monkeypatch)
+    assert sorted(args) == sorted(spec)
+    for option, variable in ROLE_WIDE.items():
+        assert args[option] == '{{ %s }}' % variable
+    assert args['command_timeout'] == '{{ xen_guests_command_timeout }}'
+    assert args['xl_path'] == '{{ xen_guests_plan.one_call.xl_path | default(omit, true) }}'
+    assert args['lock_timeout'] == '{{ xen_guests_plan.one_call.lock_timeout | default(omit, true) }}'
+    assert args['domains'] == ("{{ xen_guests_plan.guests | rejectattr('name', 'in', xen_guests_unmade) "
+                               "| map(attribute='entry') | list }}")
+    run_wide = {'xl_path', 'lock_timeout'}
+    assert per_guest_keys(converge_task()) - run_wide == set(spec['domains']['options'])
 
 
 def per_guest_keys(args):
@@ -201,6 +247,7 @@ def test_role_argument_spec_documents_every_per_guest_option(variable, monkeypat
 
 
 def test_role_wide_variables_match_the_module():
+    assert role_options()['xen_guests_one_call'] == dict(role_options()['xen_guests_one_call'], type='bool', default=True)
     options = role_options()
     for option, variable in ROLE_WIDE.items():
         assert options[variable]['default'] == _options.XEN_DOMAIN[option]['default']

@@ -21,7 +21,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATE = os.path.join(ROOT, 'roles', 'guests', 'templates', 'plan.json.j2')
 IMAGE = '/var/lib/xen/images/debian-12-genericcloud-amd64.qcow2'
-ROLE_VARS = {'xen_guests_defaults': {}, 'xen_guests_seed_dir': '/var/lib/xen/seed', 'xen_guests_seed_vdev': 'xvdz'}
+ROLE_VARS = {'xen_guests_defaults': {}, 'xen_guests_seed_dir': '/var/lib/xen/seed', 'xen_guests_seed_vdev': 'xvdz',
+             'xen_guests_apply': 'live', 'xen_guests_one_call': True}
 NETWORK = {'version': 2, 'ethernets': {'eth0': {'match': {'macaddress': '00:16:3e:00:00:01'},
                                                 'addresses': ['192.168.100.21/24']}}}
 
@@ -39,6 +40,14 @@ CASES = {
         'format': 'vfat', 'vdev': 'xvdc', 'network_config': {'network': NETWORK}}}]},
     'defaults': {'xen_guests_defaults': {'state': 'running', 'cloud_init': {'user_data': '#cloud-config\n'}},
                  'xen_guests': [{'name': 'a1'}, {'name': 'a2', 'state': 'absent'}]},
+    'one_call': {'xen_guests_apply': 'restart', 'xen_guests_defaults': {'lock_timeout': 60},
+                 'xen_guests': [{'name': 'o1', 'apply': 'live', 'xl_path': '/usr/sbin/xl', 'command_timeout': 30,
+                                 'cloud_init': {'network_config': NETWORK}},
+                                {'name': 'o2', 'lock_timeout': 300, 'state': 'absent'},
+                                {'name': 'o3', 'xl_path': '/usr/sbin/xl'}]},
+    'one_call_two_xl': {'xen_guests': [{'name': 'x1', 'xl_path': '/usr/sbin/xl'}, {'name': 'x2', 'xl_path': '/opt/xl'}]},
+    'each_two_xl': {'xen_guests_one_call': False,
+                    'xen_guests': [{'name': 'x1', 'xl_path': '/usr/sbin/xl'}, {'name': 'x2', 'xl_path': '/opt/xl'}]},
     'errors': {'xen_guests': [{'name': 'bad', 'cloud_init': 'yes', 'disks': [
         {'vdev': 'xvda', 'backend': 'lvm', 'size': '1G'},
         {'vdev': 'xvdb', 'size': '1G'},
@@ -175,3 +184,87 @@ def test_combinations_that_cannot_work_are_named(plans):
         ' or thin_pool',
         'xen_guests[bad].cloud_init must be a dict (user_data, meta_data, network_config, ...)',
     ]
+
+
+# -- the one call (xen_domains): each guest's entry and the run's settings ------------------------------------------
+
+def test_each_guest_entry_is_its_domain_with_the_default_apply_and_without_the_run_keys(plans):
+    plan = plans['one_call']
+    assert plan['errors'] == []
+    o1, o2, o3 = plan['guests']
+    # the domain as the per-guest task reads it; the entry without xl_path/lock_timeout, apply defaulted
+    assert o1['domain']['xl_path'] == '/usr/sbin/xl' and o1['domain']['lock_timeout'] == 60
+    assert o1['entry'] == dict((k, v) for k, v in o1['domain'].items() if k not in ('xl_path', 'lock_timeout'))
+    assert o1['entry']['apply'] == 'live' and o1['entry']['command_timeout'] == 30
+    assert o1['entry']['disks'] == [{'target': '/var/lib/xen/seed/o1.iso', 'vdev': 'xvdz', 'access': 'ro', 'format': 'raw'}]
+    assert o2['entry'] == {'name': 'o2', 'state': 'absent', 'apply': 'restart'}
+    assert o3['entry'] == {'name': 'o3', 'apply': 'restart'}
+    assert plan['one_call'] == {'xl_path': '/usr/sbin/xl', 'lock_timeout': 300}
+
+
+def test_the_run_has_no_xl_path_or_lock_timeout_when_no_guest_gives_one(plans):
+    assert plans['plain']['one_call'] == {'xl_path': None, 'lock_timeout': None}
+    assert only(plans['plain'])['entry'] == dict(CASES['plain']['xen_guests'][0], apply='live')
+
+
+def test_two_xl_commands_cannot_serve_one_run(plans):
+    assert plans['one_call_two_xl']['errors'] == [
+        'xen_guests[x2].xl_path /opt/xl differs from xen_guests[x1].xl_path /usr/sbin/xl: the guests of a host are '
+        'converged in one run, with one xl (give them the same xl_path, or set xen_guests_one_call: false)']
+    assert plans['each_two_xl']['errors'] == []
+
+
+RESULTS_TEMPLATE = os.path.join(ROOT, 'roles', 'guests', 'templates', 'results.json.j2')
+RESULTS_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    cases: {cases}
+  tasks:
+    - ansible.builtin.set_fact:
+        results: "{{{{ results | default({{}}) | combine({{item.key: lookup('ansible.builtin.template', '{template}',
+                     template_vars=item.value) | from_json}}) }}}}"
+      loop: "{{{{ cases | dict2items }}}}"
+    - ansible.builtin.copy:
+        content: "{{{{ results | to_json }}}}"
+        dest: "{{{{ out }}}}"
+        mode: "0644"
+"""
+PLANNED = [{'name': 'a1', 'state': 'running', 'made': []}, {'name': 'a2', 'state': 'running', 'made': ['/srv/a2.img']},
+           {'name': 'a3', 'state': 'absent', 'made': []}]
+ONE = {'changed': False, 'domain': None, 'config_file': '/etc/xen/a1.cfg', 'applied': [], 'pending': [],
+       'save_image': None, 'xl_calls': 0}
+
+
+def test_the_one_call_results_are_registered_as_the_per_guest_loop_registers_them(tmp_path):
+    """results.json.j2 (real ansible-core): xen_domains' results become xen_guests_result.results, one per planned
+    guest in order, each with xen_guests_item; a guest the run left out (check mode: storage to be made) is skipped;
+    a skipped run (no guests) gives no result."""
+    converged = {'changed': True, 'domains': [dict(ONE, name='a1'),
+                                              dict(ONE, name='a3', changed=True, config_file=None,
+                                                   applied=['config file removed'])]}
+    cases = {'run': {'xen_guests_plan': {'guests': PLANNED}, 'xen_guests_converged': converged},
+             'none': {'xen_guests_plan': {'guests': []}, 'xen_guests_converged': {'skipped': True, 'changed': False}}}
+    playbook = tmp_path / 'results.yml'
+    playbook.write_text(RESULTS_PLAYBOOK.format(cases=json.dumps(cases), template=RESULTS_TEMPLATE))
+    out = tmp_path / 'results.json'
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
+               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='false')
+    proc = subprocess.run([ansible_playbook(), '-i', 'localhost,', str(playbook), '-e', 'out=%s' % out,
+                           '-e', 'ansible_python_interpreter=%s' % sys.executable],
+                          cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout
+    with open(str(out)) as handle:
+        results = json.load(handle)
+    run = results['run']
+    assert run['changed'] is True and run['skipped'] is False
+    a1, a2, a3 = run['results']
+    assert a1 == dict(ONE, name='a1', failed=False, xen_guests_item=PLANNED[0], ansible_loop_var='xen_guests_item')
+    assert a2 == {'changed': False, 'skipped': True, 'skip_reason': 'Conditional result was False',
+                  'xen_guests_item': PLANNED[1], 'ansible_loop_var': 'xen_guests_item'}
+    assert a3['changed'] is True and a3['applied'] == ['config file removed'] and a3['xen_guests_item'] == PLANNED[2]
+    # what the role's later tasks and the scenarios read
+    assert [r['xen_guests_item']['name'] for r in run['results'] if r['changed']] == ['a3']
+    assert results['none'] == {'changed': False, 'msg': 'All items completed', 'skipped': True, 'results': []}

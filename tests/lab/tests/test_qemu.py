@@ -27,7 +27,7 @@ def test_flags_parsed():
 
 def test_no_virt_flags_means_tcg_without_test_boot():
     accel, cpu, why = qemu.choose_accel(CPUINFO_NO_VIRT, True, _boot_must_not_run)
-    assert (accel, cpu) == ("tcg", "max,-smap,-rdtscp")
+    assert (accel, cpu) == ("tcg", "max,-smap,-rdtscp,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq")
     assert "vmx/svm" in why
 
 
@@ -101,7 +101,7 @@ def test_tcg_options_are_opt_in(monkeypatch):
 
 def test_argv_cpu_accel_and_multiboot():
     argv = qemu.host_argv(_host())
-    assert _opt(argv, "-cpu") == ["max,-smap,-rdtscp"]
+    assert _opt(argv, "-cpu") == ["max,-smap,-rdtscp,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq"]
     assert _opt(argv, "-accel") == ["tcg"]
     assert _opt(argv, "-kernel") == ["/img/xen"]
     (append,) = _opt(argv, "-append")

@@ -6,8 +6,12 @@ import tempfile
 import time
 
 QEMU = os.environ.get("XENLAB_QEMU", "qemu-system-x86_64")
-# XENLAB_TCG_CPU overrides the model for experiments; the default is the one that works (docs/lab.md)
-TCG_CPU = os.environ.get("XENLAB_TCG_CPU") or "max,-smap,-rdtscp"
+# XENLAB_TCG_CPU overrides the model for experiments; the default is the one that works (docs/lab.md).
+# -avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq: no AVX at all in the emulated CPU. Xen's cpuid=no-avx (below) hides it
+# from the kernels, but a PV dom0's user space reads CPUID itself (TCG's AMD model has no CPUID faulting for Xen
+# to trap it): coreutils' `wc -l` saw AVX2, ran its AVX2 loop and died of SIGILL (`vzeroupper`) on every call, which
+# failed scenario faults (docs/lab.md "AVX in guests under TCG").
+TCG_CPU = os.environ.get("XENLAB_TCG_CPU") or "max,-smap,-rdtscp,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq"
 KVM_CPU = "host"
 
 # spec-ctrl=eager-fpu: QEMU's TCG (7.2) CPU reports AMD, where Xen switches FPU state lazily
