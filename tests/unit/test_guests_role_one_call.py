@@ -77,8 +77,8 @@ def ansible_playbook():
     return found
 
 
-def overlay(tmp):
-    """ansible_collections/xenfleet/xen: this checkout, but for the two modules (patched copies)."""
+def overlay(tmp, stand_ins=STAND_INS):
+    """ansible_collections/xenfleet/xen: this checkout, but for the modules `stand_ins` (patched copies)."""
     coll = os.path.join(tmp, 'collections', 'ansible_collections', 'xenfleet', 'xen')
     os.makedirs(os.path.join(coll, 'plugins', 'modules'))
     for entry in os.listdir(ROOT):
@@ -90,7 +90,7 @@ def overlay(tmp):
     modules = os.path.join(ROOT, 'plugins', 'modules')
     for entry in os.listdir(modules):
         target = os.path.join(coll, 'plugins', 'modules', entry)
-        if entry not in STAND_INS:
+        if entry not in stand_ins:
             os.symlink(os.path.join(modules, entry), target)
             continue
         with open(os.path.join(modules, entry)) as handle:

@@ -21,7 +21,7 @@ from ansible_collections.xenfleet.xen.plugins.doc_fragments.xl import ModuleDocF
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
 from ansible_collections.xenfleet.xen.plugins.module_utils import _options
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
-from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info, xen_domains
+from ansible_collections.xenfleet.xen.plugins.modules import xen_domain, xen_domain_info, xen_domains, xen_wait_ssh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, 'roles', 'guests')
@@ -108,7 +108,8 @@ def without_no_log(facts):
 
 # -- (a) the module's documentation is its argument spec ------------------------------------------
 
-@pytest.mark.parametrize('module', [xen_domain, xen_domain_info, xen_domains], ids=lambda m: m.__name__.split('.')[-1])
+@pytest.mark.parametrize('module', [xen_domain, xen_domain_info, xen_domains, xen_wait_ssh],
+                         ids=lambda m: m.__name__.split('.')[-1])
 def test_documentation_equals_argument_spec(module, monkeypatch):
     spec = without_no_log(normalized(argument_spec(module, monkeypatch)))
     docs = without_no_log(normalized(documented_options(module), nested='suboptions'))
@@ -156,15 +157,21 @@ def test_xen_domains_entries_are_xen_domains_options(monkeypatch):
 
 def converge_task():
     tasks = load(os.path.join(ROLE, 'tasks', 'converge_each.yml'))
-    found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == '{{ xen_guests_plan.guests }}']
-    assert len(found) == 1, 'the role has one xen_domain task looping over the planned guests'
+    step_guests = "{{ xen_guests_plan.guests | selectattr('name', 'in', xen_guests_step.guests) | list }}"
+    found = [t for t in tasks if 'xenfleet.xen.xen_domain' in t and t.get('loop') == step_guests]
+    assert len(found) == 1, 'the role has one xen_domain task looping over the planned guests of the step'
     assert found[0]['vars'] == {'xen_guests_guest': '{{ xen_guests_item.domain }}'}
     assert found[0]['register'] == 'xen_guests_result'
     return found[0]['xenfleet.xen.xen_domain']
 
 
 def one_call_task():
-    tasks = load(os.path.join(ROLE, 'tasks', 'main.yml'))
+    main = load(os.path.join(ROLE, 'tasks', 'main.yml'))
+    assert [t for t in main if 'xenfleet.xen.xen_domains' in t] == []
+    steps = [t for t in main if t.get('ansible.builtin.include_tasks') == 'converge_step.yml']
+    assert len(steps) == 1 and steps[0]['loop'] == '{{ __xen_guests_order.steps }}'
+    assert steps[0]['loop_control']['loop_var'] == 'xen_guests_step'
+    tasks = load(os.path.join(ROLE, 'tasks', 'converge_step.yml'))
     found = [t for t in tasks if 'xenfleet.xen.xen_domains' in t]
     assert len(found) == 1, 'the role has one xen_domains task'
     include = [t for t in tasks if t.get('ansible.builtin.include_tasks') == 'converge_each.yml']
@@ -186,8 +193,9 @@ def test_role_one_call_task_passes_the_run_wide_options_and_each_guest_as_planne
     assert args['command_timeout'] == '{{ xen_guests_command_timeout }}'
     assert args['xl_path'] == '{{ xen_guests_plan.one_call.xl_path | default(omit, true) }}'
     assert args['lock_timeout'] == '{{ xen_guests_plan.one_call.lock_timeout | default(omit, true) }}'
-    assert args['domains'] == ("{{ xen_guests_plan.guests | rejectattr('name', 'in', xen_guests_unmade) "
-                               "| map(attribute='entry') | list }}")
+    assert ' '.join(args['domains'].split()) == (
+        "{{ xen_guests_plan.guests | selectattr('name', 'in', xen_guests_step.guests) "
+        "| rejectattr('name', 'in', xen_guests_unmade) | map(attribute='entry') | list }}")
     run_wide = {'xl_path', 'lock_timeout'}
     assert per_guest_keys(converge_task()) - run_wide == set(spec['domains']['options'])
 

@@ -238,14 +238,21 @@ ONE = {'changed': False, 'domain': None, 'config_file': '/etc/xen/a1.cfg', 'appl
 
 
 def test_the_one_call_results_are_registered_as_the_per_guest_loop_registers_them(tmp_path):
-    """results.json.j2 (real ansible-core): xen_domains' results become xen_guests_result.results, one per planned
-    guest in order, each with xen_guests_item; a guest the run left out (check mode: storage to be made) is skipped;
-    a skipped run (no guests) gives no result."""
-    converged = {'changed': True, 'domains': [dict(ONE, name='a1'),
-                                              dict(ONE, name='a3', changed=True, config_file=None,
-                                                   applied=['config file removed'])]}
-    cases = {'run': {'xen_guests_plan': {'guests': PLANNED}, 'xen_guests_converged': converged},
-             'none': {'xen_guests_plan': {'guests': []}, 'xen_guests_converged': {'skipped': True, 'changed': False}}}
+    """results.json.j2 (real ansible-core): the results the steps of the converge kept (xen_domains' per guest, or the
+    per-guest task's loop items) become xen_guests_result.results, one per planned guest in the order of the plan
+    whatever the order the steps converged them in (boot waves: the guests not booted first); a guest no step
+    converged (check mode: storage to be made) is skipped; no guests give no result."""
+    converged = [dict(ONE, name='a3', changed=True, config_file=None, applied=['config file removed']),
+                 dict(ONE, name='a1')]   # a3 in step 0, a1 booted in wave 1
+    each = [{'changed': True, 'applied': ['config file removed'], 'xen_guests_item': PLANNED[2],
+             'ansible_loop_var': 'xen_guests_item', 'failed': False},
+            {'changed': False, 'applied': [], 'xen_guests_item': PLANNED[0], 'ansible_loop_var': 'xen_guests_item',
+             'failed': False, 'skipped': False},
+            {'changed': False, 'skipped': True, 'skip_reason': 'Conditional result was False',
+             'xen_guests_item': PLANNED[1], 'ansible_loop_var': 'xen_guests_item'}]
+    cases = {'run': {'xen_guests_plan': {'guests': PLANNED}, '__xen_guests_domains_done': converged},
+             'each': {'xen_guests_plan': {'guests': PLANNED}, '__xen_guests_each_done': each},
+             'none': {'xen_guests_plan': {'guests': []}, '__xen_guests_domains_done': []}}
     playbook = tmp_path / 'results.yml'
     playbook.write_text(RESULTS_PLAYBOOK.format(cases=json.dumps(cases), template=RESULTS_TEMPLATE))
     out = tmp_path / 'results.json'
@@ -267,4 +274,7 @@ def test_the_one_call_results_are_registered_as_the_per_guest_loop_registers_the
     assert a3['changed'] is True and a3['applied'] == ['config file removed'] and a3['xen_guests_item'] == PLANNED[2]
     # what the role's later tasks and the scenarios read
     assert [r['xen_guests_item']['name'] for r in run['results'] if r['changed']] == ['a3']
+    # one task per guest: its loop items as registered, in the order of the plan
+    assert results['each']['results'] == [each[1], each[2], each[0]]
+    assert results['each']['changed'] is True and results['each']['skipped'] is False
     assert results['none'] == {'changed': False, 'msg': 'All items completed', 'skipped': True, 'results': []}
