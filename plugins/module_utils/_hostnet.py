@@ -1026,7 +1026,7 @@ def ifupdown_actions(old_files, new_files):
     old_up = _closure([n for n in changed if is_up(old_view, n)], old_deps, old_view)
     new_up = _closure([n for n in changed if is_up(new_view, n)], new_deps, new_view)
     down = list(reversed(_order(set(n for n in old_up if n in changed), old_deps)))
-    up = [n for n in _order(set(n for n in new_up if n in changed), new_deps)]
+    up = list(_order(set(n for n in new_up if n in changed), new_deps))
     return down, up
 
 
