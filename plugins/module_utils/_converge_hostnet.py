@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.xenfleet.xen.plugins.module_utils import _files as fileio
 from ansible_collections.xenfleet.xen.plugins.module_utils import _host_cmd as hostcmd
 from ansible_collections.xenfleet.xen.plugins.module_utils import _hostnet as net
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import ToolMissingError, XenError, XlTimeoutError
@@ -359,7 +360,7 @@ class _Converge(object):
                 _remove(real(path))
             else:
                 os.rename(staged.pop(path), real(path))
-            _fsync_dir(posixpath.dirname(real(path)))
+            fileio.fsync_dir(posixpath.dirname(real(path)))
 
     def bring_up(self):
         """ifup (ifupdown) / reload and reconfigure (networkd); the first failure's text, or None."""
@@ -503,17 +504,4 @@ def _write(path, text):
         os.fsync(handle.fileno())
     os.chmod(tmp, 0o644)
     os.rename(tmp, path)
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fileio.fsync_dir(directory)
