@@ -30,7 +30,6 @@ import json
 import os
 import posixpath
 import shutil
-import tempfile
 import time
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _files as fileio
@@ -314,16 +313,7 @@ class _Converge(object):
                 if change['action'] == 'remove':
                     continue
                 path = change['path']
-                directory = posixpath.dirname(real(path))
-                if not os.path.isdir(directory):
-                    os.makedirs(directory, 0o755)
-                fd, tmp = tempfile.mkstemp(prefix='.%s.' % posixpath.basename(path), suffix='.tmp', dir=directory)
-                with os.fdopen(fd, 'w') as handle:
-                    handle.write(self.wanted[path])
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.chmod(tmp, 0o644)
-                staged[path] = tmp
+                staged[path] = fileio.stage_text(real(path), self.wanted[path], 0o644)
         except (IOError, OSError) as exc:
             for tmp in staged.values():
                 _remove(tmp)
@@ -494,14 +484,4 @@ def _remove(path):
 
 
 def _write(path, text):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
-    fileio.fsync_dir(directory)
+    fileio.write_durable(path, text, 0o644)

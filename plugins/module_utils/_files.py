@@ -82,6 +82,16 @@ def stage_file(module, path, text, mode):
     stage the new file BEFORE they change the domain and only rename it into place (commit_staged)
     afterwards: a host whose config directory cannot take the file is refused before anything changed.
     """
+    try:
+        return stage_text(path, text, mode)
+    except (IOError, OSError) as exc:
+        raise FileWriteError('Cannot write %s: %s. Nothing was changed: the domain and the current file are as they '
+                             'were.' % (path, exc.strerror or exc))
+
+
+def stage_text(path, text, mode):
+    """stage_file without a module (for code that runs detached from its module): the temp file's path, or
+    IOError/OSError (and no temp file left)."""
     directory = os.path.dirname(path) or '.'
     tmp = None
     try:
@@ -93,10 +103,9 @@ def stage_file(module, path, text, mode):
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-    except (IOError, OSError) as exc:
+    except (IOError, OSError):
         discard_staged(tmp)
-        raise FileWriteError('Cannot write %s: %s. Nothing was changed: the domain and the current file are as they '
-                             'were.' % (path, exc.strerror or exc))
+        raise
     return tmp
 
 
@@ -134,6 +143,18 @@ def fsync_dir(directory):
 def write_atomic(module, path, text, mode):
     """Write `text` to `path` through a temp file in the same directory (on disk) and an atomic rename."""
     commit_staged(module, stage_file(module, path, text, mode), path)
+
+
+def write_durable(path, text, mode):
+    """Write `text` to `path` atomically and durably without an AnsibleModule (code that runs detached from its
+    module, like the host network's confirm-or-roll-back): a temp file on disk renamed over `path`, then the
+    directory synced. Raises IOError/OSError; a failed write leaves `path` as it was and no temp file behind."""
+    tmp = stage_text(path, text, mode)
+    try:
+        os.rename(tmp, path)
+    finally:
+        discard_staged(tmp)
+    fsync_dir(os.path.dirname(path) or '.')
 
 
 def read_text(path):

@@ -102,6 +102,20 @@ def test_a_directory_that_cannot_take_the_file_fails_before_anything_changed(etc
     assert f.read() == 'old\n'
 
 
+def test_write_durable_needs_no_module_and_leaves_nothing_half_written(etc, monkeypatch):
+    target = etc / 'net' / 'xenfleet-bridge-xenbr0'
+    files.write_durable(str(target), 'auto xenbr0\n', 0o644)   # makes the directory
+    assert target.read_text() == 'auto xenbr0\n' and oct(target.stat().st_mode & 0o777) == '0o644'
+
+    def full(fd):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(files.os, 'fsync', full)
+    with pytest.raises(OSError):
+        files.write_durable(str(target), 'auto xenbr1\n', 0o644)
+    assert target.read_text() == 'auto xenbr0\n'
+    assert os.listdir(str(etc / 'net')) == ['xenfleet-bridge-xenbr0']   # the temp file is gone too
+
+
 def test_restore_puts_back_the_text_or_removes_a_new_file(etc):
     f = domain_files(etc)
     f.write('new\n')
