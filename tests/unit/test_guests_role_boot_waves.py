@@ -30,7 +30,8 @@ import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils._converge_domain import ACTIVE
 from ansible_collections.xenfleet.xen.tests.unit.test_guests_role_one_call import (
-    CAPTURE, PV1, PVH1, STAND_INS, ansible_playbook, overlay)
+    CAPTURE, PV1, PVH1, STAND_INS, overlay)
+from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import ansible_playbook, quiet_env, render_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS_TEMPLATE = os.path.join(ROOT, 'roles', 'guests', 'templates', 'steps.json.j2')
@@ -91,26 +92,10 @@ PLAYBOOK = """
 """
 
 
-def env_for(tmp, **extra):
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='false', ANSIBLE_HOST_KEY_CHECKING='false')
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope='module')
 def orders(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('steps')
-    playbook = tmp / 'steps.yml'
-    playbook.write_text(PLAYBOOK.format(cases=json.dumps(CASES), template=STEPS_TEMPLATE))
-    out = tmp / 'steps.json'
-    proc = subprocess.run([ansible_playbook(), '-i', 'localhost,', str(playbook), '-e', 'out=%s' % out,
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable],
-                          cwd=str(tmp), env=env_for(str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    with open(str(out)) as handle:
-        return json.load(handle)
+    return render_json(tmp, PLAYBOOK.format(cases=json.dumps(CASES), template=STEPS_TEMPLATE))
 
 
 def steps(order):
@@ -323,7 +308,7 @@ def role_runs(tmp_path_factory):
         handle.write('\n'.join(lines) + '\n')
     with open(os.path.join(tmp, 'play.yml'), 'w') as handle:
         handle.write(ROLE_PLAYBOOK)
-    env = env_for(tmp, ANSIBLE_COLLECTIONS_PATH=collections)
+    env = quiet_env(ANSIBLE_COLLECTIONS_PATH=collections)
     logs = {}
     for run, limit, extra in (('A', 'waves,each,ssh', []), ('B', 'check', ['--check', '--diff']), ('C', 'waves,each', [])):
         for name in limit.split(','):   # each run's calls apart

@@ -19,11 +19,12 @@ __metaclass__ = type
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import ansible_playbook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPTURE = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'xen-4.17.5-nested-tcg')
@@ -68,13 +69,6 @@ PLAYBOOK = '''
         mode: "0644"
       check_mode: false
 '''
-
-
-def ansible_playbook():
-    found = shutil.which('ansible-playbook', path=os.path.dirname(sys.executable)) or shutil.which('ansible-playbook')
-    if not found:
-        pytest.skip('ansible-playbook is not installed beside this Python')
-    return found
 
 
 def overlay(tmp, stand_ins=STAND_INS):

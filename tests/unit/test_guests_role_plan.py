@@ -12,11 +12,10 @@ __metaclass__ = type
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
+
+from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import render_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATE = os.path.join(ROOT, 'roles', 'guests', 'templates', 'plan.json.j2')
@@ -75,29 +74,11 @@ PLAYBOOK = """
 """
 
 
-def ansible_playbook():
-    found = shutil.which('ansible-playbook', path=os.path.dirname(sys.executable)) or shutil.which('ansible-playbook')
-    if not found:
-        pytest.skip('ansible-playbook is not installed beside this Python')
-    return found
-
-
 @pytest.fixture(scope='module')
 def plans(tmp_path_factory):
     work = tmp_path_factory.mktemp('plan')
     cases = dict((name, dict(ROLE_VARS, **case)) for name, case in CASES.items())
-    playbook = work / 'plan.yml'
-    playbook.write_text(PLAYBOOK.format(cases=json.dumps(cases), template=TEMPLATE))
-    out = work / 'plans.json'
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='false')
-    proc = subprocess.run([ansible_playbook(), '-i', 'localhost,', str(playbook), '-e', 'out=%s' % out,
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable],
-                          cwd=str(work), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout
-    with open(str(out)) as handle:
-        return json.load(handle)
+    return render_json(work, PLAYBOOK.format(cases=json.dumps(cases), template=TEMPLATE))
 
 
 def only(plan):
@@ -253,18 +234,7 @@ def test_the_one_call_results_are_registered_as_the_per_guest_loop_registers_the
     cases = {'run': {'xen_guests_plan': {'guests': PLANNED}, '__xen_guests_domains_done': converged},
              'each': {'xen_guests_plan': {'guests': PLANNED}, '__xen_guests_each_done': each},
              'none': {'xen_guests_plan': {'guests': []}, '__xen_guests_domains_done': []}}
-    playbook = tmp_path / 'results.yml'
-    playbook.write_text(RESULTS_PLAYBOOK.format(cases=json.dumps(cases), template=RESULTS_TEMPLATE))
-    out = tmp_path / 'results.json'
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='false')
-    proc = subprocess.run([ansible_playbook(), '-i', 'localhost,', str(playbook), '-e', 'out=%s' % out,
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable],
-                          cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout
-    with open(str(out)) as handle:
-        results = json.load(handle)
+    results = render_json(tmp_path, RESULTS_PLAYBOOK.format(cases=json.dumps(cases), template=RESULTS_TEMPLATE))
     run = results['run']
     assert run['changed'] is True and run['skipped'] is False
     a1, a2, a3 = run['results']

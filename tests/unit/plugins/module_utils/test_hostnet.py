@@ -10,15 +10,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import os
 
 import pytest
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _hostnet as net
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.xenfleet.xen.tests.unit.plugins.xl_capture import fixture_text
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        'fixtures', 'iproute2-6.1-netns')
+CAPTURE_SET = 'iproute2-6.1-netns'
 ROLE_NAMES = {'bridges': 'xen_hypervisor_bridges', 'bonds': 'xen_hypervisor_bonds',
               'stack': 'xen_hypervisor_network_stack', 'legacy': 'xen_hypervisor_bridge_'}
 
@@ -61,8 +60,7 @@ MAIN = net.IFUPDOWN_MAIN
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
+    return fixture_text(name, CAPTURE_SET)
 
 
 def captured_host():
