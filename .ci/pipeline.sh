@@ -592,7 +592,7 @@ run_build() {   # stack
 # "default | guests" runs lanes side by side (worth it on a machine with more cores).
 # Only scenarios that have passed end to end on the lab are in the pool.
 CI_MOLECULE_ALWAYS="default privlink"
-CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot balance backup"
+CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot balance backup networks"
 # Scenarios new to CI lead the order until they have passed in CI once; then take them out of this list
 # (migrate's first CI run was left out by the time budget in session 5, which this prevents). fleet
 # passed in the CI run of 2026-11-27 (2615 s in all, fleet 37.5 min) and left the list; faults (session 25,
@@ -609,8 +609,9 @@ CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot
 # left the list. Session 38: hypervisor leads (issue 20's xen_host_network now makes its bridge; passed on a clean
 # clone, 1633 s alone), then provision (issue 17's boot waves; passed on a clean clone, 2280 s alone), which does
 # not fit the same run: it leads the next one. Each leaves the list after its CI pass. hypervisor led the CI run of
-# session 38's submission (passed, 3612 s) and left the list.
-CI_MOLECULE_FIRST="provision"
+# session 38's submission (passed, 3612 s) and left the list. networks (issue 20) is new: it passed end to end on a
+# clean clone on 2026-12-04 (session 39, 2415 s beside the static checks); it follows provision.
+CI_MOLECULE_FIRST="provision networks"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.
@@ -664,18 +665,20 @@ lab_prepare() {
 # balance: 1254 s alone on a clean clone on 2026-12-04 (session 35), 697 s with economy.cpu (session 36) - hence 1500. backup: 858 s alone on a clean clone
 # on 2026-12-04 (session 35; the two hosts boot in 158 s), 1338 s with the save/restore four-call steps beside the
 # static checks - hence 1200.
+# networks: 2415 s on a clean clone on 2026-12-04 (session 39) with the static checks and an image build niced
+# beside it - hence 2500.
 # The plan (molecule_plan) uses them to choose; the budget is for the whole
 # pipeline and is checked again before each scenario starts: one that would not finish inside it is not
 # started and shows as skipped in the summary (never as passed).
 declare -A MOLECULE_EXPECTED=([default]=180 [privlink]=180 [guests]=1500 [vcpu]=1200 [migrate]=2700 [hypervisor]=1800
                               [fleet]=3700 [faults]=2400 [provision]=3300 [snapshot]=2300
-                              [balance]=1500 [backup]=1200)
+                              [balance]=1500 [backup]=1200 [networks]=2500)
 MOLECULE_BUDGET=${XENFLEET_CI_BUDGET:-5100}
 # Building a missing lab image (seconds; cached images cost nothing) and the Molecule venv plus apt
 # packages on a fresh machine. Measured: xen image cold 108 s on an idle machine, 146-307 s rebuilt under
-# load; xengrub 151 s with the .deb cache; plain 148-408 s under load. An underestimate cannot overrun CI:
+# load; xengrub 151 s with the .deb cache; plain 148-408 s under load; plain-ifupdown 108 s. An underestimate cannot overrun CI:
 # each scenario's start is checked again against the time actually elapsed.
-MOLECULE_IMAGE_COST="xen=300 plain=360 aptrepo=60 xengrub=360 cloud=300"
+MOLECULE_IMAGE_COST="xen=300 plain=360 aptrepo=60 xengrub=360 cloud=300 plain-ifupdown=360"
 MOLECULE_SETUP_RESERVE=240
 
 # The plan for this run: $WORK/molecule-plan.txt ("RUN <scenarios>" and the reasons).

@@ -1,4 +1,4 @@
-"""DRAFT - has not run yet (issue 20). The hosts converged by molecule/networks: Xen as dom0, and the bridges, VLANs
+"""Issue 20. The hosts converged by molecule/networks: Xen as dom0, and the bridges, VLANs
 and files the hypervisor role made - net1 with ifupdown (as Debian's installer left it), net2 with systemd-networkd."""
 
 import re

@@ -7,7 +7,7 @@ from xenlab import ciplan, cli
 
 EXPECTED = {"default": 300, "privlink": 300, "guests": 1500, "vcpu": 1200, "hypervisor": 1800,
             "migrate": 2700, "fleet": 3000, "faults": 1800, "provision": 1800, "snapshot": 1500,
-            "balance": 1200, "backup": 900}
+            "balance": 1200, "backup": 900, "networks": 1500}
 
 GIT_LOG = """\
 @1000000
@@ -41,6 +41,10 @@ def test_touched_maps_paths_to_scenarios():
         {"hypervisor", "fleet", "provision", "snapshot"}, set())
     assert ciplan.touched(["molecule/vcpu/converge.yml", "tests/lab/xenlab/lab.py"]) == (
         {"vcpu"}, set(ciplan.TRIGGERS))
+    # the host network: its module and the role's network tasks are the networks scenario's own files
+    assert ciplan.touched(["roles/hypervisor/tasks/network_confirm.yml"]) == ({"hypervisor", "fleet", "networks"}, set())
+    assert ciplan.touched(["plugins/modules/xen_host_network.py"]) == ({"hypervisor", "networks"}, set())
+    assert ciplan.touched(["tests/lab/xenlab/plain.py"]) == ({"networks"}, set(ciplan.TRIGGERS))
 
 
 def test_every_pool_scenario_has_triggers_and_images():

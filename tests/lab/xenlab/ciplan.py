@@ -19,7 +19,8 @@ pipeline reports it as skipped, never as passed.
 """
 
 ALWAYS = ("default", "privlink")
-POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet", "faults", "provision", "snapshot", "balance", "backup")
+POOL = ("guests", "vcpu", "hypervisor", "migrate", "fleet", "faults", "provision", "snapshot", "balance", "backup",
+        "networks")
 # Scenarios with triggers and images but not yet in the pool: they join it once they passed end to end on the lab.
 NOT_YET = ()
 # A working session lasts at most 3 hours: its commits lie within this window before HEAD, and the
@@ -35,7 +36,8 @@ TRIGGERS = {
                "playbooks/guests.yml", "molecule/guests/"),
     "vcpu": ("plugins/modules/xen_vcpu", "plugins/module_utils/_converge_vcpu", "plugins/modules/xen_domain.py",
              "plugins/module_utils/_converge_domain", "molecule/vcpu/"),
-    "hypervisor": ("roles/hypervisor/", "playbooks/hypervisor.yml", "molecule/hypervisor/"),
+    "hypervisor": ("roles/hypervisor/", "playbooks/hypervisor.yml", "plugins/modules/xen_host_network",
+                   "plugins/module_utils/_hostnet", "plugins/module_utils/_converge_hostnet", "molecule/hypervisor/"),
     "migrate": ("plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate", "roles/evacuate/",
                 "roles/migrations/", "playbooks/evacuate.yml", "plugins/inventory/", "molecule/migrate/"),
     "fleet": ("plugins/modules/xen_balance", "plugins/modules/xen_migrate", "plugins/module_utils/_converge_migrate",
@@ -51,6 +53,10 @@ TRIGGERS = {
                 "roles/migrations/", "molecule/balance/"),
     "backup": ("plugins/modules/xen_backup", "plugins/module_utils/_converge_backup", "plugins/module_utils/_backup",
                "plugins/inventory/", "molecule/backup/"),
+    "networks": ("roles/hypervisor/tasks/network", "roles/hypervisor/tasks/validate.yml",
+                 "roles/hypervisor/meta/argument_specs.yml", "plugins/modules/xen_host_network",
+                 "plugins/module_utils/_hostnet", "plugins/module_utils/_converge_hostnet",
+                 "tests/lab/xenlab/plain.py", "molecule/networks/"),
     "snapshot": ("plugins/modules/xen_snapshot", "plugins/module_utils/_converge_snapshot",
                  "plugins/module_utils/_snapshot", "roles/hypervisor/tasks/tools.yml", "molecule/snapshot/"),
 }
@@ -61,7 +67,7 @@ IMAGES = {
     "default": ("xen",), "privlink": ("xen",), "guests": ("xen",), "vcpu": ("xen",),
     "migrate": ("xen",), "hypervisor": ("plain", "aptrepo"), "fleet": ("xengrub",), "faults": ("xen",),
     "provision": ("xen", "aptrepo", "cloud"), "snapshot": ("xen", "aptrepo"),
-    "balance": ("xen",), "backup": ("xen", "aptrepo"),
+    "balance": ("xen",), "backup": ("xen", "aptrepo"), "networks": ("plain-ifupdown", "aptrepo"),
 }
 
 
