@@ -635,16 +635,42 @@ lab_apt_deps() {
   quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# The rotation index of this run (the commit count): the plan's order and each rotating scenario's Debian suite.
+ci_rotation() { git -C "$REPO" rev-list --count HEAD 2>/dev/null || echo 0; }
+pool_size() { local p; read -r -a p <<<"$CI_MOLECULE_POOL"; echo "${#p[@]}"; }
+
+# The Debian suite a scenario runs on: hypervisor alternates bookworm and trixie between runs (SUITES in
+# tests/lab/xenlab/ciplan.py); a local selection (XENFLEET_MOLECULE_SCENARIOS) may name one with MOLECULE_XENLAB_SUITE.
+scenario_suite() {   # name
+  if local_selection && [ -n "${MOLECULE_XENLAB_SUITE:-}" ]; then
+    echo "$MOLECULE_XENLAB_SUITE"
+    return 0
+  fi
+  PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-suite --rotation "$(ci_rotation)" --pool-size "$(pool_size)" "$1"
+}
+
+# The summary's name for a scenario: "molecule NAME", plus the Debian suite when it is not bookworm.
+molecule_label() {   # name
+  local suite
+  suite=$(scenario_suite "$1")
+  if [ "$suite" = bookworm ]; then echo "molecule $1"; else echo "molecule $1 [Debian $suite]"; fi
+}
+
 lab_prepare() {
   # Build (or reuse) the images the scenarios boot as a stage of their own, so their time shows in the
-  # log (which scenario boots which image: IMAGES in tests/lab/xenlab/ciplan.py).
-  local i
+  # log (which scenario boots which image: IMAGES in tests/lab/xenlab/ciplan.py; IMAGE@SUITE for a scenario
+  # on another Debian suite this run).
+  local i kind suite
   # shellcheck disable=SC2046  # scenario names are single words
-  for i in $(PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-images $(molecule_scenarios)); do
-    if [ "$i" = aptrepo ]; then
-      PYTHONPATH="$REPO/tests/lab" python3 -m xenlab aptrepo --suite bookworm
+  for i in $(PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-images --rotation "$(ci_rotation)" \
+               --pool-size "$(pool_size)" $(molecule_scenarios)); do
+    kind=${i%%@*}
+    suite=bookworm
+    [ "$kind" = "$i" ] || suite=${i#*@}
+    if [ "$kind" = aptrepo ]; then
+      PYTHONPATH="$REPO/tests/lab" python3 -m xenlab aptrepo --suite "$suite"
     else
-      PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image "$i" --suite bookworm
+      PYTHONPATH="$REPO/tests/lab" python3 -m xenlab build --image "$kind" --suite "$suite"
     fi
   done
 }
@@ -688,7 +714,7 @@ molecule_plan() {
   available=$(( MOLECULE_BUDGET - elapsed - MOLECULE_SETUP_RESERVE ))
   pairs=""
   for s in "${!MOLECULE_EXPECTED[@]}"; do pairs="$pairs $s=${MOLECULE_EXPECTED[$s]}"; done
-  rotation=$(git -C "$REPO" rev-list --count HEAD 2>/dev/null || echo 0)
+  rotation=$(ci_rotation)
   { git -C "$REPO" log --format=@%ct --name-only -n 300 2>/dev/null || true; } |
     PYTHONPATH="$REPO/tests/lab" python3 -m xenlab ci-plan --available "$available" --expected "$pairs" \
       --image-cost "$MOLECULE_IMAGE_COST" --rotation "$rotation" \
@@ -754,12 +780,14 @@ run_molecule_scenario() {   # name
     return 0
   fi
   molecule_env
-  echo "+ molecule test -s $s"
+  local suite
+  suite=$(scenario_suite "$s")
+  echo "+ MOLECULE_XENLAB_SUITE=$suite molecule test -s $s"
   # The log feeds the failure digest printed at the end (CI shows only the tail of the output).
   local rc t0
   t0=$(date +%s)
   set +e
-  molecule test -s "$s" 2>&1 | tee "$WORK/molecule-$s.log"
+  MOLECULE_XENLAB_SUITE=$suite molecule test -s "$s" 2>&1 | tee "$WORK/molecule-$s.log"
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -ne 0 ]; then
@@ -797,7 +825,7 @@ run_lane() {   # lane-number scenario...
       status="FAILED (exit $rc)"
       [ "$KEEP_GOING" = "1" ] || stopped=$s
     fi
-    echo "molecule $s|$status|$secs" >>"$WORK/lane-results"
+    echo "$(molecule_label "$s")|$status|$secs" >>"$WORK/lane-results"
     (
       flock 9
       printf '\n==================== molecule %s (lane %s) ====================\n' "$s" "$lane"
@@ -814,7 +842,7 @@ run_molecule_lanes() {
   IFS='|' read -r -a lanes <<<"$(molecule_lanes)"
   if [ ${#lanes[@]} -le 1 ]; then
     for s in $(molecule_scenarios); do
-      run_stage "molecule $s" run_molecule_scenario "$s"
+      run_stage "$(molecule_label "$s")" run_molecule_scenario "$s"
     done
     # the scenarios the plan left out, with its reason, in the summary
     if [ -f "$WORK/molecule-plan.txt" ] && ! local_selection; then

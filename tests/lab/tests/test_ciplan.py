@@ -159,3 +159,58 @@ def test_cli_names_only_the_missing_images_the_run_needs(monkeypatch, capsys):
     assert "images to build: xengrub" in out
     assert cli.main(["ci-images", "default", "hypervisor"]) == 0
     assert capsys.readouterr().out.strip() == "xen plain aptrepo"
+
+
+def test_hypervisor_alternates_its_debian_suite_once_per_round_of_the_pool():
+    size = len(ciplan.POOL)
+    assert [ciplan.scenario_suite("hypervisor", r) for r in (0, size - 1, size, 2 * size - 1, 2 * size)] == [
+        "bookworm", "bookworm", "trixie", "trixie", "bookworm"]
+    # the round, not the parity: the rotation that makes hypervisor lead (same index in the pool) alternates too
+    lead = ciplan.POOL.index("hypervisor")
+    assert [ciplan.scenario_suite("hypervisor", lead + k * size) for k in range(4)] == [
+        "bookworm", "trixie", "bookworm", "trixie"]
+    assert ciplan.scenario_suite("guests", size) == "bookworm"
+    assert ciplan.scenario_suite("x", 3, pool_size=2, suites={"x": ("a", "b", "c")}) == "b"
+
+
+def test_a_scenario_on_another_suite_boots_that_suites_images():
+    size = len(ciplan.POOL)
+    assert ciplan.images_this_run(0) == ciplan.IMAGES
+    this_run = ciplan.images_this_run(size)
+    assert this_run["hypervisor"] == ("plain@trixie", "aptrepo@trixie")
+    assert {s: i for s, i in this_run.items() if s != "hypervisor"} == {
+        s: i for s, i in ciplan.IMAGES.items() if s != "hypervisor"}
+    assert ciplan.images_for(["default", "hypervisor", "provision"], this_run) == [
+        "xen", "plain@trixie", "aptrepo@trixie", "aptrepo", "cloud"]
+    assert ciplan.split_image("plain@trixie") == ("plain", "trixie")
+    assert ciplan.split_image("aptrepo") == ("aptrepo", "bookworm")
+
+
+def test_cli_plans_and_prepares_the_suite_of_the_run(monkeypatch, capsys):
+    size = len(ciplan.POOL)
+    pairs = " ".join("%s=%d" % kv for kv in EXPECTED.items())
+    asked = []
+    monkeypatch.setattr(cli, "_missing_images", lambda names: asked.extend(names) or {"plain@trixie"})
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(["ci-plan", "--available", "2200", "--expected", pairs, "--first", "hypervisor",
+                     "--rotation", str(size), "--image-cost", "plain=300"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # hypervisor (1800) + default + privlink (600) + building its trixie image (300) do not fit 2200 s; guests does
+    assert out[0] == "RUN default privlink guests"
+    assert "not this run: hypervisor (needs ~2100s, 1600s left of the time budget)" in out
+    assert "suites this run: hypervisor on trixie (the others on bookworm)" in out
+    assert "plain@trixie" in asked and "plain" not in asked
+    assert cli.main(["ci-images", "--rotation", str(size), "default", "hypervisor"]) == 0
+    assert capsys.readouterr().out.strip() == "xen plain@trixie aptrepo@trixie"
+    assert cli.main(["ci-suite", "--rotation", str(size), "hypervisor"]) == 0
+    assert capsys.readouterr().out.strip() == "trixie"
+    assert cli.main(["ci-suite", "--rotation", "0", "hypervisor"]) == 0
+    assert capsys.readouterr().out.strip() == "bookworm"
+
+
+def test_missing_images_looks_up_each_image_in_its_suite(monkeypatch):
+    cached = {("xen", "bookworm"), ("plain", "bookworm")}
+    monkeypatch.setattr(cli.images, "find_image", lambda kind, suite: "/img" if (kind, suite) in cached else None)
+    monkeypatch.setattr(cli.aptrepo, "find_repo", lambda suite: "/repo" if suite == "trixie" else None)
+    assert cli._missing_images(["xen", "plain@trixie", "aptrepo", "aptrepo@trixie", "plain"]) == {
+        "plain@trixie", "aptrepo"}

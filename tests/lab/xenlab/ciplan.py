@@ -71,6 +71,38 @@ IMAGES = {
 }
 
 
+# Scenarios that run on more than one Debian release (issue 20: Debian 13 in the CI plan). A run picks one suite per
+# such scenario from its rotation index: rotation // pool size, so the suite changes each time the rotation order has
+# gone once round the pool (the scenario leads a run once per round: with plain `rotation % 2` it would lead on the
+# same suite every time). The images of a suite other than DEFAULT_SUITE are named "<image>@<suite>".
+DEFAULT_SUITE = "bookworm"
+SUITES = {"hypervisor": ("bookworm", "trixie")}
+
+
+def scenario_suite(scenario, rotation, pool_size=len(POOL), suites=None):
+    """The Debian suite `scenario` runs on in the run with this rotation index."""
+    options = (SUITES if suites is None else suites).get(scenario, (DEFAULT_SUITE,))
+    return options[(rotation // max(pool_size, 1)) % len(options)]
+
+
+def images_this_run(rotation, pool_size=len(POOL), images=None, suites=None):
+    """IMAGES for the run with this rotation index: a scenario on another suite boots "<image>@<suite>"."""
+    images = IMAGES if images is None else images
+    suites = SUITES if suites is None else suites
+    out = dict(images)
+    for s in suites:
+        suite = scenario_suite(s, rotation, pool_size, suites)
+        if suite != DEFAULT_SUITE:
+            out[s] = tuple("%s@%s" % (i, suite) for i in scenario_images(s, images))
+    return out
+
+
+def split_image(name):
+    """'plain@trixie' -> ('plain', 'trixie'); 'xen' -> ('xen', DEFAULT_SUITE)."""
+    kind, _, suite = name.partition("@")
+    return kind, suite or DEFAULT_SUITE
+
+
 def changed_paths(git_log_text, window=WINDOW):
     """Paths changed by the commits of the last `window` seconds before the newest commit.
 

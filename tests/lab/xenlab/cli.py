@@ -92,10 +92,17 @@ def parser():
     p.add_argument("--always", default=" ".join(ciplan.ALWAYS))
     p.add_argument("--pool", default=" ".join(ciplan.POOL))
     p.add_argument("--first", default="", help="scenarios new to CI: they lead the order")
-    p.add_argument("--suite", default=images.DEFAULT_SUITE)
 
-    p = sub.add_parser("ci-images", help="the images (and APT repository) the named scenarios boot")
+    p = sub.add_parser("ci-images", help="the images (and APT repository) the named scenarios boot, IMAGE or"
+                       " IMAGE@SUITE (a scenario run on another Debian suite this run: ciplan.SUITES)")
+    p.add_argument("--rotation", type=int, default=0, help="rotation index (the commit count)")
+    p.add_argument("--pool-size", type=int, default=len(ciplan.POOL), help="scenarios in the CI pool")
     p.add_argument("scenarios", nargs="*")
+
+    p = sub.add_parser("ci-suite", help="the Debian suite a scenario runs on in the run with this rotation index")
+    p.add_argument("--rotation", type=int, default=0, help="rotation index (the commit count)")
+    p.add_argument("--pool-size", type=int, default=len(ciplan.POOL), help="scenarios in the CI pool")
+    p.add_argument("scenario")
 
     p = sub.add_parser("serial-digest", help="triple faults and Xen's last lines in the serial logs kept "
                        "for labs named PREFIX* since a time (CI's failure digest)")
@@ -206,7 +213,10 @@ def _dispatch(args):
     if args.cmd == "ci-plan":
         return _ci_plan(args)
     if args.cmd == "ci-images":
-        print(" ".join(ciplan.images_for(args.scenarios)))
+        print(" ".join(ciplan.images_for(args.scenarios, ciplan.images_this_run(args.rotation, args.pool_size))))
+        return 0
+    if args.cmd == "ci-suite":
+        print(ciplan.scenario_suite(args.scenario, args.rotation, args.pool_size))
         return 0
     if args.cmd == "serial-digest":
         for line in digest.digest(args.prefix, args.since):
@@ -218,10 +228,13 @@ def _dispatch(args):
     return 2
 
 
-def _missing_images(suite):
-    missing = {k for k in ALL_KINDS if not images.find_image(k, suite)}
-    if not aptrepo.find_repo(suite):
-        missing.add("aptrepo")
+def _missing_images(names):
+    """The names (IMAGE or IMAGE@SUITE, as ciplan gives them) with no cached image or APT repository."""
+    missing = set()
+    for name in names:
+        kind, suite = ciplan.split_image(name)
+        if not (aptrepo.find_repo(suite) if kind == "aptrepo" else images.find_image(kind, suite)):
+            missing.add(name)
     return missing
 
 
@@ -243,17 +256,22 @@ def _ci_plan(args):
     if stray:
         raise lab.LabError("--first names scenarios outside the pool: %s" % " ".join(stray))
     ordered = ciplan.order(pool, own, args.rotation, shared, first)
-    missing = _missing_images(args.suite)
-    image_cost = {k: v for k, v in cost.items() if k in missing}
-    run, not_run = ciplan.plan(always, ordered, expected, args.available, image_cost)
+    this_run = ciplan.images_this_run(args.rotation, len(pool))
+    missing = _missing_images(ciplan.images_for(always + ordered, this_run))
+    # the cost of building an image is its kind's, whatever the suite
+    image_cost = {name: cost.get(ciplan.split_image(name)[0], 0) for name in missing}
+    run, not_run = ciplan.plan(always, ordered, expected, args.available, image_cost, this_run)
     print("RUN " + " ".join(run))
     print("changed by the last commits (%d paths): own files of %s; shared code of %s" % (
         len(paths), " ".join(s for s in ordered if s in own) or "none",
         " ".join(s for s in ordered if s in shared and s not in own) or "none"))
     print("order: %s (rotation %d%s)" % (" ".join(ordered), args.rotation,
                                          "; new to CI, first: " + " ".join(first) if first else ""))
-    build = [i for i in ciplan.images_for(run) if i in missing]
+    build = [i for i in ciplan.images_for(run, this_run) if i in missing]
     print("images to build: %s" % (" ".join(build) or "none (all cached)"))
+    suites = ["%s on %s" % (s, ciplan.scenario_suite(s, args.rotation, len(pool))) for s in ciplan.SUITES if s in pool]
+    if suites:
+        print("suites this run: %s (the others on %s)" % (", ".join(suites), ciplan.DEFAULT_SUITE))
     for s, why in not_run:
         print("not this run: %s (%s)" % (s, why))
     return 0
