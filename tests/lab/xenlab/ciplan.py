@@ -99,7 +99,7 @@ def images_this_run(rotation, pool_size=len(POOL), images=None, suites=None):
 
 def split_image(name):
     """'plain@trixie' -> ('plain', 'trixie'); 'xen' -> ('xen', DEFAULT_SUITE)."""
-    kind, _, suite = name.partition("@")
+    kind, _sep, suite = name.partition("@")
     return kind, suite or DEFAULT_SUITE
 
 
