@@ -264,8 +264,8 @@ class _Converge(object):
     def tell(self, text):
         """What the controller polls for: `applying TOKEN`, `waiting TOKEN` (confirm now), `done TOKEN ...`."""
         try:
-            _write(self.state_path(), '%s %s\n' % (text.split(' ', 1)[0], ' '.join(
-                [self.p['confirm_token'] or '-'] + text.split(' ', 1)[1:])))
+            fileio.write_durable(self.state_path(), '%s %s\n' % (text.split(' ', 1)[0], ' '.join(
+                [self.p['confirm_token'] or '-'] + text.split(' ', 1)[1:])), 0o644)
         except (IOError, OSError) as exc:
             self.host.log.append({'state_error': str(exc)})
 
@@ -348,9 +348,9 @@ class _Converge(object):
             path = change['path']
             if change['action'] == 'remove':
                 _remove(real(path))
+                fileio.fsync_dir(posixpath.dirname(real(path)))
             else:
-                os.rename(staged.pop(path), real(path))
-            fileio.fsync_dir(posixpath.dirname(real(path)))
+                fileio.replace_staged(staged.pop(path), real(path))
 
     def bring_up(self):
         """ifup (ifupdown) / reload and reconfigure (networkd); the first failure's text, or None."""
@@ -407,7 +407,7 @@ class _Converge(object):
                 if text is None:
                     _remove(real(path))
                 else:
-                    _write(real(path), text)
+                    fileio.write_durable(real(path), text, 0o644)
             except (IOError, OSError) as exc:
                 self.host.log.append({'rollback_error': 'cannot restore %s: %s' % (path, exc)})
         for name in reversed(self.down):
@@ -481,7 +481,3 @@ def _remove(path):
         os.unlink(path)
     except OSError:
         pass
-
-
-def _write(path, text):
-    fileio.write_durable(path, text, 0o644)

@@ -149,7 +149,12 @@ def write_durable(path, text, mode):
     """Write `text` to `path` atomically and durably without an AnsibleModule (code that runs detached from its
     module, like the host network's confirm-or-roll-back): a temp file on disk renamed over `path`, then the
     directory synced. Raises IOError/OSError; a failed write leaves `path` as it was and no temp file behind."""
-    tmp = stage_text(path, text, mode)
+    replace_staged(stage_text(path, text, mode), path)
+
+
+def replace_staged(tmp, path):
+    """commit_staged without a module: rename the staged file over `path` and sync the directory (the temp file is
+    gone either way)."""
     try:
         os.rename(tmp, path)
     finally:

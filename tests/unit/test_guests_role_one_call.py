@@ -24,7 +24,7 @@ import sys
 
 import pytest
 
-from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import ansible_playbook
+from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import ansible_playbook, quiet_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPTURE = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'xen-4.17.5-nested-tcg')
@@ -135,8 +135,7 @@ def runs(tmp_path_factory):
         handle.write('\n'.join(lines) + '\n')
     with open(os.path.join(tmp, 'play.yml'), 'w') as handle:
         handle.write(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='false',
-               ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_HOST_KEY_CHECKING='false')
+    env = quiet_env(ANSIBLE_COLLECTIONS_PATH=collections)
     for limit, extra in (('one,each', []), ('one_check,each_check', ['--check', '--diff'])):
         proc = subprocess.run([ansible_playbook(), '-i', os.path.join(tmp, 'hosts.ini'), '--limit', limit] + extra +
                               [os.path.join(tmp, 'play.yml')], cwd=tmp, env=env, stdout=subprocess.PIPE,

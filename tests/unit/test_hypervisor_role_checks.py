@@ -12,12 +12,13 @@ __metaclass__ = type
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+
+from ansible_collections.xenfleet.xen.tests.unit.playbook_harness import ansible_playbook, quiet_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, 'roles', 'hypervisor')
@@ -54,16 +55,9 @@ def refusal_expression():
     return task['ansible.builtin.set_fact']['__xen_hypervisor_refusals']
 
 
-def ansible_playbook():
-    found = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    return found if os.path.exists(found) else shutil.which('ansible-playbook')
-
-
 @pytest.fixture(scope='module')
 def rendered(tmp_path_factory):
     playbook_bin = ansible_playbook()
-    if not playbook_bin:
-        pytest.skip('ansible-playbook is not installed')
     out = tmp_path_factory.mktemp('rendered')
     plays = []
     for name, case in REFUSAL_CASES.items():
@@ -82,8 +76,7 @@ def rendered(tmp_path_factory):
                           'dest': str(out / ('legacy-%s.json' % name))}}]})
     playbook = out / 'playbook.yml'
     playbook.write_text(yaml.safe_dump(plays))
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR='1')
+    env = quiet_env(ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     proc = subprocess.run([playbook_bin, '-i', 'localhost,', str(playbook)], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
