@@ -611,7 +611,7 @@ CI_MOLECULE_POOL="guests vcpu hypervisor migrate fleet faults provision snapshot
 # not fit the same run: it leads the next one. Each leaves the list after its CI pass. hypervisor led the CI run of
 # session 38's submission (passed, 3612 s) and left the list. networks (issue 20) is new: it passed end to end on a
 # clean clone on 2026-12-04 (session 39, 2415 s beside the static checks); it follows provision.
-CI_MOLECULE_FIRST="provision networks"
+CI_MOLECULE_FIRST="networks"
 
 # Host tools the lab uses (QEMU, image building, SSH into the nested dom0s); extend as the lab grows.
 # dpkg-dev: dpkg-scanpackages for the local APT repository of the hypervisor scenario.

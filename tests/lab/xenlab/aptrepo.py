@@ -40,8 +40,20 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["xen-system-amd64", "qemu-system-xen",
             "qemu-utils", "lvm2", "xorriso", "dosfstools", "mtools", "grub-xen-host",
             "bridge-utils", "ifenslave"]
+# package sets served only when asked for (`xenlab up --apt-repo --apt-extra NAME`): the peer a Xen user would otherwise
+# pick, libvirt's libxl driver and what community.libvirt's modules need on the host (benchmarks/peer_libvirt)
+EXTRAS = {"libvirt": ["libvirt-daemon-driver-xen", "libvirt-daemon-system", "libvirt-clients", "python3-libvirt",
+                      "python3-lxml"]}
 BUILD_VERSION = "1"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def packages_for(extras=()):
+    """PACKAGES plus the named EXTRAS sets (unknown names raise KeyError before anything is built)."""
+    pkgs = list(PACKAGES)
+    for name in extras or ():
+        pkgs += [p for p in EXTRAS[name] if p not in pkgs]
+    return pkgs
 
 
 def _cache_root():

@@ -49,6 +49,8 @@ def parser():
     p.add_argument("--apt-repo", action="store_true",
                    help="build (or reuse) the local APT repository with the Xen packages for "
                         "--suite and serve it to the hosts at http://10.0.2.100/debian")
+    p.add_argument("--apt-extra", action="append", default=[], choices=sorted(aptrepo.EXTRAS),
+                   help="with --apt-repo: serve this package set too (repeatable)")
     p.add_argument("--cloud-image", action="store_true",
                    help="with --apt-repo: build (or reuse) the cloud image of --suite (xenlab/cloudimg.py) and"
                         " serve it at http://10.0.2.100/images/debian-<N>-genericcloud-amd64.qcow2")
@@ -57,6 +59,8 @@ def parser():
     p = sub.add_parser("aptrepo", help="build (or reuse) the local APT repository; print its dir")
     p.add_argument("--suite", default=images.DEFAULT_SUITE, help="Debian suite (default: bookworm)")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--apt-extra", action="append", default=[], choices=sorted(aptrepo.EXTRAS),
+                   help="add this package set (repeatable)")
 
     p = sub.add_parser("down", help="power off and remove a lab")
     p.add_argument("--name", required=True)
@@ -141,7 +145,7 @@ def _dispatch(args):
         print(images.build(args.image, args.suite, force=args.force))
         return 0
     if args.cmd == "aptrepo":
-        print(aptrepo.build(args.suite, force=args.force))
+        print(aptrepo.build(args.suite, packages=aptrepo.packages_for(args.apt_extra), force=args.force))
         return 0
     if args.cmd == "image-path":
         print(images.find_image(args.image, args.suite) or "")
@@ -149,7 +153,9 @@ def _dispatch(args):
     if args.cmd == "up":
         names = args.host_names.split(",") if args.host_names else None
         accel = None if args.accel in (None, "auto") else args.accel
-        repo = aptrepo.build(args.suite) if args.apt_repo else None
+        if args.apt_extra and not args.apt_repo:
+            raise lab.LabError("--apt-extra is served by the APT repository: add --apt-repo")
+        repo = aptrepo.build(args.suite, packages=aptrepo.packages_for(args.apt_extra)) if args.apt_repo else None
         if args.cloud_image and not repo:
             raise lab.LabError("--cloud-image is served by the APT repository's server: add --apt-repo")
         served = images.build("cloud", args.suite) if args.cloud_image else None
