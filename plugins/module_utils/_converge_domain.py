@@ -151,6 +151,9 @@ class Converger(object):
         self.pending = []
         self.changed = False
         self.live_touched = False
+        # the domain as a live change's verification read it, while nothing live happened after it (finish reports it
+        # instead of reading the domain once more)
+        self.fresh = None
         self.image_after = False  # whether the guest has a save image when the run ends (check mode: would have)
         self.result = {}
 
@@ -336,8 +339,8 @@ class Converger(object):
         for change in live_changes:
             self.did(' '.join(lifecycle.live_change_args(self.name, change)), live=True)
             if not self.check:
-                lifecycle.apply_live_change(self.client, self.name, change, ignore_host=True,
-                                            vcpu_timeout=self.p['vcpu_timeout'], domid=live['domid'])
+                self.fresh = lifecycle.apply_live_change(self.client, self.name, change, ignore_host=True,
+                                                         vcpu_timeout=self.p['vcpu_timeout'], domid=live['domid'])
         self.pending = [c.as_dict() for c in plan.restart_changes]
         return paused_now
 
@@ -476,6 +479,8 @@ class Converger(object):
         self.applied.append(what)
         self.changed = True
         self.live_touched = self.live_touched or live
+        if live:
+            self.fresh = None
 
     def note(self, what):
         """Record what a files verb did (it returns None when it had nothing to do)."""
@@ -510,7 +515,7 @@ class Converger(object):
     def finish(self, live, found, after_state, file_after, changes, refresh=False):
         domain = live if is_active(live) else None
         if refresh and not self.check:
-            domain = lifecycle.find_domain(self.client, self.name)
+            domain = self.fresh if self.fresh is not None else lifecycle.find_domain(self.client, self.name)
         if domain is not None:
             domain = dict(domain)
             domain['config_file'] = self.files.path if self.files.exists() else None

@@ -444,6 +444,7 @@ def set_paused(client, name, paused):
 
 
 def set_memory(client, name, mib, domid=None):
+    """`xl mem-set`, verified by reading the domain again; returns that read (the domain after the change)."""
     client.run(xlcmd.mem_set(name, mib), mutating=True)
     dom = find_domain(client, name)
     if domid is not None and (dom is None or dom['domid'] != domid):
@@ -451,6 +452,7 @@ def set_memory(client, name, mib, domid=None):
     if dom is None or dom['memory_mb']['target'] != mib:
         raise GuestError('`xl mem-set %s %dm` did not take effect (target now %s MiB)'
                          % (name, mib, dom and dom['memory_mb']['target']))
+    return dom
 
 
 def set_vcpus(client, name, count, ignore_host=False, timeout=30, domid=None):
@@ -486,10 +488,12 @@ def live_change_args(name, change, ignore_host=True):
 
 
 def apply_live_change(client, name, change, ignore_host=True, vcpu_timeout=30, domid=None):
-    """Carry out one 'live' Change on NAME and verify it (on the domain `domid`, when given)."""
+    """Carry out one 'live' Change on NAME and verify it (on the domain `domid`, when given). Returns the domain as
+    the verification read it (find_domain's shape) when that read was a whole one (memory), else None."""
     if change.key == 'memory':
-        set_memory(client, name, change.after, domid=domid)
-    elif change.key == 'vcpus':
+        return set_memory(client, name, change.after, domid=domid)
+    if change.key == 'vcpus':
         set_vcpus(client, name, change.after, ignore_host=ignore_host, timeout=vcpu_timeout, domid=domid)
     else:
         client.run(live_change_args(name, change, ignore_host), mutating=True)
+    return None

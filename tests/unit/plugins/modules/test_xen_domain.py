@@ -228,6 +228,27 @@ def test_live_memory_change_is_verified(env):
     assert open(cfg_path(env)).read() == _domain.render_config(dict(PV1))
 
 
+def test_live_memory_change_reports_the_verifying_read(env):
+    # pv1 of the lab-neigh capture runs with 128 MiB (domid 1); declared 96 MiB: a live mem-set. The read that verifies
+    # it (pv1 of the nested-tcg capture: domid 1, target 96 MiB) is the domain reported - no read after it (7 xl calls:
+    # read, xl info, dry run, mem-set, the verifying read)
+    neigh = dict(name='pv1', type='pv', memory=128, maxmem=256, vcpus=1, maxvcpus=2,
+                 kernel='/var/lib/xenlab/guest/vmlinuz', ramdisk='/var/lib/xenlab/guest/initrd.img',
+                 cmdline='console=hvc0 quiet xenlab.name=pv1')
+    write_rendered(env, neigh)
+    before = [(args, (cap.rc, cap.stdout, cap.stderr)) for args, cap in (
+        (['list', '-l'], Capture('xl_list_l', 'xen-4.17.5-lab-neigh')),
+        (['list'], Capture('xl_list', 'xen-4.17.5-lab-neigh')))]
+    steps = before + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
+                      (['mem-set', 'pv1', '96m'], 'xl_mem_set_pv')] + READ_PV1
+    result, failed, script = env(dict(neigh, memory=96, state='running'), steps)
+    assert not failed, result
+    assert result['applied'] == ['mem-set pv1 96m', 'config file updated'] and result['pending'] == []
+    assert script.steps == [] and result['xl_calls'] == 7
+    assert result['domain']['memory_mb']['target'] == 96 and result['domain']['kernel'] == '/vmlinuz'
+    assert open(cfg_path(env)).read() == _domain.render_config(dict(neigh, memory=96))
+
+
 def test_guest_restarted_during_memory_change(env):
     # the re-read after mem-set finds pv1 under another domid (a capture of another session, where pv1 is
     # domid 2): the guest rebooted or crashed meanwhile; reported as such, file untouched
