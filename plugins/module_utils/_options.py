@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.xenfleet.xen.plugins.module_utils import _domain as dom
-from ansible_collections.xenfleet.xen.plugins.module_utils import _snapshot as snap
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 
 # Documented in doc_fragments/xl.py (FILES, AUTOSTART).
@@ -38,7 +37,10 @@ def merged(*specs, **options):
 # Saved guests' memory images (xen_domain state=saved; xen_snapshot refuses a revert while one exists) and how long
 # xl save/restore and a start may take.
 SAVE_DIR = dict(save_dir=dict(type='path', default='/var/lib/xen/save'))
-SNAPSHOT_DIR = dict(snapshot_dir=dict(type='path', default=snap.DEFAULT_SNAPSHOT_DIR))
+# Here, not in _snapshot (which uses it), so that a module without snapshots does not import _snapshot and _disk: on a
+# dom0 every module_utils file is compiled at each run (tests/unit/test_module_imports.py).
+DEFAULT_SNAPSHOT_DIR = '/var/lib/xen/snapshots'
+SNAPSHOT_DIR = dict(snapshot_dir=dict(type='path', default=DEFAULT_SNAPSHOT_DIR))
 COPY_TIMEOUT = dict(copy_timeout=dict(type='int', default=3600))
 SAVE_TIMEOUT = dict(save_timeout=dict(type='int', default=300))
 START_TIMEOUT = dict(start_timeout=dict(type='int', default=60))

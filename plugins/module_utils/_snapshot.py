@@ -25,9 +25,9 @@ import re
 from ansible_collections.xenfleet.xen.plugins.module_utils import _disk as disk
 from ansible_collections.xenfleet.xen.plugins.module_utils import _xl_config as xlcfg
 from ansible_collections.xenfleet.xen.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.xenfleet.xen.plugins.module_utils._options import DEFAULT_SNAPSHOT_DIR
 
 STATES = ('present', 'absent', 'reverted')
-DEFAULT_SNAPSHOT_DIR = '/var/lib/xen/snapshots'
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]*$')
 NAME_MAX = 64
 MANIFEST = 'manifest.json'
