@@ -7,6 +7,7 @@
 libvirt's libxl driver, doing the same work on the same lab host in one run.
 
   python3 benchmarks/peer_libvirt/run.py --inventory LAB_INVENTORY [--host xen1] [--guests 1,10,20] [--rounds 3,2,1]
+  python3 benchmarks/peer_libvirt/run.py --summary benchmarks/output/peer_libvirt-DATE.json
 
 The lab host comes from tests/lab, started with the peer's packages in its local APT repository:
   PYTHONPATH=tests/lab python3 -m xenlab up --name peer --hosts 1 --apt-repo --apt-extra libvirt
@@ -122,7 +123,8 @@ def summarize(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--inventory', required=True)
+    parser.add_argument('--inventory', help='the lab inventory (required unless --summary)')
+    parser.add_argument('--summary', metavar='FILE', help="print the tables of an earlier run's output file and stop")
     parser.add_argument('--host', default='xen1')
     parser.add_argument('--guests', default='1,10,20', help='comma-separated guest counts (default 1,10,20)')
     parser.add_argument('--rounds', default='3,2,1',
@@ -132,6 +134,10 @@ def main():
     parser.add_argument('--output', default=os.path.join(
         HERE, '..', 'output', 'peer_libvirt-%s.json' % datetime.date.today().isoformat()))
     args = parser.parse_args()
+    if args.summary:
+        return reprint(args.summary)
+    if not args.inventory:
+        parser.error('--inventory is required (or --summary FILE)')
     try:
         counts = [int(c) for c in args.guests.split(',') if c.strip()]
         rounds = [int(r) for r in args.rounds.split(',') if r.strip()]
@@ -156,6 +162,29 @@ def main():
                         os.path.join(HERE, 'bench.yml')], check=True, env=env)
         with open(raw) as handle:
             rows = json.load(handle)
+    return report(rows, counts, rounds, args.output)
+
+
+def markdown(table):
+    """The table as docs/performance.md shows it."""
+    lines = ['| N | operation | xen_domain (per guest) | xen_domains (one call) | virt | ours / theirs: per guest, '
+             'one call (rounds) |', '|---|---|---|---|---|---|']
+    for e in table:
+        cells = []
+        for variant, unit in (('xen_domain', 'xl'), ('xen_domains', 'xl'), ('virt', 'libvirt')):
+            v = e[variant]
+            cells.append('%.1f s, %.1f %s calls/guest, %s task%s/guest' % (
+                v['median_s'], v['calls_per_guest'], unit, ('%g' % round(v['tasks_per_guest'], 2)),
+                '' if v['tasks_per_guest'] == 1 else 's'))
+        spread = '; '.join('%.2f/%.2f' % (a, b) for a, b in zip(e['ratio_xen_domain_rounds'],
+                                                               e['ratio_xen_domains_rounds']))
+        lines.append('| %d | %s | %s | %s | %s | **%.2f**, **%.2f** (%s) |' % (
+            e['guests'], e['op'], cells[0], cells[1], cells[2], e['ratio_xen_domain'], e['ratio_xen_domains'], spread))
+    return '\n'.join(lines)
+
+
+def report(rows, counts, rounds, output):
+    """Print the table (plain and Markdown), write OUTPUT; exit code 1 when a no-op changed something."""
     table = summarize(rows)
     print('%-4s %-7s | %-24s | %-24s | %-24s | %s' % ('N', 'op', 'xen_domain s (calls/guest)',
                                                       'xen_domains s (calls/guest)', 'virt s (calls/guest)',
@@ -169,12 +198,24 @@ def main():
                     if any(e[v]['changed'])]
     for count, variant, changed in noop_changes:
         print('NOT A NO-OP: %s changed %s guests of %d' % (variant, changed, count))
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w') as handle:
-        json.dump({'ansible_wheel': '%s==%s' % ANSIBLE_WHEEL, 'guest': GUEST, 'rounds': dict(zip(counts, rounds)),
-                   'table': table, 'rows': rows}, handle, indent=2)
-    print('raw rounds: %s' % os.path.abspath(args.output))
+    print()
+    print(markdown(table))
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output, 'w') as handle:
+            json.dump({'ansible_wheel': '%s==%s' % ANSIBLE_WHEEL, 'guest': GUEST,
+                       'rounds': dict(zip(counts, rounds)), 'table': table, 'rows': rows}, handle, indent=2)
+        print('raw rounds: %s' % os.path.abspath(output))
     return 1 if noop_changes else 0
+
+
+def reprint(path):
+    """--summary FILE: the tables again from a run's output file."""
+    with open(path) as handle:
+        saved = json.load(handle)
+    rows = saved['rows']
+    counts = sorted({r['guests'] for r in rows})
+    return report(rows, counts, [saved['rounds'].get(str(c)) for c in counts], None)
 
 
 if __name__ == '__main__':
