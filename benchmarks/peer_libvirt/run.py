@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright (c) xenfleet.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -176,8 +176,8 @@ def markdown(table):
             cells.append('%.1f s, %.1f %s calls/guest, %s task%s/guest' % (
                 v['median_s'], v['calls_per_guest'], unit, ('%g' % round(v['tasks_per_guest'], 2)),
                 '' if v['tasks_per_guest'] == 1 else 's'))
-        spread = '; '.join('%.2f/%.2f' % (a, b) for a, b in zip(e['ratio_xen_domain_rounds'],
-                                                               e['ratio_xen_domains_rounds']))
+        pairs = zip(e['ratio_xen_domain_rounds'], e['ratio_xen_domains_rounds'])
+        spread = '; '.join('%.2f/%.2f' % (a, b) for a, b in pairs)
         lines.append('| %d | %s | %s | %s | %s | **%.2f**, **%.2f** (%s) |' % (
             e['guests'], e['op'], cells[0], cells[1], cells[2], e['ratio_xen_domain'], e['ratio_xen_domains'], spread))
     return '\n'.join(lines)
