@@ -111,6 +111,8 @@ def summarize(rows):
                     'tasks_per_guest': mine[0]['tasks_per_guest'] if mine else None,
                     'changed': [r['changed'] for r in mine],
                 }
+            if any(entry[variant]['median_s'] is None for variant in VARIANTS):
+                continue   # a run cut short: this operation was not measured for every variant
             theirs = entry['virt']['median_s']
             for variant in ('xen_domain', 'xen_domains'):
                 ours = entry[variant]['median_s']
@@ -158,11 +160,19 @@ def main():
             json.dump(dict(common, bench_plan=plan(counts, rounds), bench_output=raw), handle)
         subprocess.run(['ansible-playbook', '-i', args.inventory, '-e', '@' + extra,
                         os.path.join(HERE, 'setup.yml')], check=True, env=env)
-        subprocess.run(['ansible-playbook', '-i', args.inventory, '-e', '@' + extra,
-                        os.path.join(HERE, 'bench.yml')], check=True, env=env)
+        played = subprocess.run(['ansible-playbook', '-i', args.inventory, '-e', '@' + extra,
+                                 os.path.join(HERE, 'bench.yml')], check=False, env=env)
+        if not os.path.exists(raw):
+            print('the benchmark play failed before its first variant ended (rc %d): nothing measured'
+                  % played.returncode)
+            return 2
         with open(raw) as handle:
             rows = json.load(handle)
-    return report(rows, counts, rounds, args.output)
+    if played.returncode:
+        print('THE RUN WAS CUT SHORT (ansible-playbook rc %d): the tables below have only the steps that ended'
+              % played.returncode)
+        counts = sorted({r['guests'] for r in rows})
+    return report(rows, counts, rounds, args.output) or played.returncode
 
 
 def markdown(table):
