@@ -3,6 +3,8 @@
 import io
 import os
 
+import pytest
+
 from xenlab import aptrepo
 
 
@@ -61,3 +63,13 @@ def test_the_package_list_holds_what_the_hypervisor_role_installs():
             names = line.split("[", 1)[1].rstrip("]").split(",")
             for name in (n.strip() for n in names):
                 assert name in aptrepo.PACKAGES, name
+
+
+def test_a_package_set_asked_for_is_added_and_makes_a_repository_of_its_own():
+    with_libvirt = aptrepo.packages_for(['libvirt'])
+    assert with_libvirt[:len(aptrepo.PACKAGES)] == aptrepo.PACKAGES
+    assert set(with_libvirt) - set(aptrepo.PACKAGES) == set(aptrepo.EXTRAS['libvirt'])
+    assert aptrepo.packages_for([]) == aptrepo.PACKAGES
+    assert aptrepo.repo_key('bookworm', with_libvirt) != aptrepo.repo_key('bookworm')
+    with pytest.raises(KeyError):
+        aptrepo.packages_for(['nosuch'])
