@@ -115,8 +115,7 @@ def summarize(rows):
                 continue   # a run cut short: this operation was not measured for every variant
             theirs = entry['virt']['median_s']
             for variant in ('xen_domain', 'xen_domains'):
-                ours = entry[variant]['median_s']
-                entry['ratio_' + variant] = ours / theirs if ours is not None and theirs else None
+                entry['ratio_' + variant] = entry[variant]['median_s'] / theirs if theirs else None
                 entry['ratio_' + variant + '_rounds'] = [
                     a / b for a, b in zip(entry[variant]['seconds'], entry['virt']['seconds']) if b]
             table.append(entry)

@@ -33,6 +33,12 @@ READ_NONE = [(['list', '-l'], 'xl_list_l_dom0_only'), (['list'], 'xl_list_dom0_o
 OK = (0, '', '')
 
 
+def read_of(capture_set, list_l='xl_list_l', list_rows='xl_list'):
+    """The read of the domains (`xl list -l`, then `xl list`) answered by the captures of another capture set."""
+    return [(args, (cap.rc, cap.stdout, cap.stderr)) for args, cap in (
+        (['list', '-l'], Capture(list_l, capture_set)), (['list'], Capture(list_rows, capture_set)))]
+
+
 def is_dry_run(args):
     return args[:2] == ['-N', 'create'] and args[2].endswith('.cfg')
 
@@ -236,11 +242,8 @@ def test_live_memory_change_reports_the_verifying_read(env):
                  kernel='/var/lib/xenlab/guest/vmlinuz', ramdisk='/var/lib/xenlab/guest/initrd.img',
                  cmdline='console=hvc0 quiet xenlab.name=pv1')
     write_rendered(env, neigh)
-    before = [(args, (cap.rc, cap.stdout, cap.stderr)) for args, cap in (
-        (['list', '-l'], Capture('xl_list_l', 'xen-4.17.5-lab-neigh')),
-        (['list'], Capture('xl_list', 'xen-4.17.5-lab-neigh')))]
-    steps = before + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
-                      (['mem-set', 'pv1', '96m'], 'xl_mem_set_pv')] + READ_PV1
+    steps = read_of('xen-4.17.5-lab-neigh') + [
+        (['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'), (['mem-set', 'pv1', '96m'], 'xl_mem_set_pv')] + READ_PV1
     result, failed, script = env(dict(neigh, memory=96, state='running'), steps)
     assert not failed, result
     assert result['applied'] == ['mem-set pv1 96m', 'config file updated'] and result['pending'] == []
@@ -253,9 +256,7 @@ def test_guest_restarted_during_memory_change(env):
     # the re-read after mem-set finds pv1 under another domid (a capture of another session, where pv1 is
     # domid 2): the guest rebooted or crashed meanwhile; reported as such, file untouched
     write_rendered(env, PV1)
-    restarted = [(args, (cap.rc, cap.stdout, cap.stderr)) for args, cap in (
-        (['list', '-l'], Capture('xl_list_l_three_guests', 'xen-4.17.5-lab-tcg')),
-        (['list'], Capture('xl_list_three_guests', 'xen-4.17.5-lab-tcg')))]
+    restarted = read_of('xen-4.17.5-lab-tcg', 'xl_list_l_three_guests', 'xl_list_three_guests')
     steps = READ_PV1 + [(['info'], 'xl_info'), (is_dry_run, 'create_dryrun_pv'),
                         (['mem-set', 'pv1', '200m'], 'xl_mem_set_pv')] + restarted
     result, failed, script = env(dict(PV1, memory=200, state='running'), steps)
