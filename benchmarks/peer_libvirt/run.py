@@ -19,13 +19,15 @@ its own guests, one after the other in an order that rotates every round:
   - virt: community.libvirt.virt, two tasks per guest to create (define from XML, then state running) and to remove
     (state destroyed, then command undefine); `virsh setmem --live --config` for the memory change (virt has no
     option for it).
-Operations: create (define and start), noop (the same again), memory (128 -> 96 MiB live, and in the definition),
+Operations: create (define and start), noop (the same again), check (the same again in check mode: a tool that
+compares what it was given with what runs predicts no change), memory (128 -> 96 MiB live, and in the definition),
 remove (stop and undefine; ours asks the guest to shut down and waits for it, destroying it only after its
 shutdown_timeout - the payload powers off at once -, the peer's state destroyed pulls the plug).
 
 Prints per N and operation the median seconds of each variant, the ratios ours / theirs (the goal: 0.5 or less) and
 the calls each made (xl commands; libvirt calls as libvirtd counts them, its RPC_SERVER_CLIENT_MSG_RX lines), and
-whether a no-op changed anything. Writes benchmarks/output/peer_libvirt-<date>.json.
+whether a no-op changed anything or check mode predicted a change on guests that match (ours must not; the
+peer's predictions are reported as measured). Writes benchmarks/output/peer_libvirt-<date>.json.
 
 community.libvirt comes from PyPI's `ansible` package (Galaxy is not reachable from the lab machines): run.py
 downloads the pinned wheel once (pip download --no-deps) and unpacks only ansible_collections/community/libvirt into
@@ -52,7 +54,8 @@ GUEST = {
 }
 VARIANTS = ('xen_domain', 'xen_domains', 'virt')
 PREFIX = {'xen_domain': 'xe', 'xen_domains': 'xo', 'virt': 'lv'}
-OPS = ('create', 'noop', 'memory', 'remove')
+OPS = ('create', 'noop', 'check', 'memory', 'remove')
+OURS = ('xen_domain', 'xen_domains')
 
 
 def community_libvirt(cache):
@@ -114,7 +117,7 @@ def summarize(rows):
             if any(entry[variant]['median_s'] is None for variant in VARIANTS):
                 continue   # a run cut short: this operation was not measured for every variant
             theirs = entry['virt']['median_s']
-            for variant in ('xen_domain', 'xen_domains'):
+            for variant in OURS:
                 entry['ratio_' + variant] = entry[variant]['median_s'] / theirs if theirs else None
                 entry['ratio_' + variant + '_rounds'] = [
                     a / b for a, b in zip(entry[variant]['seconds'], entry['virt']['seconds']) if b]
@@ -193,7 +196,8 @@ def markdown(table):
 
 
 def report(rows, counts, rounds, output):
-    """Print the table (plain and Markdown), write OUTPUT; exit code 1 when a no-op changed something."""
+    """Print the table (plain and Markdown), write OUTPUT; exit code 1 when a no-op changed something or our check
+    mode predicted a change on matching guests."""
     table = summarize(rows)
     print('%-4s %-7s | %-24s | %-24s | %-24s | %s' % ('N', 'op', 'xen_domain s (calls/guest)',
                                                       'xen_domains s (calls/guest)', 'virt s (calls/guest)',
@@ -207,6 +211,17 @@ def report(rows, counts, rounds, output):
                     if any(e[v]['changed'])]
     for count, variant, changed in noop_changes:
         print('NOT A NO-OP: %s changed %s guests of %d' % (variant, changed, count))
+    wrong_checks = []
+    for e in table:
+        if e['op'] != 'check':
+            continue
+        for variant in VARIANTS:
+            print('check mode on %d matching guests: %s predicted a change for %s (per round)' % (
+                e['guests'], variant, e[variant]['changed']))
+            if variant in OURS and any(e[variant]['changed']):
+                wrong_checks.append(variant)
+    for variant in wrong_checks:
+        print('WRONG PREDICTION: %s in check mode reported a change on guests that match' % variant)
     print()
     print(markdown(table))
     if output:
@@ -215,7 +230,7 @@ def report(rows, counts, rounds, output):
             json.dump({'ansible_wheel': '%s==%s' % ANSIBLE_WHEEL, 'guest': GUEST,
                        'rounds': dict(zip(counts, rounds)), 'table': table, 'rows': rows}, handle, indent=2)
         print('raw rounds: %s' % os.path.abspath(output))
-    return 1 if noop_changes else 0
+    return 1 if noop_changes or wrong_checks else 0
 
 
 def reprint(path):
