@@ -29,6 +29,7 @@ from ansible_collections.xenfleet.xen.plugins.module_utils._errors import (
     MigrationError,
     PreflightError,
     XenError,
+    XlCommandError,
     XlTimeoutError,
     last_line,
 )
@@ -87,34 +88,71 @@ def definition_files(module, name, check):
     return DomainFiles(module, name, p['config_dir'], p['autostart_dir'], check=check)
 
 
-def move_definition(module, client, target, name, check):
-    """Config file and autostart entries: to the target, then away from the source.
+class Definition(object):
+    """The guest's definition on this host (config file, autostart entries) and what moving it means: computed once,
+    the same way in check mode and in a real run; only a real run acts on it."""
 
-    What would move is computed once, the same way in check mode and in a real run; only a real run
-    acts on it. Returns {'config_file': bool, 'autostart': bool}.
-    """
-    if not module.params['persist']:
-        return {'config_file': False, 'autostart': False}
-    files = definition_files(module, name, check)
-    text = files.read()
-    # every entry that would start the guest with this host (a link or copy at <name>.cfg, any other link
-    # to its config file) and a dangling <name>.cfg link: the one notion of autostart, _files'
-    entries = files.doomed_autostart_entries()
-    moved = {'config_file': text is not None, 'autostart': bool(entries)}
-    if check:
-        return moved
-    if text is not None:
-        script = mig.move_config_script(files.path, files.mode(), files.link if entries else None)
+    def __init__(self, module, name, check):
+        self.name = name
+        self.persist = module.params['persist']
+        self.files = definition_files(module, name, check)
+        self.text = self.files.read() if self.persist else None
+        # every entry that would start the guest with this host (a link or copy at <name>.cfg, any other link
+        # to its config file) and a dangling <name>.cfg link: the one notion of autostart, _files'
+        self.entries = self.files.doomed_autostart_entries() if self.persist else []
+        self.moved = {'config_file': self.text is not None, 'autostart': bool(self.entries)}
+
+    @property
+    def link(self):
+        return self.files.link if self.entries else None
+
+    def not_written(self, target, exc):
+        return MigrationError('%s now runs on %s, but its config file could not be written there (%s); it is still in '
+                              '%s on this host. Copy it by hand, or run the task again.'
+                              % (self.name, target.host, exc.msg, self.files.path),
+                              cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
+
+    def remove_here(self):
+        """Written on the target: away from this host."""
+        if self.persist:
+            self.files.remove_autostart(self.entries)
+            self.files.remove()
+        return self.moved
+
+
+def move_definition(module, client, target, name, check):
+    """Config file and autostart entries: to the target, then away from the source (a guest that runs on the target
+    already). Returns {'config_file': bool, 'autostart': bool}."""
+    definition = Definition(module, name, check)
+    if check or not definition.persist:
+        return definition.moved
+    if definition.text is not None:
+        script = mig.move_config_script(definition.files.path, definition.files.mode(), definition.link)
         try:
-            client.run_ssh(target, script, script=True, data=text)
+            client.run_ssh(target, script, script=True, data=definition.text)
         except XenError as exc:
-            raise MigrationError('%s now runs on %s, but its config file could not be written there (%s); it is '
-                                 'still in %s on this host. Copy it by hand, or run the task again.'
-                                 % (name, target.host, exc.msg, files.path),
-                                 cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
-    files.remove_autostart(entries)
-    files.remove()
-    return moved
+            raise definition.not_written(target, exc)
+    return definition.remove_here()
+
+
+def arrive(module, client, target, name):
+    """After `xl migrate` reported success and the guest left this host: in one ssh round trip, the target's `xl list`
+    and, when the guest is listed there, its definition written there. Returns (rows, row there, moved): rows None
+    when the target could not be read; moved None unless the definition moved (then removed here)."""
+    definition = Definition(module, name, False)
+    write = definition.text is not None
+    script = mig.arrive_script(name, client.remote_xl, definition.files.path if write else None,
+                               definition.files.mode() if write else None, definition.link)
+    res = client.run_ssh(target, script, script=True, data=definition.text if write else None, check=False)
+    rows, written = mig.parse_arrival(res.stdout)
+    there = remote_domain(client, target, name, rows) if rows is not None else None
+    if there is None:
+        return rows, None, None
+    if write and not written:
+        raise definition.not_written(target, XlCommandError(
+            last_line(res.stderr, 'the script stopped (exit code %d)' % res.rc), res.cmd, res.rc, res.stdout,
+            res.stderr))
+    return rows, there, definition.remove_here()
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,9 +201,15 @@ def migrate(module, client, target, started):
     if module.check_mode:
         return move.predict()
     outcome = move.transfer()
-    here, rows, there = move.whereabouts()
-    if outcome['status'] == 'ok' and there is not None and here is None:
-        return move.finish(outcome)
+    # xl's word is not trusted: where the guest is now is read on both hosts; when it left here after a success, the
+    # read there and the definition's move are one ssh round trip
+    here = life.row_of(client, move.name)
+    if outcome['status'] == 'ok' and here is None:
+        rows, there, moved = arrive(module, client, target, move.name)
+        if there is not None:
+            return move.finish(outcome, moved)
+    else:
+        rows, there = move.on_target()
     raise move.failure(outcome, here, rows, there)
 
 
@@ -273,19 +317,17 @@ class Migration(object):
         outcome['migrate_duration'] = round(time.time() - t0, 3)
         return outcome
 
-    # -- read where the guest is ---------------------------------------------------------------
+    # -- read where the guest is (after a failure) -----------------------------------------------
 
-    def whereabouts(self):
-        """(row here or None, the target's rows or None, row there or None): xl's word is not trusted."""
-        here = life.row_of(self.client, self.name)
+    def on_target(self):
+        """(the target's rows or None, the guest's row there or None)."""
         rows = remote_rows(self.client, self.target)
-        return here, rows, remote_domain(self.client, self.target, self.name, rows)
+        return rows, remote_domain(self.client, self.target, self.name, rows)
 
-    # -- move the definition / explain the failure ---------------------------------------------
+    # -- the guest moved / explain the failure ---------------------------------------------------
 
-    def finish(self, outcome):
+    def finish(self, outcome, moved):
         res = outcome['result']
-        moved = move_definition(self.module, self.client, self.target, self.name, False)
         return self._done(changed=True, location='target', moved=moved,
                           migrate_duration=outcome['migrate_duration'],
                           preflight_duration=outcome['preflight_duration'],

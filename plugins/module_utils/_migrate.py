@@ -293,14 +293,12 @@ def transfer_facts(stdout, stderr):
     return lines
 
 
-def move_config_script(config_path, mode, link=None):
-    """sh run on the target: write the config file from stdin atomically to `config_path`, then (with
-    `link`) the autostart link to it. The paths are the source's: the same on both hosts."""
+def _config_lines(config_path, mode, link=None):
+    """sh lines: the config file from stdin atomically to `config_path`, then (with `link`) the autostart link to it."""
     q = shlex.quote
     config_dir = posixpath.dirname(config_path)
     tmp = posixpath.join(config_dir, '.%s.xenfleet-tmp' % posixpath.basename(config_path))
     lines = [
-        'set -e',
         'mkdir -p %s' % q(config_dir),
         'cat > %s' % q(tmp),
         'chmod %o %s' % (mode, q(tmp)),
@@ -308,4 +306,46 @@ def move_config_script(config_path, mode, link=None):
     ]
     if link:
         lines += ['mkdir -p %s' % q(posixpath.dirname(link)), 'ln -sfn %s %s' % (q(config_path), q(link))]
+    return lines
+
+
+def move_config_script(config_path, mode, link=None):
+    """sh run on the target: write the config file from stdin atomically to `config_path`, then (with
+    `link`) the autostart link to it. The paths are the source's: the same on both hosts."""
+    return '\n'.join(['set -e'] + _config_lines(config_path, mode, link)) + '\n'
+
+
+def arrive_script(name, xl=xlcmd.REMOTE_XL, config_path=None, mode=None, link=None):
+    """sh run on the target once `xl migrate` reported success and the guest left the source, in one ssh round trip:
+    print the target's `xl list`, then - only when NAME is listed there, and when `config_path` is given - write the
+    config file from stdin and the autostart link as move_config_script does. A marker line follows the list, and
+    another the definition once written; parse_arrival reads them. A failing `xl list` ends the script before either
+    marker (nothing written)."""
+    q = shlex.quote
+    lines = [
+        'set -e',
+        'rows=$(%s)' % xlcmd.remote_words(xlcmd.list_rows(), xl),
+        "printf '%s\\n' \"$rows\"",
+        'echo %s listed' % MARK,
+    ]
+    if config_path:
+        lines.append("if printf '%%s\\n' \"$rows\" | awk -v n=%s 'NR > 1 && $1 == n { found = 1 } END { exit !found }'; then"
+                     % q(name))
+        lines += ['  ' + line for line in _config_lines(config_path, mode, link)]
+        lines += ['  echo %s written' % MARK, 'fi']
     return '\n'.join(lines) + '\n'
+
+
+def parse_arrival(stdout):
+    """(rows, written) from arrive_script's output: the target's `xl list` rows (None when the list did not come
+    through: xl failed, or the connection did) and whether the definition was written there."""
+    marker = MARK + ' listed'
+    lines = stdout.splitlines()
+    if marker not in lines:
+        return None, False
+    at = lines.index(marker)
+    try:
+        rows = parse.parse_list('\n'.join(lines[:at]) + '\n')
+    except parse.XlParseError:
+        return None, False
+    return rows, (MARK + ' written') in lines[at + 1:]

@@ -96,7 +96,8 @@ options:
       - Log in to the target once and run the pre-flight, xl's transport, the checks after the migration and
         the definition move over that one SSH connection (OpenSSH C(ControlMaster), socket in a private
         temporary directory, closed when the module ends).
-      - Each SSH login costs a key exchange on both dom0s; without this the module logs in four times.
+      - Each SSH login costs a key exchange on both dom0s; without this the module logs in three times (after a
+        success the read of the target and the definition move are one round trip).
       - A C(ControlMaster), C(ControlPath) or C(ControlPersist) in O(ssh_options) takes precedence.
     type: bool
     default: true

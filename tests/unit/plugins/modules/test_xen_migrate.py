@@ -8,6 +8,7 @@ __metaclass__ = type
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -54,19 +55,40 @@ def env(monkeypatch, tmp_path):
     return run
 
 
-def migrated(real=None, remote_list='xl_list_three_guests', definition=None):
+def arrival(list_capture='xl_list_three_guests', written=True):
+    """What mig.arrive_script prints on a target whose `xl list` printed the capture (pv1 listed there or not): the
+    rows, the marker, and - when it wrote the definition - the second marker."""
+    rows = Capture(list_capture).stdout
+    listed = any(row['name'] == 'pv1' for row in parse.parse_list(rows))
+    return (0, rows + '%s listed\n' % MARK + ('%s written\n' % MARK if written and listed else ''), '')
+
+
+def is_arrival(definition=None):
+    """The arrival script (the target's xl list, and with `definition` - a piece of its script - the definition's
+    write; without it no write)."""
+    def match(call):
+        script = call[-1]
+        return is_ssh('%s listed' % MARK)(call) and (definition in script if definition else 'cat >' not in script)
+    return match
+
+
+def migrated(real=None, remote_list='xl_list_three_guests', definition=None, arrives=None):
     """The calls of a migration of pv1 to xen2 after the pre-flight: `xl migrate` answered with the capture `real`,
-    pv1 gone from here, on xen2 (its captured `xl list`), and, with `definition` (a piece of the script), the
-    definition written there."""
+    pv1 gone from here; then, when `xl migrate` succeeded (or `arrives`), one ssh call that reads xen2's `xl list` (the
+    capture `remote_list`) and, with `definition` (a piece of the script), writes the definition there; else xen2's
+    `xl list` alone."""
     real = real or lab_capture('migrate_ok_pv_by_name')
+    if arrives is None:
+        arrives = mig.migrate_outcome(real.rc, real.stdout, real.stderr)[0] == 'ok'
     steps = [(['info'], 'xl_info')] + READ + [
         (is_ssh('xl info'), probe_reply()),
         (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (real.rc, real.stdout, real.stderr)),
         (['list', 'pv1'], 'err_list_unknown_name'),  # captured for another name: only the error matters
-        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture(remote_list).stdout, '')),
     ]
-    if definition:
-        steps.append((is_ssh(definition), (0, '', '')))
+    if arrives:
+        steps.append((is_arrival(definition), arrival(remote_list, written=bool(definition))))
+    else:
+        steps.append((lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture(remote_list).stdout, '')))
     return steps
 
 
@@ -178,7 +200,7 @@ def test_multiplexing_options_follow_the_users():
 
 
 def test_every_ssh_call_shares_one_connection_which_is_closed(env, tmp_path, monkeypatch):
-    # the probe, xl's transport, the read after the migration and the definition move: one master
+    # the probe, xl's transport, and the read after the migration with the definition's move: one master
     control = tmp_path / 'ctl'
     control.mkdir()
     (control / 'master').write_text(u'')  # the socket the first ssh would have made
@@ -190,8 +212,7 @@ def test_every_ssh_call_shares_one_connection_which_is_closed(env, tmp_path, mon
         (lambda call: is_ssh('xl info')(call) and path_opt in call, probe_reply()),
         (lambda call: call[0] == 'migrate' and path_opt in call[2], (real.rc, real.stdout, real.stderr)),
         (['list', 'pv1'], 'err_list_unknown_name'),
-        (lambda call: path_opt in call and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
-        (lambda call: is_ssh('cat >')(call) and path_opt in call, (0, '', '')),
+        (lambda call: is_arrival('cat >')(call) and path_opt in call, arrival()),
         (lambda call: path_opt in call and call[-4:] == ['-O', 'exit', '--', 'xen2'], (0, '', 'Exit request sent.\n')),
     ]
     result, failed, script = env({}, steps)
@@ -248,8 +269,7 @@ def test_successful_migration_moves_the_definition(env, tmp_path):
         (is_ssh('xl info'), probe_reply()),
         (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (real.rc, real.stdout, real.stderr)),
         (['list', 'pv1'], 'err_list_unknown_name'),  # captured for another name: only the error matters
-        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
-        (is_ssh('cat >'), (0, '', '')),
+        (is_arrival('cat >'), arrival()),
     ]
     result, failed, script = env({}, steps)
     assert not failed, result
@@ -272,8 +292,7 @@ def test_migration_takes_every_autostart_entry_off_the_source(env, tmp_path):
         (is_ssh('xl info'), probe_reply()),
         (lambda call: call[0] == 'migrate' and call[-2:] == ['pv1', 'xen2'], (real.rc, real.stdout, real.stderr)),
         (['list', 'pv1'], 'err_list_unknown_name'),
-        (lambda call: call[0] == 'ssh' and call[-1] == 'xl list', (0, Capture('xl_list_three_guests').stdout, '')),
-        (is_ssh('ln -sfn'), (0, '', '')),
+        (is_arrival('ln -sfn'), arrival()),
     ]
     result, failed, script = env({}, steps)
     assert not failed, result
@@ -386,7 +405,7 @@ def test_real_failure_at_the_target_after_the_transfer(env, tmp_path):
     that run, the module fails as it did there (the lab's guest and target were mpv and 192.168.77.11)."""
     real = lab_result('module_result_target_hotplug_timeout.json')
     (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
-    steps = migrated(remote_list='xl_list_dom0_only')
+    steps = migrated(remote_list='xl_list_dom0_only', arrives=False)
     steps[4] = (steps[4][0], (real['rc'], real['stdout'], real['stderr']))
     steps[5] = (['list', 'pv1'], (0, Capture('xl_list_three_guests').stdout, ''))  # still here, running
     result, failed, script = env({}, steps)
@@ -451,7 +470,8 @@ def test_real_receiver_killed_leaves_incoming_copy_which_is_destroyed(tmp_path):
     move = conv.Migration(module, client, SshTarget('192.168.77.12'), started=0)
     outcome = move.transfer()
     assert (outcome['status'], outcome['message']) == ('failed', 'Migration failed, resuming at sender.')
-    here, rows, there = move.whereabouts()
+    here = conv.life.row_of(client, 'mkill')
+    rows, there = move.on_target()
     assert here['name'] == 'mkill' and there is None
     err = move.failure(outcome, here, rows, there)
     assert err.kind == 'migration_failed' and err.rc == real.rc and err.stderr == real.stderr
@@ -482,3 +502,75 @@ def test_paused_guest_is_refused_before_anything(env):
     assert failed and result['error'] == 'preflight_failed'
     assert result['msg'].startswith('pv1 is paused on this host: a paused guest cannot be live-migrated')
     assert not any(call[0] in ('migrate', 'ssh') for call in script.seen)
+
+
+# -- after a successful transfer: the target read and the definition written in one ssh round trip ----------------
+
+def _run_arrival(tmp_path, list_capture, xl_rc=0, config_dir=None):
+    """mig.arrive_script for pv1 run by /bin/sh, its `xl` a stand-in printing the captured `xl list` (exit xl_rc);
+    the config file from stdin to config_dir (default tmp_path/etc) with an autostart link. Returns (rc, stdout,
+    config path, link path)."""
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    (bindir / 'list.txt').write_text(Capture(list_capture).stdout)
+    fake = bindir / 'xl'
+    fake.write_text(u'#!/bin/sh\n[ "$1" = list ] || exit 2\ncat %s\nexit %d\n' % (bindir / 'list.txt', xl_rc))
+    fake.chmod(0o755)
+    config = os.path.join(str(config_dir or tmp_path / 'etc'), 'pv1.cfg')
+    link = str(tmp_path / 'auto' / 'pv1.cfg')
+    script = mig.arrive_script('pv1', str(fake), config, 0o600, link)
+    proc = subprocess.run(['/bin/sh', '-c', script], input='name = "pv1"\n', stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    return proc.returncode, proc.stdout, config, link
+
+
+def test_arrival_writes_the_definition_where_the_guest_is_listed(tmp_path):
+    rc, out, config, link = _run_arrival(tmp_path, 'xl_list_three_guests')
+    rows, written = mig.parse_arrival(out)
+    assert rc == 0 and written and [r['name'] for r in rows] == [r['name'] for r in parse.parse_list(
+        Capture('xl_list_three_guests').stdout)]
+    assert open(config).read() == 'name = "pv1"\n' and oct(os.stat(config).st_mode & 0o777) == oct(0o600)
+    assert os.readlink(link) == config and os.listdir(os.path.dirname(config)) == ['pv1.cfg']
+
+
+def test_arrival_writes_nothing_where_the_guest_is_not_listed(tmp_path):
+    rc, out, config, link = _run_arrival(tmp_path, 'xl_list_dom0_only')
+    rows, written = mig.parse_arrival(out)
+    assert rc == 0 and not written and [r['name'] for r in rows] == ['Domain-0']
+    assert not os.path.exists(config) and not os.path.lexists(link)
+
+
+def test_arrival_with_a_failing_xl_reads_nothing_and_writes_nothing(tmp_path):
+    rc, out, config, link = _run_arrival(tmp_path, 'xl_list_three_guests', xl_rc=1)
+    assert rc == 1 and mig.parse_arrival(out) == (None, False)
+    assert not os.path.exists(config) and not os.path.lexists(link)
+
+
+def test_arrival_whose_write_fails_says_so(tmp_path):
+    blocked = tmp_path / 'blocked'
+    blocked.write_text(u'a file where the config directory should be\n')
+    rc, out, config, link = _run_arrival(tmp_path, 'xl_list_three_guests', config_dir=blocked)
+    rows, written = mig.parse_arrival(out)
+    assert rc != 0 and rows is not None and not written and not os.path.lexists(link)
+
+
+def test_definition_not_written_on_the_target_stays_here(env, tmp_path):
+    (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
+    steps = migrated(definition='cat >')
+    rows = Capture('xl_list_three_guests').stdout
+    steps[-1] = (steps[-1][0], (1, rows + '%s listed\n' % MARK, 'mkdir: cannot create directory: Read-only file system\n'))
+    result, failed, script = env({}, steps)
+    assert failed and result['error'] == 'migration_failed' and script.steps == []
+    assert result['msg'] == ('pv1 now runs on xen2, but its config file could not be written there (mkdir: cannot '
+                             'create directory: Read-only file system); it is still in %s on this host. Copy it by '
+                             'hand, or run the task again.' % (tmp_path / 'pv1.cfg'))
+    assert (tmp_path / 'pv1.cfg').exists()
+
+
+def test_success_reported_but_guest_on_neither_host_keeps_the_definition(env, tmp_path):
+    # xl said success, the guest left here, but the target's list (read by the arrival, no other call) lacks it
+    (tmp_path / 'pv1.cfg').write_text(u'name = "pv1"\n')
+    result, failed, script = env({}, migrated(remote_list='xl_list_dom0_only', definition='cat >'))
+    assert failed and result['error'] == 'migration_undefined' and script.steps == []
+    assert 'On this host the guest is absent; on xen2 it is absent.' in result['msg']
+    assert (tmp_path / 'pv1.cfg').exists()
