@@ -520,7 +520,7 @@ def _run_arrival(tmp_path, list_capture, xl_rc=0, config_dir=None):
     link = str(tmp_path / 'auto' / 'pv1.cfg')
     script = mig.arrive_script('pv1', str(fake), config, 0o600, link)
     proc = subprocess.run(['/bin/sh', '-c', script], input='name = "pv1"\n', stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True)
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
     return proc.returncode, proc.stdout, config, link
 
 
