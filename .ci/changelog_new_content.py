@@ -6,7 +6,7 @@ the pipeline's docs stage around the dry run of `antsibull-changelog release` in
 
   version COLLECTION_DIR
       prints the version to dry-run: galaxy.yml's, or the newest version_added of the collection's content when
-      that is newer (the release being prepared, e.g. 1.0.0 while galaxy.yml still says 0.1.0).
+      that is newer (the release being prepared, e.g. 1.1.0 while galaxy.yml still says 1.0.0).
   check COLLECTION_DIR VERSION
       after the dry run: every module, plugin and role whose version_added is VERSION is listed as new in that
       release of changelogs/changelog.yaml; exits 1 naming those that are not.
