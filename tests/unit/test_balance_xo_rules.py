@@ -10,23 +10,16 @@ at 76.5 % CPU or 1200 MiB free, relieved at 58.5 % and 1500 MiB)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUN = os.path.join(ROOT, 'benchmarks', 'balance', 'run.py')
+from ansible_collections.xenfleet.xen.tests.unit.script_loader import load_script
 
 
 @pytest.fixture(scope='module')
 def bench():
-    if not os.path.isfile(RUN):
-        pytest.skip('benchmarks/balance/run.py is not in this tree')
-    spec = importlib.util.spec_from_file_location('xenfleet_balance_bench', RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join('benchmarks', 'balance', 'run.py'), 'xenfleet_balance_bench')
 
 
 def hosts(*names):

@@ -9,23 +9,16 @@ while the peer's predictions are only reported). The rows are the benchmark's ow
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUN = os.path.join(ROOT, 'benchmarks', 'peer_libvirt', 'run.py')
+from ansible_collections.xenfleet.xen.tests.unit.script_loader import load_script
 
 
 @pytest.fixture(scope='module')
 def bench():
-    if not os.path.isfile(RUN):
-        pytest.skip('benchmarks/peer_libvirt/run.py is not in this tree')
-    spec = importlib.util.spec_from_file_location('xenfleet_peer_bench', RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join('benchmarks', 'peer_libvirt', 'run.py'), 'xenfleet_peer_bench')
 
 
 def row(variant, op, seconds, changed=0, calls=2, rnd=0, guests=1):

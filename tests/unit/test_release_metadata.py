@@ -11,12 +11,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import glob
-import importlib.util
 import os
 import re
 
 import pytest
 import yaml
+
+from ansible_collections.xenfleet.xen.tests.unit.script_loader import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'roles', '*')) if os.path.isdir(p))
@@ -138,12 +139,7 @@ def version_added_of_content():
     """{'modules/xen_domain': '1.0.0', 'roles/guests': '1.0.0', ...}: the version_added of every module, plugin and
     role (a role's main entry point), None where it is missing - as the pipeline's changelog check reads them
     (.ci/changelog_new_content.py, one reader for both)."""
-    script = os.path.join(ROOT, '.ci', 'changelog_new_content.py')
-    if not os.path.exists(script):
-        pytest.skip('.ci/ is not shipped in the collection tarball')
-    spec = importlib.util.spec_from_file_location('changelog_new_content', script)
-    reader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reader)
+    reader = load_script(os.path.join('.ci', 'changelog_new_content.py'), 'changelog_new_content')
     return dict(('%s/%s' % (ptype, name), version) for _category, ptype, name, version in reader.documented(ROOT))
 
 
